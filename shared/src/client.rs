@@ -1,0 +1,360 @@
+//! The device side of sync, with no IO: a [`Replica`] holds a device's
+//! documents and its sync state with the server, builds requests and applies
+//! responses. Whoever owns the network (the app, a test, a benchmark) moves
+//! the bytes; the logic here is the same for all of them.
+//!
+//! ```
+//! use kheo_shared::{client::Replica, ids::*, schema, scalars::Timestamp, testdata};
+//!
+//! let mut phone = Replica::new(automerge::ActorId::random());
+//! let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+//! phone.edit(log, Timestamp(1), |doc| {
+//!     let DocId::Log { model, year } = log else { unreachable!() };
+//!     schema::init_log(doc, model, year)?;
+//!     schema::put_record(doc, &testdata::meeting(RecordId::new_random(), "2025-05-01", 40))
+//! }).unwrap();
+//!
+//! // One sync session: requests until the replica has nothing more to say.
+//! phone.start_session();
+//! let request = phone.request(true);
+//! assert_eq!(request.docs.len(), 1);
+//! // ... POST it, then `phone.receive(response)` and ask again until
+//! // `request(false)` carries no documents.
+//! ```
+//!
+//! A session's transient state (what was sent, what is in flight) lives in
+//! memory only. When a request fails or is cut off, [`Replica::abort_session`]
+//! drops it and the next attempt starts again from the persisted state, so a
+//! retry at any point neither loses nor duplicates anything.
+
+use std::collections::BTreeMap;
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, AutoCommit, ReadDoc, transaction::CommitOptions};
+
+use crate::ids::DocId;
+use crate::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use crate::scalars::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the server sent a malformed document id: {0}")]
+    BadId(#[from] crate::ids::IdError),
+    #[error("the server sent a malformed sync message for {doc}: {source}")]
+    BadMessage {
+        doc: DocId,
+        source: automerge::sync::ReadMessageError,
+    },
+    #[error("could not apply the server's changes to {doc}: {source}")]
+    Apply {
+        doc: DocId,
+        source: automerge::AutomergeError,
+    },
+    #[error("stored data for {doc} is unreadable: {reason}")]
+    Corrupt { doc: DocId, reason: String },
+}
+
+/// One device's documents and its sync state with the server.
+pub struct Replica {
+    actor: ActorId,
+    docs: BTreeMap<DocId, AutoCommit>,
+    /// Sync state as persisted: only what survives a reconnect.
+    saved: BTreeMap<DocId, sync::State>,
+    /// Live sync state of the current session.
+    session: BTreeMap<DocId, sync::State>,
+}
+
+impl Replica {
+    pub fn new(actor: ActorId) -> Self {
+        Replica {
+            actor,
+            docs: BTreeMap::new(),
+            saved: BTreeMap::new(),
+            session: BTreeMap::new(),
+        }
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    pub fn doc(&self, id: &DocId) -> Option<&AutoCommit> {
+        self.docs.get(id)
+    }
+
+    pub fn doc_ids(&self) -> impl Iterator<Item = &DocId> {
+        self.docs.keys()
+    }
+
+    /// Applies a local edit to a document (created if absent) as one change
+    /// stamped with `now`.
+    pub fn edit<R, E>(
+        &mut self,
+        id: DocId,
+        now: Timestamp,
+        f: impl FnOnce(&mut AutoCommit) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let actor = &self.actor;
+        let doc = self
+            .docs
+            .entry(id)
+            .or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+        match f(doc) {
+            Ok(r) => {
+                doc.commit_with(CommitOptions::default().with_time(now.millis()));
+                Ok(r)
+            }
+            Err(e) => {
+                doc.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a sync session from the persisted state.
+    pub fn start_session(&mut self) {
+        self.session = self.saved.clone();
+    }
+
+    /// Drops whatever a failed or cut-off request left in flight.
+    pub fn abort_session(&mut self) {
+        self.start_session();
+    }
+
+    /// The next request of this session. `full` lists every document, so
+    /// the server can name the ones this device lacks; a request with no
+    /// documents and `full == false` need not be sent: the session is done.
+    pub fn request(&mut self, full: bool) -> SyncRequest {
+        let mut docs = Vec::new();
+        for (id, doc) in &mut self.docs {
+            let state = self.session.entry(*id).or_default();
+            if let Some(msg) = doc.sync().generate_sync_message(state) {
+                docs.push(DocMessage::new(*id, msg.encode()));
+            }
+        }
+        SyncRequest {
+            v: PROTOCOL_VERSION,
+            docs,
+            full,
+        }
+    }
+
+    /// Applies the server's answer. Documents the server names as missing
+    /// are created empty so that the next request asks for them.
+    pub fn receive(&mut self, response: SyncResponse) -> Result<(), ClientError> {
+        for m in response.docs {
+            let id = m.doc_id()?;
+            let msg = sync::Message::decode(&m.msg)
+                .map_err(|source| ClientError::BadMessage { doc: id, source })?;
+            let actor = &self.actor;
+            let doc = self
+                .docs
+                .entry(id)
+                .or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+            let state = self.session.entry(id).or_default();
+            doc.sync()
+                .receive_sync_message(state, msg)
+                .map_err(|source| ClientError::Apply { doc: id, source })?;
+            self.saved.insert(id, persisted(state));
+        }
+        for id in response.missing {
+            let actor = &self.actor;
+            self.docs
+                .entry(id)
+                .or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+        }
+        Ok(())
+    }
+
+    /// Local changes the server is not yet known to hold, over all documents.
+    pub fn unsynced_changes(&mut self) -> usize {
+        self.docs
+            .iter_mut()
+            .map(|(id, doc)| {
+                let shared = self
+                    .saved
+                    .get(id)
+                    .map(|s| s.shared_heads.clone())
+                    .unwrap_or_default();
+                let actor = self.actor.clone();
+                doc.get_changes(&shared)
+                    .iter()
+                    .filter(|c| *c.actor_id() == actor)
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Storage form of one document and of its sync state.
+    pub fn export(&mut self, id: &DocId) -> Option<(Vec<u8>, Vec<u8>)> {
+        let doc = self.docs.get_mut(id)?;
+        let state = self
+            .saved
+            .get(id)
+            .map(sync::State::encode)
+            .unwrap_or_else(|| sync::State::new().encode());
+        Some((doc.save(), state))
+    }
+
+    /// Restores a document and its sync state from storage.
+    pub fn import(&mut self, id: DocId, doc: &[u8], state: &[u8]) -> Result<(), ClientError> {
+        let corrupt = |reason: String| ClientError::Corrupt { doc: id, reason };
+        let doc = AutoCommit::load(doc)
+            .map_err(|e| corrupt(e.to_string()))?
+            .with_actor(self.actor.clone());
+        let state = sync::State::decode(state).map_err(|e| corrupt(e.to_string()))?;
+        self.docs.insert(id, doc);
+        self.saved.insert(id, state);
+        Ok(())
+    }
+
+    /// Heads of a document, empty when absent.
+    pub fn heads(&mut self, id: &DocId) -> Vec<automerge::ChangeHash> {
+        self.docs
+            .get_mut(id)
+            .map(|d| d.get_heads())
+            .unwrap_or_default()
+    }
+
+    /// Number of keys at a document's root (cheap presence check for tests).
+    pub fn root_len(&self, id: &DocId) -> usize {
+        self.doc(id).map(|d| d.length(automerge::ROOT)).unwrap_or(0)
+    }
+}
+
+/// The part of a sync state worth keeping across sessions.
+fn persisted(state: &sync::State) -> sync::State {
+    sync::State::decode(&state.encode()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ModelId, RecordId};
+    use crate::{schema, testdata};
+
+    /// A server stand-in with the same message flow as the real one.
+    struct Peer {
+        doc: BTreeMap<DocId, automerge::Automerge>,
+        states: BTreeMap<DocId, Vec<u8>>,
+    }
+
+    impl Peer {
+        fn handle(&mut self, req: SyncRequest) -> SyncResponse {
+            let mut docs = Vec::new();
+            for m in req.docs {
+                let id = m.doc_id().unwrap();
+                let doc = self.doc.entry(id).or_default();
+                let mut state = self
+                    .states
+                    .get(&id)
+                    .map(|b| sync::State::decode(b).unwrap())
+                    .unwrap_or_default();
+                doc.receive_sync_message(&mut state, sync::Message::decode(&m.msg).unwrap())
+                    .unwrap();
+                if let Some(reply) = doc.generate_sync_message(&mut state) {
+                    docs.push(DocMessage::new(id, reply.encode()));
+                }
+                self.states.insert(id, state.encode());
+            }
+            SyncResponse {
+                v: 1,
+                docs,
+                missing: vec![],
+            }
+        }
+    }
+
+    fn sync(phone: &mut Replica, server: &mut Peer) -> usize {
+        phone.start_session();
+        let mut rounds = 0;
+        loop {
+            let req = phone.request(rounds == 0);
+            if req.docs.is_empty() {
+                return rounds;
+            }
+            rounds += 1;
+            assert!(rounds < 10, "no convergence");
+            phone.receive(server.handle(req)).unwrap();
+        }
+    }
+
+    #[test]
+    fn reconnect_with_new_records_takes_two_round_trips() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else {
+            unreachable!()
+        };
+        let mut phone = Replica::new(ActorId::random());
+        let mut server = Peer {
+            doc: BTreeMap::new(),
+            states: BTreeMap::new(),
+        };
+        phone
+            .edit(log, Timestamp(0), |d| schema::init_log(d, model, year))
+            .unwrap();
+        sync(&mut phone, &mut server);
+        for i in 0..20 {
+            let r = testdata::any_record(RecordId::new_random(), "2025-06-01", i);
+            phone
+                .edit(log, Timestamp(i as i64), |d| schema::put_record(d, &r))
+                .unwrap();
+        }
+        assert_eq!(phone.unsynced_changes(), 20);
+        assert_eq!(sync(&mut phone, &mut server), 2);
+        assert_eq!(phone.unsynced_changes(), 0);
+        assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
+        assert_eq!(
+            schema::read_log(&server.doc[&log], &log)
+                .unwrap()
+                .records
+                .len(),
+            20
+        );
+    }
+
+    #[test]
+    fn an_aborted_session_is_retried_without_loss() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else {
+            unreachable!()
+        };
+        let mut phone = Replica::new(ActorId::random());
+        let mut server = Peer {
+            doc: BTreeMap::new(),
+            states: BTreeMap::new(),
+        };
+        phone
+            .edit(log, Timestamp(0), |d| schema::init_log(d, model, year))
+            .unwrap();
+        phone.start_session();
+        let _lost = phone.request(true); // never reaches the server
+        phone.abort_session();
+        sync(&mut phone, &mut server);
+        assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
+    }
+
+    #[test]
+    fn export_and_import_keep_doc_and_state() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else {
+            unreachable!()
+        };
+        let actor = ActorId::random();
+        let mut phone = Replica::new(actor.clone());
+        let mut server = Peer {
+            doc: BTreeMap::new(),
+            states: BTreeMap::new(),
+        };
+        phone
+            .edit(log, Timestamp(0), |d| schema::init_log(d, model, year))
+            .unwrap();
+        sync(&mut phone, &mut server);
+        let (doc, state) = phone.export(&log).unwrap();
+        let mut reopened = Replica::new(actor);
+        reopened.import(log, &doc, &state).unwrap();
+        assert_eq!(reopened.unsynced_changes(), 0);
+        assert_eq!(reopened.heads(&log), phone.heads(&log));
+        assert!(reopened.import(log, b"garbage", &state).is_err());
+    }
+}

@@ -1,0 +1,209 @@
+//! The sync protocol's wire format: one `POST /api/v1/sync` carries standard
+//! Automerge sync messages for many documents, as gzip-compressed CBOR.
+//!
+//! The pipeline on either side is bytes → gzip → CBOR → typed message, and
+//! back. Decoding is strict and bounded: a body that inflates past
+//! [`MAX_INFLATED_BYTES`] is refused before it is fully inflated, so a small
+//! "zip bomb" cannot exhaust memory. `docs/PROTOCOL.md` is the normative text.
+
+use std::io::{Read, Write};
+
+use flate2::{Compression, read::GzDecoder, write::GzEncoder};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::ids::DocId;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const SYNC_PATH: &str = "/api/v1/sync";
+pub const CONTENT_TYPE: &str = "application/cbor";
+/// Identifies the device until accounts and device tokens exist.
+pub const DEVICE_HEADER: &str = "x-kheo-device";
+
+/// Largest compressed request body the server reads.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest body after inflating.
+pub const MAX_INFLATED_BYTES: usize = 32 * 1024 * 1024;
+/// Most documents one request may carry.
+pub const MAX_DOCS_PER_REQUEST: usize = 2_000;
+
+/// One request from a device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub v: u32,
+    /// One sync message per document, at most one entry per document.
+    pub docs: Vec<DocMessage>,
+    /// True when `docs` names every document the device holds, so the server
+    /// can answer with the documents of its scope the device lacks.
+    #[serde(default)]
+    pub full: bool,
+}
+
+/// The server's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub v: u32,
+    /// A reply message for each document the server has something to say about.
+    pub docs: Vec<DocMessage>,
+    /// With `full` requests: documents in the device's scope it does not hold yet.
+    #[serde(default)]
+    pub missing: Vec<DocId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocMessage {
+    /// A document id in its text form. Kept as text on the wire so that a
+    /// malformed id is reported as such, not as an undecodable body.
+    pub id: String,
+    /// An encoded `automerge::sync::Message`.
+    pub msg: ByteBuf,
+}
+
+impl DocMessage {
+    pub fn new(id: DocId, msg: Vec<u8>) -> Self {
+        DocMessage {
+            id: id.to_string(),
+            msg: ByteBuf::from(msg),
+        }
+    }
+
+    pub fn doc_id(&self) -> Result<DocId, crate::ids::IdError> {
+        DocId::parse(&self.id)
+    }
+}
+
+/// JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    /// The document the error is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+    /// Where in the document, for schema errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("body is not gzip data or is truncated: {0}")]
+    Gzip(std::io::Error),
+    #[error("body inflates past {MAX_INFLATED_BYTES} bytes")]
+    TooLarge,
+    #[error("body is not the expected CBOR message: {0}")]
+    Cbor(String),
+}
+
+/// Encodes a message as gzip-compressed CBOR.
+pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+    let mut cbor = Vec::new();
+    // Writing CBOR to a Vec fails only for types serde cannot express, which none of ours are.
+    ciborium::into_writer(message, &mut cbor)
+        .unwrap_or_else(|e| unreachable!("CBOR into Vec: {e}"));
+    gzip(&cbor)
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 2 + 64),
+        Compression::default(),
+    );
+    enc.write_all(bytes)
+        .unwrap_or_else(|e| unreachable!("gzip into Vec: {e}"));
+    enc.finish()
+        .unwrap_or_else(|e| unreachable!("gzip into Vec: {e}"))
+}
+
+/// Inflates gzip data, refusing more than `limit` bytes of output.
+pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit));
+    GzDecoder::new(bytes)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(DecodeError::Gzip)?;
+    if out.len() > limit {
+        return Err(DecodeError::TooLarge);
+    }
+    Ok(out)
+}
+
+/// Decodes gzip-compressed CBOR.
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
+    let cbor = gunzip(body, MAX_INFLATED_BYTES)?;
+    ciborium::from_reader(cbor.as_slice()).map_err(|e| DecodeError::Cbor(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ModelId;
+
+    fn sample() -> SyncRequest {
+        let id = DocId::log(ModelId::new_random(), 2025).unwrap();
+        SyncRequest {
+            v: 1,
+            docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])],
+            full: true,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let req = sample();
+        assert_eq!(decode::<SyncRequest>(&encode(&req)).unwrap(), req);
+    }
+
+    #[test]
+    fn truncated_and_garbage_bodies_fail() {
+        let bytes = encode(&sample());
+        for cut in [0, 1, 10, bytes.len() / 2, bytes.len() - 1] {
+            assert!(
+                decode::<SyncRequest>(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        assert!(matches!(
+            decode::<SyncRequest>(b"not gzip at all"),
+            Err(DecodeError::Gzip(_))
+        ));
+        assert!(matches!(
+            decode::<SyncRequest>(&gzip(b"\xff\xff not cbor")),
+            Err(DecodeError::Cbor(_))
+        ));
+    }
+
+    #[test]
+    fn bad_document_id_is_reported_as_such() {
+        #[derive(Serialize)]
+        struct RawDoc<'a> {
+            id: &'a str,
+            msg: ByteBuf,
+        }
+        #[derive(Serialize)]
+        struct RawRequest<'a> {
+            v: u32,
+            docs: Vec<RawDoc<'a>>,
+        }
+        let raw = RawRequest {
+            v: 1,
+            docs: vec![RawDoc {
+                id: "model/NOT-A-UUID",
+                msg: ByteBuf::new(),
+            }],
+        };
+        let req = decode::<SyncRequest>(&encode(&raw)).unwrap();
+        let err = req.docs[0].doc_id().unwrap_err();
+        assert!(err.to_string().contains("UUID"), "{err}");
+    }
+
+    #[test]
+    fn zip_bomb_is_refused() {
+        let bomb = gzip(&vec![0u8; MAX_INFLATED_BYTES + 1]);
+        assert!(bomb.len() < 100_000);
+        assert!(matches!(
+            decode::<SyncRequest>(&bomb),
+            Err(DecodeError::TooLarge)
+        ));
+    }
+}

@@ -1,0 +1,209 @@
+use automerge::{AutoCommit, ROOT, transaction::Transactable};
+
+use super::*;
+use crate::codes::IncidentCategory;
+use crate::testdata;
+
+fn log_with(records: &[Record]) -> (AutoCommit, DocId) {
+    let model = ModelId::new_random();
+    let id = DocId::log(model, 2025).unwrap();
+    let mut doc = AutoCommit::new();
+    init_log(&mut doc, model, 2025).unwrap();
+    for r in records {
+        put_record(&mut doc, r).unwrap();
+    }
+    (doc, id)
+}
+
+fn record_obj(doc: &AutoCommit, r: &Record) -> automerge::ObjId {
+    doc.get(ROOT, r.id.to_string()).unwrap().unwrap().1
+}
+
+fn detail_obj(doc: &AutoCommit, r: &Record) -> automerge::ObjId {
+    let rec = record_obj(doc, r);
+    doc.get(&rec, r.kind().code()).unwrap().unwrap().1
+}
+
+#[test]
+fn every_kind_round_trips() {
+    let on = "2025-07-14";
+    let records: Vec<Record> = (0..8)
+        .map(|n| testdata::any_record(RecordId::new_random(), on, n))
+        .collect();
+    let (doc, id) = log_with(&records);
+    let log = read_log(&doc, &id).unwrap();
+    assert_eq!(log.records.len(), 8);
+    for r in &records {
+        assert_eq!(&log.records[&r.id], r);
+    }
+}
+
+#[test]
+fn model_round_trips_and_edits_touch_only_changed_fields() {
+    let id = ModelId::new_random();
+    let mut doc = AutoCommit::new();
+    let mut profile = testdata::model(id, "QNA.TK.TT");
+    put_model(&mut doc, &profile).unwrap();
+    doc.commit();
+    assert_eq!(read_model(&doc, id).unwrap(), profile);
+
+    let before = doc.get_heads();
+    profile.members = 170;
+    put_model(&mut doc, &profile).unwrap();
+    doc.commit();
+    let change = doc.get_changes(&before);
+    assert_eq!(change.len(), 1);
+    assert_eq!(change[0].len(), 1, "one field changed, one operation");
+}
+
+#[test]
+fn missing_field_is_named() {
+    let r = testdata::patrol(RecordId::new_random(), "2025-01-02", 1);
+    let (mut doc, id) = log_with(std::slice::from_ref(&r));
+    let detail = detail_obj(&doc, &r);
+    doc.delete(&detail, "members_present").unwrap();
+    let err = read_log(&doc, &id).unwrap_err();
+    assert_eq!(err.problem, Problem::Missing);
+    assert_eq!(err.path, format!("{}/patrol/members_present", r.id));
+}
+
+#[test]
+fn wrong_type_is_named() {
+    let r = testdata::meeting(RecordId::new_random(), "2025-01-02", 10);
+    let (mut doc, id) = log_with(std::slice::from_ref(&r));
+    let detail = detail_obj(&doc, &r);
+    doc.put(&detail, "attendees", "many").unwrap();
+    let err = read_log(&doc, &id).unwrap_err();
+    assert_eq!(
+        err.problem,
+        Problem::WrongType {
+            expected: "integer",
+            found: "string".into()
+        }
+    );
+}
+
+#[test]
+fn out_of_range_values_are_refused() {
+    let r = testdata::household_support(RecordId::new_random(), "2025-01-02", 500_000);
+    let (mut doc, id) = log_with(std::slice::from_ref(&r));
+    let detail = detail_obj(&doc, &r);
+    doc.put(&detail, "amount_vnd", -5_i64).unwrap();
+    assert!(matches!(
+        read_log(&doc, &id).unwrap_err().problem,
+        Problem::OutOfRange { .. }
+    ));
+    doc.put(&detail, "amount_vnd", 500_000_i64).unwrap();
+    doc.put(&detail, "workdays", f64::NAN).unwrap();
+    assert!(matches!(
+        read_log(&doc, &id).unwrap_err().problem,
+        Problem::OutOfRange { .. }
+    ));
+}
+
+#[test]
+fn cross_field_rules_hold() {
+    // A record in the wrong year's log.
+    let r = testdata::meeting(RecordId::new_random(), "2024-12-31", 10);
+    let (doc, id) = log_with(&[r]);
+    assert!(
+        read_log(&doc, &id)
+            .unwrap_err()
+            .path
+            .ends_with("occurred_on")
+    );
+
+    // A returned record without a comment.
+    let mut r = testdata::meeting(RecordId::new_random(), "2025-02-01", 10);
+    r.review = Review {
+        state: ReviewState::Returned,
+        reviewer: Some("can.bo.xa".into()),
+        reviewed_at: Some(crate::scalars::Timestamp(5)),
+        comment: " ".into(),
+    };
+    let (doc, id) = log_with(&[r]);
+    assert!(
+        read_log(&doc, &id)
+            .unwrap_err()
+            .path
+            .ends_with("review/comment")
+    );
+
+    // A model whose status has no year.
+    let mid = ModelId::new_random();
+    let mut p = testdata::model(mid, "QNA");
+    p.status_years.typical = None;
+    let mut doc = AutoCommit::new();
+    put_model(&mut doc, &p).unwrap();
+    assert_eq!(
+        read_model(&doc, mid).unwrap_err().path,
+        "status_years/typical"
+    );
+}
+
+#[test]
+fn unknown_codes_and_keys_are_refused() {
+    let r = testdata::patrol(RecordId::new_random(), "2025-03-03", 1);
+    let (mut doc, id) = log_with(std::slice::from_ref(&r));
+    doc.put(ROOT, "junk", 1).unwrap();
+    assert_eq!(read_log(&doc, &id).unwrap_err().path, "junk");
+    doc.delete(ROOT, "junk").unwrap();
+    let rec = record_obj(&doc, &r);
+    doc.put(&rec, "kind", "party").unwrap();
+    assert!(matches!(
+        read_log(&doc, &id).unwrap_err().problem,
+        Problem::Invalid(_)
+    ));
+}
+
+#[test]
+fn newer_schema_versions_are_reported() {
+    let (mut doc, id) = log_with(&[]);
+    doc.put(ROOT, "schema", 2).unwrap();
+    assert_eq!(
+        read_log(&doc, &id).unwrap_err().problem,
+        Problem::UnsupportedVersion {
+            found: 2,
+            supported: SCHEMA_VERSION
+        }
+    );
+}
+
+#[test]
+fn two_phones_starting_the_same_log_offline_keep_every_record() {
+    let model = ModelId::new_random();
+    let id = DocId::log(model, 2025).unwrap();
+    let mut a = AutoCommit::new();
+    let mut b = AutoCommit::new();
+    let ra = testdata::patrol(RecordId::new_random(), "2025-04-01", 2);
+    let rb = testdata::production(RecordId::new_random(), "2025-04-02", 1_000);
+    for (doc, r) in [(&mut a, &ra), (&mut b, &rb)] {
+        init_log(doc, model, 2025).unwrap();
+        put_record(doc, r).unwrap();
+    }
+    a.merge(&mut b).unwrap();
+    let log = read_log(&a, &id).unwrap();
+    assert_eq!(log.records.len(), 2);
+}
+
+#[test]
+fn concurrent_edits_of_different_fields_both_survive() {
+    let mut r = testdata::patrol(RecordId::new_random(), "2025-04-01", 2);
+    let (mut a, id) = log_with(std::slice::from_ref(&r));
+    a.commit();
+    let mut b = a.fork();
+    let mut ra = r.clone();
+    ra.note = "ghi chú".into();
+    put_record(&mut a, &ra).unwrap();
+    if let Activity::Patrol(p) = &mut r.activity {
+        p.incidents[1].category = IncidentCategory::Gambling;
+    }
+    put_record(&mut b, &r).unwrap();
+    a.merge(&mut b).unwrap();
+    let merged = &read_log(&a, &id).unwrap().records[&r.id];
+    assert_eq!(merged.note, "ghi chú");
+    let Activity::Patrol(p) = &merged.activity else {
+        panic!("kind changed")
+    };
+    assert_eq!(p.incidents[1].category, IncidentCategory::Gambling);
+}
