@@ -1,0 +1,32 @@
+//! Command line and environment configuration of the server binary.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kheo-server", version, about = "Kheo sync and records server")]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "KHEO_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Directory of the embedded store (created if missing).
+    #[arg(long, env = "KHEO_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Most documents held in memory at once.
+    #[arg(long, env = "KHEO_HOT_DOCS", default_value = "1024")]
+    pub hot_docs: NonZeroUsize,
+}
+
+impl Config {
+    /// A configuration for tests: an ephemeral loopback port and the given store.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            hot_docs: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
+        }
+    }
+}

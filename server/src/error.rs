@@ -1,0 +1,110 @@
+//! The server's error type and how each error becomes an HTTP answer.
+//!
+//! Every error a client can cause maps to a 4xx with a stable `error` code
+//! (listed in `docs/PROTOCOL.md`) and a message meant for people. Internal
+//! failures are logged in full and answered with a bare 500.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kheo_shared::protocol::ErrorBody;
+use kheo_shared::schema::SchemaError;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(
+        "request body must be gzip-compressed CBOR (Content-Type: application/cbor, Content-Encoding: gzip)"
+    )]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    MalformedBody(String),
+    #[error("protocol version {0} is not supported; this server speaks version 1")]
+    UnsupportedVersion(u32),
+    #[error("{0}")]
+    BadDocumentId(String),
+    #[error("document {0} appears twice in one request")]
+    DuplicateDocument(String),
+    #[error("{doc}: not a valid Automerge sync message: {reason}")]
+    BadSyncMessage { doc: String, reason: String },
+    #[error("{doc}: {error}")]
+    SchemaViolation { doc: String, error: SchemaError },
+    #[error("request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("{0}")]
+    TooManyDocuments(String),
+    #[error("missing or malformed device header: {0}")]
+    BadDevice(String),
+    #[error("the server is shutting down; retry shortly")]
+    ShuttingDown,
+    #[error("internal error")]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        use AppError::*;
+        match self {
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            MalformedBody(_)
+            | UnsupportedVersion(_)
+            | BadDocumentId(_)
+            | DuplicateDocument(_)
+            | BadSyncMessage { .. }
+            | BadDevice(_) => StatusCode::BAD_REQUEST,
+            SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            BodyTooLarge(_) | TooManyDocuments(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Store(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use AppError::*;
+        match self {
+            UnsupportedMediaType => "unsupported_media_type",
+            MalformedBody(_) => "malformed_body",
+            UnsupportedVersion(_) => "unsupported_version",
+            BadDocumentId(_) => "bad_document_id",
+            DuplicateDocument(_) => "duplicate_document",
+            BadSyncMessage { .. } => "bad_sync_message",
+            SchemaViolation { .. } => "schema_violation",
+            BodyTooLarge(_) => "body_too_large",
+            TooManyDocuments(_) => "too_many_documents",
+            BadDevice(_) => "bad_device",
+            ShuttingDown => "unavailable",
+            Store(_) | Internal(_) => "internal",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let (doc, path) = match self {
+            AppError::SchemaViolation { doc, error } => {
+                (Some(doc.clone()), Some(error.path.clone()))
+            }
+            AppError::BadSyncMessage { doc, .. } => (Some(doc.clone()), None),
+            _ => (None, None),
+        };
+        ErrorBody {
+            error: self.code().into(),
+            message: self.to_string(),
+            doc,
+            path,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        } else {
+            tracing::info!(code = self.code(), message = %self, "request refused");
+        }
+        (status, Json(self.body())).into_response()
+    }
+}

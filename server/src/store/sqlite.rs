@@ -1,0 +1,144 @@
+//! The embedded default store: one SQLite file in WAL mode with
+//! `synchronous = FULL`, so a committed transaction survives power loss.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kheo_shared::ids::DocId;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{DocWrite, Store, StoreError, StoredDoc, WriteBatch};
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `kheo.sqlite3` in `dir` and migrates it.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("kheo.sqlite3"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn now_millis() -> i64 {
+    kheo_shared::scalars::Timestamp::now().millis()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load_doc(&self, id: &DocId) -> Result<Option<StoredDoc>, StoreError> {
+        let key = id.to_string();
+        // One read transaction, so a concurrent compaction cannot slip between the two reads.
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query("SELECT snapshot FROM documents WHERE id = ?")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let chunks = sqlx::query("SELECT data FROM chunks WHERE doc_id = ? ORDER BY seq")
+            .bind(&key)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| r.get::<Vec<u8>, _>(0))
+            .collect();
+        tx.commit().await?;
+        Ok(Some(StoredDoc {
+            snapshot: row.get(0),
+            chunks,
+        }))
+    }
+
+    async fn load_sync_state(
+        &self,
+        device: &str,
+        id: &DocId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT state FROM sync_states WHERE device = ? AND doc_id = ?")
+            .bind(device)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn doc_ids(&self) -> Result<Vec<DocId>, StoreError> {
+        sqlx::query("SELECT id FROM documents ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|r| {
+                let s: String = r.get(0);
+                DocId::from_str(&s).map_err(|_| StoreError::CorruptId(s))
+            })
+            .collect()
+    }
+
+    async fn commit(&self, batches: &[WriteBatch]) -> Result<(), StoreError> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await?;
+        for batch in batches {
+            for write in &batch.docs {
+                match write {
+                    DocWrite::Append { doc, chunk } => {
+                        let key = doc.to_string();
+                        sqlx::query("INSERT INTO documents (id, snapshot, updated_at) VALUES (?, x'', ?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at")
+                            .bind(&key)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("INSERT INTO chunks (doc_id, data) VALUES (?, ?)")
+                            .bind(&key)
+                            .bind(chunk)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    DocWrite::Snapshot { doc, bytes } => {
+                        let key = doc.to_string();
+                        sqlx::query("INSERT INTO documents (id, snapshot, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at")
+                            .bind(&key)
+                            .bind(bytes)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("DELETE FROM chunks WHERE doc_id = ?")
+                            .bind(&key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            for (device, doc, state) in &batch.sync_states {
+                sqlx::query("INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) ON CONFLICT(device, doc_id) DO UPDATE SET state = excluded.state")
+                    .bind(device)
+                    .bind(doc.to_string())
+                    .bind(state)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,304 @@
+//! Applying one sync request: the server's half of the protocol.
+//!
+//! The pipeline for a request is: check and decode every message (nothing
+//! locked yet) → lock the documents in id order → for each document, apply
+//! the message to a copy and validate the merged result → if every document
+//! passed, install the copies and generate the replies → queue one write
+//! batch → answer once it is durable.
+//!
+//! A request is all or nothing: one document that breaks the schema rejects
+//! the whole request and nothing of it is kept, in memory or on disk. A
+//! request repeated or cut off at any point is harmless: applying changes the
+//! server already holds is a no-op, and a sync state that was not saved only
+//! means the next round re-negotiates what both sides have.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::transaction::CommitOptions;
+use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc};
+use kheo_shared::ids::DocId;
+use kheo_shared::protocol::{
+    DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::schema::{self, SchemaError};
+
+use tokio::sync::OwnedMutexGuard;
+
+use crate::docs::{DocCache, HotDoc};
+use crate::error::AppError;
+use crate::store::{DocWrite, Store, WriteBatch};
+use crate::writer::Writer;
+
+/// Compact a document into a snapshot after this many appended chunks.
+pub const COMPACT_AFTER_CHUNKS: usize = 64;
+/// Above this many heads the server adds an empty merge change, so that
+/// messages (which all carry the heads) stay small on a hot document.
+pub const MAX_HEADS: usize = 8;
+
+pub struct SyncService {
+    pub store: Arc<dyn Store>,
+    pub cache: DocCache,
+    pub writer: Writer,
+}
+
+struct Prepared {
+    id: DocId,
+    state: State,
+    /// The merged document, when the message carried changes.
+    merged: Option<AutoCommit>,
+}
+
+impl SyncService {
+    pub async fn handle(
+        &self,
+        device: &str,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, AppError> {
+        if request.v != PROTOCOL_VERSION {
+            return Err(AppError::UnsupportedVersion(request.v));
+        }
+        if request.docs.len() > MAX_DOCS_PER_REQUEST {
+            return Err(AppError::TooManyDocuments(format!(
+                "{} documents in one request; at most {MAX_DOCS_PER_REQUEST}",
+                request.docs.len()
+            )));
+        }
+        let messages = decode_messages(request.docs)?;
+        let requested: BTreeSet<DocId> = messages.keys().copied().collect();
+
+        let mut guards = Vec::with_capacity(messages.len());
+        for id in messages.keys() {
+            guards.push(self.cache.lock(*id).await?);
+        }
+
+        let mut prepared = Vec::with_capacity(messages.len());
+        for ((id, message), guard) in messages.into_iter().zip(guards.iter_mut()) {
+            let hot = guard
+                .as_mut()
+                .ok_or_else(|| AppError::Internal(format!("{id} not loaded")))?;
+            let state = match self.store.load_sync_state(device, &id).await? {
+                // A state we cannot read only costs a longer negotiation.
+                Some(bytes) => State::decode(&bytes).unwrap_or_default(),
+                None => State::new(),
+            };
+            prepared.push(prepare(id, hot, state, message)?);
+        }
+
+        let now = Timestamp::now();
+        let mut batch = WriteBatch::default();
+        let mut replies = Vec::new();
+        for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
+            let hot = guard
+                .as_mut()
+                .ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
+            let Prepared {
+                id,
+                mut state,
+                merged,
+            } = p;
+            if let Some(merged) = merged {
+                let before = hot.doc.get_heads();
+                hot.doc = merged;
+                if hot.doc.get_heads().len() > MAX_HEADS {
+                    hot.doc
+                        .empty_change(CommitOptions::default().with_time(now.millis()));
+                }
+                batch.docs.push(write_for(id, hot, &before));
+            }
+            if let Some(reply) = hot.doc.sync().generate_sync_message(&mut state) {
+                replies.push(DocMessage::new(id, reply.encode()));
+            }
+            // An id nobody ever wrote to leaves no trace.
+            if hot.stored {
+                batch
+                    .sync_states
+                    .push((device.to_owned(), id, state.encode()));
+            }
+        }
+        let touched: Vec<DocId> = batch
+            .docs
+            .iter()
+            .map(|w| match w {
+                DocWrite::Append { doc, .. } | DocWrite::Snapshot { doc, .. } => *doc,
+            })
+            .collect();
+        // Unlock before waiting on the disk (the writer keeps order), but hold
+        // the slots so that none is evicted and reloaded before the write lands.
+        let slots: Vec<_> = guards
+            .iter()
+            .map(|g| OwnedMutexGuard::mutex(g).clone())
+            .collect();
+        drop(guards);
+        if let Err(e) = self.writer.write(batch).await {
+            for id in &touched {
+                self.cache.invalidate(id).await;
+            }
+            return Err(AppError::Internal(e.to_string()));
+        }
+        drop(slots);
+
+        let missing = if request.full {
+            self.store
+                .doc_ids()
+                .await?
+                .into_iter()
+                .filter(|id| !requested.contains(id))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(SyncResponse {
+            v: PROTOCOL_VERSION,
+            docs: replies,
+            missing,
+        })
+    }
+}
+
+fn decode_messages(docs: Vec<DocMessage>) -> Result<BTreeMap<DocId, Message>, AppError> {
+    let mut messages = BTreeMap::new();
+    for m in docs {
+        let id = m
+            .doc_id()
+            .map_err(|e| AppError::BadDocumentId(e.to_string()))?;
+        let message = Message::decode(&m.msg).map_err(|e| AppError::BadSyncMessage {
+            doc: m.id.clone(),
+            reason: e.to_string(),
+        })?;
+        if messages.insert(id, message).is_some() {
+            return Err(AppError::DuplicateDocument(m.id));
+        }
+    }
+    Ok(messages)
+}
+
+/// Applies a message to a copy of the document and validates the result.
+fn prepare(
+    id: DocId,
+    hot: &mut HotDoc,
+    mut state: State,
+    message: Message,
+) -> Result<Prepared, AppError> {
+    let bad_message = |e: automerge::AutomergeError| AppError::BadSyncMessage {
+        doc: id.to_string(),
+        reason: e.to_string(),
+    };
+    if message.changes.is_empty() {
+        // Nothing to merge: only the sync state moves, which cannot break the document.
+        hot.doc
+            .sync()
+            .receive_sync_message(&mut state, message)
+            .map_err(bad_message)?;
+        return Ok(Prepared {
+            id,
+            state,
+            merged: None,
+        });
+    }
+    let before = hot.doc.get_heads();
+    let mut merged = hot.doc.clone();
+    merged
+        .sync()
+        .receive_sync_message(&mut state, message)
+        .map_err(bad_message)?;
+    let after = merged.get_heads();
+    if after == before {
+        return Ok(Prepared {
+            id,
+            state,
+            merged: None,
+        });
+    }
+    validate_merge(&id, &hot.doc, &mut merged, &before, &after).map_err(|error| {
+        AppError::SchemaViolation {
+            doc: id.to_string(),
+            error,
+        }
+    })?;
+    Ok(Prepared {
+        id,
+        state,
+        merged: Some(merged),
+    })
+}
+
+/// Checks the merged document: a model whole, a log by the records the
+/// merge touched (the rest was valid before and did not change).
+fn validate_merge(
+    id: &DocId,
+    old: &AutoCommit,
+    merged: &mut AutoCommit,
+    before: &[ChangeHash],
+    after: &[ChangeHash],
+) -> Result<(), SchemaError> {
+    match id {
+        DocId::Model(_) => schema::validate(merged, id),
+        DocId::Log { .. } if before.is_empty() => schema::validate(merged, id),
+        DocId::Log { .. } => {
+            schema::check_log_header(merged, id)?;
+            let touched = touched_root_keys(merged.diff(before, after));
+            for key in &touched {
+                if old
+                    .get(automerge::ROOT, key.as_str())
+                    .ok()
+                    .flatten()
+                    .is_some()
+                    && merged
+                        .get(automerge::ROOT, key.as_str())
+                        .ok()
+                        .flatten()
+                        .is_none()
+                {
+                    return Err(SchemaError::invalid(
+                        key.clone(),
+                        "records are never removed; mark them deleted instead",
+                    ));
+                }
+            }
+            schema::read_log_records(merged, id, touched).map(drop)
+        }
+    }
+}
+
+fn touched_root_keys(patches: Vec<automerge::Patch>) -> BTreeSet<String> {
+    patches
+        .into_iter()
+        .filter_map(|p| match p.path.first() {
+            Some((_, Prop::Map(key))) => Some(key.clone()),
+            Some((_, Prop::Seq(_))) => None,
+            None => match p.action {
+                PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key),
+                PatchAction::Conflict {
+                    prop: Prop::Map(key),
+                }
+                | PatchAction::Increment {
+                    prop: Prop::Map(key),
+                    ..
+                } => Some(key),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// What the store must add for a merge: the new changes, or a fresh
+/// snapshot once enough chunks piled up.
+fn write_for(id: DocId, hot: &mut HotDoc, before: &[ChangeHash]) -> DocWrite {
+    hot.stored = true;
+    if hot.chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS {
+        hot.chunks_since_snapshot = 0;
+        DocWrite::Snapshot {
+            doc: id,
+            bytes: hot.doc.save(),
+        }
+    } else {
+        hot.chunks_since_snapshot += 1;
+        DocWrite::Append {
+            doc: id,
+            chunk: hot.doc.save_after(before),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Group commit: one task owns every write to the store.
+//!
+//! Sync handlers hand it a [`WriteBatch`] and wait. The task takes every
+//! batch that is queued, commits them in one transaction (one fsync), and
+//! answers each handler. Order is kept: a batch never becomes durable before
+//! a batch queued earlier, which lets a handler queue a document's snapshot
+//! behind earlier chunks of the same document without further locking.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::store::{Store, StoreError, WriteBatch};
+
+/// Most batches folded into one transaction; bounds commit latency.
+const MAX_GROUP: usize = 1024;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("commit failed: {0}")]
+    Failed(Arc<StoreError>),
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+struct Job {
+    batch: WriteBatch,
+    done: oneshot::Sender<Result<(), WriteError>>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when every `Writer` clone is dropped
+    /// and the queue is drained.
+    pub fn spawn(store: Arc<dyn Store>) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
+        let task = tokio::spawn(run(store, rx));
+        (Writer { jobs: tx }, task)
+    }
+
+    /// Returns once the batch is durable.
+    pub async fn write(&self, batch: WriteBatch) -> Result<(), WriteError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job { batch, done })
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        wait.await.map_err(|_| WriteError::Stopped)?
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
+        let batches: Vec<WriteBatch> = jobs
+            .iter_mut()
+            .map(|j| std::mem::take(&mut j.batch))
+            .collect();
+        let result = store.commit(&batches).await.map_err(|e| {
+            tracing::error!(error = %e, batches = batches.len(), "group commit failed");
+            WriteError::Failed(Arc::new(e))
+        });
+        tracing::trace!(batches = batches.len(), "group committed");
+        for job in jobs.drain(..) {
+            // A handler that gave up waiting (client gone) is no loss: its data is committed.
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
