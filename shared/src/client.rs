@@ -48,7 +48,7 @@ pub enum ClientError {
     #[error("could not apply the server's changes to {doc}: {source}")]
     Apply {
         doc: DocId,
-        source: automerge::AutomergeError,
+        source: Box<automerge::AutomergeError>,
     },
     #[error("stored data for {doc} is unreadable: {reason}")]
     Corrupt { doc: DocId, reason: String },
@@ -154,7 +154,10 @@ impl Replica {
             let state = self.session.entry(id).or_default();
             doc.sync()
                 .receive_sync_message(state, msg)
-                .map_err(|source| ClientError::Apply { doc: id, source })?;
+                .map_err(|source| ClientError::Apply {
+                    doc: id,
+                    source: Box::new(source),
+                })?;
             self.saved.insert(id, persisted(state));
         }
         for id in response.missing {

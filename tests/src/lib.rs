@@ -1,1 +1,247 @@
-//! placeholder
+//! # kheo-tests
+//!
+//! End-to-end harness: the real server on a loopback port with a temporary
+//! store, and simulated devices that speak the sync protocol over HTTP with
+//! the same [`Replica`] the app uses. The integration tests (`tests/`) and
+//! the sync benchmark (`benches/sync.rs`) are built on it; the browser tests
+//! of the app will join them here.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use automerge::ActorId;
+use kheo_server::{Config, RunningServer};
+use kheo_shared::client::{ClientError, Replica};
+use kheo_shared::ids::{DocId, ModelId, RecordId};
+use kheo_shared::model::ModelProfile;
+use kheo_shared::protocol::{
+    self, CONTENT_TYPE, DEVICE_HEADER, ErrorBody, SYNC_PATH, SyncRequest, SyncResponse,
+};
+use kheo_shared::record::Record;
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::schema;
+
+/// A server on `127.0.0.1:0` over a store that lives as long as this value
+/// (or longer, across [`TestServer::restart`]).
+pub struct TestServer {
+    pub server: Option<RunningServer>,
+    pub dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let server = kheo_server::start(Config::for_tests(dir.path().to_owned()))
+            .await
+            .expect("server starts");
+        let url = server.url();
+        TestServer {
+            server: Some(server),
+            dir,
+            url,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// Stops gracefully and starts again on the same store (new port).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = kheo_server::start(Config::for_tests(self.data_dir()))
+            .await
+            .expect("server restarts");
+        self.url = server.url();
+        self.server = Some(server);
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.expect("clean stop");
+        }
+    }
+}
+
+/// Why a sync failed, as a device sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    #[error("server refused with {status}: {body:?}")]
+    Refused { status: u16, body: ErrorBody },
+    #[error("network: {0}")]
+    Network(#[from] reqwest::Error),
+    #[error("bad response: {0}")]
+    BadResponse(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("no convergence after {0} round trips")]
+    NoConvergence(usize),
+}
+
+/// Traffic of one sync session.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    pub round_trips: usize,
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+}
+
+/// A simulated phone.
+pub struct Device {
+    pub name: String,
+    pub replica: Replica,
+    http: reqwest::Client,
+    clock: i64,
+}
+
+const MAX_ROUNDS: usize = 12;
+
+impl Device {
+    pub fn new(name: &str) -> Device {
+        Device {
+            name: name.to_owned(),
+            replica: Replica::new(ActorId::random()),
+            http: reqwest::Client::new(),
+            clock: 1_750_000_000_000,
+        }
+    }
+
+    fn tick(&mut self) -> Timestamp {
+        self.clock += 1_000;
+        Timestamp(self.clock)
+    }
+
+    pub fn put_model(&mut self, profile: &ModelProfile) {
+        let now = self.tick();
+        self.replica
+            .edit(DocId::Model(profile.id), now, |doc| {
+                schema::put_model(doc, profile)
+            })
+            .expect("model is written");
+    }
+
+    /// Logs (or updates) a record in the model's log of the record's year.
+    pub fn put_record(&mut self, model: ModelId, record: &Record) -> DocId {
+        let year = record.occurred_on.year();
+        let log = DocId::log(model, year).expect("year in range");
+        let mut record = record.clone();
+        record.device = self.name.clone();
+        let now = self.tick();
+        self.replica
+            .edit(log, now, |doc| {
+                schema::init_log(doc, model, year)?;
+                schema::put_record(doc, &record)
+            })
+            .expect("record is written");
+        log
+    }
+
+    pub fn records(&self, log: &DocId) -> BTreeMap<RecordId, Record> {
+        match self.replica.doc(log) {
+            Some(doc) => schema::read_log(doc, log).expect("log is valid").records,
+            None => BTreeMap::new(),
+        }
+    }
+
+    /// One sync session: round trips until nothing is left to say.
+    pub async fn sync(&mut self, base_url: &str) -> Result<Traffic, SyncFailure> {
+        self.replica.start_session();
+        let mut traffic = Traffic::default();
+        loop {
+            let first = traffic.round_trips == 0;
+            let request = self.replica.request(first);
+            if !first && request.docs.is_empty() {
+                return Ok(traffic);
+            }
+            if traffic.round_trips == MAX_ROUNDS {
+                return Err(SyncFailure::NoConvergence(MAX_ROUNDS));
+            }
+            match self.post(base_url, &request, &mut traffic).await {
+                Ok(response) => self.replica.receive(response)?,
+                Err(e) => {
+                    self.replica.abort_session();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn post(
+        &self,
+        base_url: &str,
+        request: &SyncRequest,
+        traffic: &mut Traffic,
+    ) -> Result<SyncResponse, SyncFailure> {
+        let body = protocol::encode(request);
+        traffic.round_trips += 1;
+        traffic.bytes_up += body.len();
+        let response = post_raw(&self.http, base_url, &self.name, body).await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        traffic.bytes_down += bytes.len();
+        if !status.is_success() {
+            let body = serde_json::from_slice(&bytes).map_err(|e| {
+                SyncFailure::BadResponse(format!("{status} without a JSON error body: {e}"))
+            })?;
+            return Err(SyncFailure::Refused {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        protocol::decode(&bytes).map_err(|e| SyncFailure::BadResponse(e.to_string()))
+    }
+}
+
+/// A sync POST with the protocol's headers and an arbitrary body.
+pub async fn post_raw(
+    http: &reqwest::Client,
+    base_url: &str,
+    device: &str,
+    body: Vec<u8>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    http.post(format!("{base_url}{SYNC_PATH}"))
+        .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+        .header(reqwest::header::CONTENT_ENCODING, "gzip")
+        .header(DEVICE_HEADER, device)
+        .body(body)
+        .send()
+        .await
+}
+
+/// The store's content, to show that refused requests change nothing.
+pub async fn store_fingerprint(data_dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use sqlx::Row;
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        data_dir.join("kheo.sqlite3").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url)
+        .await
+        .expect("store opens read-only");
+    let mut rows = Vec::new();
+    for (table, query) in [
+        (
+            "documents",
+            "SELECT id, snapshot FROM documents ORDER BY id",
+        ),
+        ("chunks", "SELECT doc_id, data FROM chunks ORDER BY seq"),
+        (
+            "sync_states",
+            "SELECT device || '/' || doc_id, state FROM sync_states ORDER BY device, doc_id",
+        ),
+    ] {
+        for r in sqlx::query(query)
+            .fetch_all(&pool)
+            .await
+            .expect("store reads")
+        {
+            rows.push((
+                format!("{table}:{}", r.get::<String, _>(0)),
+                r.get::<Vec<u8>, _>(1),
+            ));
+        }
+    }
+    pool.close().await;
+    rows
+}

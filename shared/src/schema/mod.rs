@@ -65,12 +65,25 @@ pub mod limits {
 }
 
 /// Write errors: the document refused a change (only a bug can cause one).
+/// Boxed, because Automerge's errors are large and writes are on hot paths.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error(transparent)]
-    Reconcile(#[from] autosurgeon::ReconcileError),
+    Reconcile(Box<autosurgeon::ReconcileError>),
     #[error(transparent)]
-    Automerge(#[from] automerge::AutomergeError),
+    Automerge(Box<automerge::AutomergeError>),
+}
+
+impl From<autosurgeon::ReconcileError> for WriteError {
+    fn from(e: autosurgeon::ReconcileError) -> Self {
+        WriteError::Reconcile(Box::new(e))
+    }
+}
+
+impl From<automerge::AutomergeError> for WriteError {
+    fn from(e: automerge::AutomergeError) -> Self {
+        WriteError::Automerge(Box::new(e))
+    }
 }
 
 fn put_header<T: autosurgeon::Doc>(

@@ -1,0 +1,97 @@
+use kheo_shared::ids::DocId;
+use kheo_shared::testdata;
+use kheo_tests::{Device, TestServer};
+
+use crate::{new_model, records};
+
+#[tokio::test]
+async fn devices_editing_one_model_offline_converge_in_any_order() {
+    let server = TestServer::start().await;
+    let model = new_model();
+    let mut staff = Device::new("commune-staff");
+    staff.put_model(&testdata::model(model, "QNA.TK.TT"));
+    staff.sync(&server.url).await.unwrap();
+
+    // Three phones, each offline with its own records, plus edits of a shared record.
+    let mut phones: Vec<Device> = (0..3).map(|i| Device::new(&format!("phone-{i}"))).collect();
+    let mut expected = Vec::new();
+    let log = DocId::log(model, 2025).unwrap();
+    for (i, phone) in phones.iter_mut().enumerate() {
+        for r in records(2025, 5 + i) {
+            phone.put_record(model, &r);
+            expected.push(r.id);
+        }
+    }
+    // Sync in a varied order, some twice, then everyone once more to pick up the rest.
+    for i in [2, 0, 2, 1, 0, 1, 2] {
+        phones[i].sync(&server.url).await.unwrap();
+    }
+    let mut everyone: Vec<&mut Device> = phones.iter_mut().collect();
+    everyone.push(&mut staff);
+    for d in &mut everyone {
+        d.sync(&server.url).await.unwrap();
+    }
+    for d in &everyone {
+        let got = d.records(&log);
+        assert_eq!(got.len(), expected.len(), "{} sees every record", d.name);
+        for id in &expected {
+            assert!(got.contains_key(id), "{} has {id}", d.name);
+        }
+    }
+    let heads: Vec<_> = everyone.iter_mut().map(|d| d.replica.heads(&log)).collect();
+    assert!(
+        heads.windows(2).all(|w| w[0] == w[1]),
+        "identical heads everywhere"
+    );
+}
+
+#[tokio::test]
+async fn a_new_phone_receives_every_document_of_its_scope() {
+    let server = TestServer::start().await;
+    let model = new_model();
+    let mut first = Device::new("first");
+    first.put_model(&testdata::model(model, "QNA.TK.TT"));
+    for r in records(2024, 3).iter().chain(records(2025, 4).iter()) {
+        first.put_record(model, r);
+    }
+    first.sync(&server.url).await.unwrap();
+
+    let mut newcomer = Device::new("newcomer");
+    let traffic = newcomer.sync(&server.url).await.unwrap();
+    assert_eq!(newcomer.records(&DocId::log(model, 2024).unwrap()).len(), 3);
+    assert_eq!(newcomer.records(&DocId::log(model, 2025).unwrap()).len(), 4);
+    assert!(newcomer.replica.doc(&DocId::Model(model)).is_some());
+    assert!(traffic.round_trips <= 3, "{traffic:?}");
+}
+
+#[tokio::test]
+async fn concurrent_edits_of_one_record_merge_field_by_field() {
+    let server = TestServer::start().await;
+    let model = new_model();
+    let mut a = Device::new("a");
+    let mut b = Device::new("b");
+    let record = testdata::household_support(
+        kheo_shared::ids::RecordId::new_random(),
+        "2025-05-05",
+        2_000_000,
+    );
+    let log = a.put_record(model, &record);
+    a.sync(&server.url).await.unwrap();
+    b.sync(&server.url).await.unwrap();
+
+    let mut on_a = b.records(&log)[&record.id].clone();
+    on_a.note = "đã nhận đủ".into();
+    a.put_record(model, &on_a);
+    let mut on_b = record.clone();
+    on_b.deleted = true;
+    b.put_record(model, &on_b);
+    a.sync(&server.url).await.unwrap();
+    b.sync(&server.url).await.unwrap();
+    a.sync(&server.url).await.unwrap();
+
+    for d in [&a, &b] {
+        let merged = &d.records(&log)[&record.id];
+        assert_eq!(merged.note, "đã nhận đủ");
+        assert!(merged.deleted, "the tombstone survives");
+    }
+}

@@ -1,0 +1,112 @@
+//! Random offline/online schedules: whatever order devices edit, go offline,
+//! sync, and the server restarts in, every device ends with every record.
+
+use std::collections::BTreeSet;
+
+use kheo_shared::ids::{DocId, RecordId};
+use kheo_tests::{Device, TestServer};
+use proptest::prelude::*;
+
+use crate::{new_model, records};
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// Device logs new records while offline.
+    Log {
+        device: usize,
+        count: usize,
+        year_offset: i32,
+    },
+    /// Device edits a record it already holds (note or tombstone).
+    Edit {
+        device: usize,
+        pick: usize,
+        delete: bool,
+    },
+    Sync {
+        device: usize,
+    },
+    RestartServer,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..4usize, 1..4usize, 0..2i32).prop_map(|(device, count, year_offset)| Step::Log { device, count, year_offset }),
+        2 => (0..4usize, any::<usize>(), any::<bool>()).prop_map(|(device, pick, delete)| Step::Edit { device, pick, delete }),
+        4 => (0..4usize).prop_map(|device| Step::Sync { device }),
+        1 => Just(Step::RestartServer),
+    ]
+}
+
+async fn run(schedule: Vec<Step>) {
+    let mut server = TestServer::start().await;
+    let model = new_model();
+    let mut devices: Vec<Device> = (0..4).map(|i| Device::new(&format!("d{i}"))).collect();
+    let mut created: BTreeSet<RecordId> = BTreeSet::new();
+    let logs = [
+        DocId::log(model, 2025).unwrap(),
+        DocId::log(model, 2026).unwrap(),
+    ];
+    for s in schedule {
+        match s {
+            Step::Log {
+                device,
+                count,
+                year_offset,
+            } => {
+                for r in records(2025 + year_offset, count) {
+                    created.insert(r.id);
+                    devices[device].put_record(model, &r);
+                }
+            }
+            Step::Edit {
+                device,
+                pick,
+                delete,
+            } => {
+                let d = &mut devices[device];
+                let held: Vec<_> = logs
+                    .iter()
+                    .flat_map(|l| d.records(l).into_values())
+                    .collect();
+                if !held.is_empty() {
+                    let mut r = held[pick % held.len()].clone();
+                    if delete {
+                        r.deleted = true
+                    } else {
+                        r.note = format!("sửa bởi {}", d.name)
+                    }
+                    d.put_record(model, &r);
+                }
+            }
+            Step::Sync { device } => {
+                devices[device].sync(&server.url).await.expect("sync");
+            }
+            Step::RestartServer => server.restart().await,
+        }
+    }
+    // Everyone comes online; two passes so the first syncers see the last ones' records.
+    for _ in 0..2 {
+        for d in &mut devices {
+            d.sync(&server.url).await.expect("final sync");
+        }
+    }
+    for d in &mut devices {
+        let held: BTreeSet<RecordId> = logs.iter().flat_map(|l| d.records(l).into_keys()).collect();
+        assert_eq!(held, created, "{} holds every record", d.name);
+    }
+    for l in &logs {
+        let heads: Vec<_> = devices.iter_mut().map(|d| d.replica.heads(l)).collect();
+        assert!(heads.windows(2).all(|w| w[0] == w[1]), "converged on {l}");
+    }
+    server.stop().await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #[test]
+    fn random_schedules_converge_with_no_lost_record(schedule in proptest::collection::vec(step(), 1..25)) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(run(schedule));
+    }
+}
