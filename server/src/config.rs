@@ -18,6 +18,9 @@ pub struct Config {
     /// Most documents held in memory at once.
     #[arg(long, env = "KHEO_HOT_DOCS", default_value = "1024")]
     pub hot_docs: NonZeroUsize,
+    /// Seed the demo models when the store is empty.
+    #[arg(long, env = "KHEO_DEMO")]
+    pub demo: bool,
 }
 
 impl Config {
@@ -27,6 +30,7 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
             hot_docs: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
+            demo: false,
         }
     }
 }

@@ -37,30 +37,18 @@ pub struct DocCache {
 
 impl DocCache {
     pub fn new(store: Arc<dyn Store>, actor: ActorId, capacity: NonZeroUsize) -> Self {
-        DocCache {
-            store,
-            actor,
-            capacity,
-            slots: Mutex::new(LruCache::unbounded()),
-        }
+        DocCache { store, actor, capacity, slots: Mutex::new(LruCache::unbounded()) }
     }
 
     fn slot(&self, id: DocId) -> Slot {
-        let mut slots = self
-            .slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(slot) = slots.get(&id) {
             return slot.clone();
         }
         while slots.len() >= self.capacity.get() {
             // The least recently used slot nobody holds; when all are held the
             // cache grows past its capacity until they are released.
-            let idle = slots
-                .iter()
-                .rev()
-                .find(|(_, s)| Arc::strong_count(s) == 1)
-                .map(|(k, _)| *k);
+            let idle = slots.iter().rev().find(|(_, s)| Arc::strong_count(s) == 1).map(|(k, _)| *k);
             match idle {
                 Some(k) => {
                     slots.pop(&k);
@@ -94,29 +82,18 @@ impl DocCache {
         let mut doc = if stored.snapshot.is_empty() {
             AutoCommit::new()
         } else {
-            AutoCommit::load(&stored.snapshot)
-                .map_err(|e| StoreError::Corrupt(format!("{id} snapshot: {e}")))?
+            AutoCommit::load(&stored.snapshot).map_err(|e| StoreError::Corrupt(format!("{id} snapshot: {e}")))?
         };
         for chunk in &stored.chunks {
-            doc.load_incremental(chunk)
-                .map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
+            doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
         }
-        Ok(HotDoc {
-            doc: doc.with_actor(self.actor.clone()),
-            stored: true,
-            chunks_since_snapshot: stored.chunks.len(),
-        })
+        Ok(HotDoc { doc: doc.with_actor(self.actor.clone()), stored: true, chunks_since_snapshot: stored.chunks.len() })
     }
 
     /// Drops the in-memory copy so the next lock reloads it from the store:
     /// after a failed commit it may hold changes the store does not.
     pub async fn invalidate(&self, id: &DocId) {
-        let slot = self
-            .slots
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(id)
-            .cloned();
+        let slot = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(id).cloned();
         if let Some(slot) = slot {
             *slot.lock().await = None;
         }

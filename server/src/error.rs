@@ -2,7 +2,8 @@
 //!
 //! Every error a client can cause maps to a 4xx with a stable `error` code
 //! (listed in `docs/PROTOCOL.md`) and a message meant for people. Internal
-//! failures are logged in full and answered with a bare 500.
+//! failures are logged in full and answered with a 500 whose body says only
+//! "internal error".
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -14,9 +15,7 @@ use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error(
-        "request body must be gzip-compressed CBOR (Content-Type: application/cbor, Content-Encoding: gzip)"
-    )]
+    #[error("request body must be gzip-compressed CBOR (Content-Type: application/cbor, Content-Encoding: gzip)")]
     UnsupportedMediaType,
     #[error("{0}")]
     MalformedBody(String),
@@ -36,8 +35,6 @@ pub enum AppError {
     TooManyDocuments(String),
     #[error("missing or malformed device header: {0}")]
     BadDevice(String),
-    #[error("the server is shutting down; retry shortly")]
-    ShuttingDown,
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -57,7 +54,6 @@ impl AppError {
             | BadDevice(_) => StatusCode::BAD_REQUEST,
             SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             BodyTooLarge(_) | TooManyDocuments(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Store(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,25 +71,17 @@ impl AppError {
             BodyTooLarge(_) => "body_too_large",
             TooManyDocuments(_) => "too_many_documents",
             BadDevice(_) => "bad_device",
-            ShuttingDown => "unavailable",
             Store(_) | Internal(_) => "internal",
         }
     }
 
     pub fn body(&self) -> ErrorBody {
         let (doc, path) = match self {
-            AppError::SchemaViolation { doc, error } => {
-                (Some(doc.clone()), Some(error.path.clone()))
-            }
+            AppError::SchemaViolation { doc, error } => (Some(doc.clone()), Some(error.path.clone())),
             AppError::BadSyncMessage { doc, .. } => (Some(doc.clone()), None),
             _ => (None, None),
         };
-        ErrorBody {
-            error: self.code().into(),
-            message: self.to_string(),
-            doc,
-            path,
-        }
+        ErrorBody { error: self.code().into(), message: self.to_string(), doc, path }
     }
 }
 

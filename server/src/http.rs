@@ -8,9 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use kheo_shared::protocol::{
-    self, CONTENT_TYPE, DEVICE_HEADER, MAX_BODY_BYTES, SYNC_PATH, SyncRequest,
-};
+use kheo_shared::protocol::{self, CONTENT_TYPE, DEVICE_HEADER, MAX_BODY_BYTES, SYNC_PATH, SyncRequest};
 use tower_http::trace::TraceLayer;
 
 use crate::error::AppError;
@@ -36,18 +34,15 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn sync(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, AppError> {
+async fn sync(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
     let device = device_of(&headers)?;
+    // The media type must match exactly; parameters such as a charset are ignored.
     let is_cbor = headers
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
-    let is_gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case(CONTENT_TYPE));
+    let is_gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     if !is_cbor || !is_gzip {
         return Err(AppError::UnsupportedMediaType);
     }
@@ -68,35 +63,25 @@ async fn sync(
 }
 
 async fn read_body(body: Body) -> Result<Bytes, AppError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                AppError::BodyTooLarge(MAX_BODY_BYTES)
-            } else {
-                AppError::MalformedBody(format!("could not read body: {e}"))
-            }
-        })
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            AppError::BodyTooLarge(MAX_BODY_BYTES)
+        } else {
+            AppError::MalformedBody(format!("could not read body: {e}"))
+        }
+    })
 }
 
 /// Until device tokens exist, the device names itself in a header.
 fn device_of(headers: &HeaderMap) -> Result<String, AppError> {
-    let value = headers
-        .get(DEVICE_HEADER)
-        .ok_or_else(|| AppError::BadDevice(format!("{DEVICE_HEADER} is required")))?;
-    let device = value
-        .to_str()
-        .map_err(|_| AppError::BadDevice("not ASCII".into()))?;
+    let value =
+        headers.get(DEVICE_HEADER).ok_or_else(|| AppError::BadDevice(format!("{DEVICE_HEADER} is required")))?;
+    let device = value.to_str().map_err(|_| AppError::BadDevice("not ASCII".into()))?;
     let ok = (1..=64).contains(&device.len())
-        && device
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        && device.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !ok {
-        return Err(AppError::BadDevice(
-            "1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'".into(),
-        ));
+        return Err(AppError::BadDevice("1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'".into()));
     }
     Ok(device.to_owned())
 }

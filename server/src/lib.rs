@@ -12,12 +12,14 @@
 //! * [`writer`]: group commit: one task makes batches durable, in order;
 //! * [`store`]: the storage trait and its embedded SQLite implementation;
 //! * [`error`]: the error type and its mapping to status codes and JSON;
-//! * [`config`]: flags and environment of the binary.
+//! * [`config`]: flags and environment of the binary;
+//! * [`demo`]: the demo models a newcomer sees (`--demo`).
 //!
 //! [`start`] wires these together on a listener and returns a handle that
 //! shuts the server down gracefully; the binary and the tests both use it.
 
 pub mod config;
+pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod http;
@@ -67,30 +69,19 @@ impl RunningServer {
 /// Opens the store, binds the address and serves in the background.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let (stop, stopped) = oneshot::channel::<()>();
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("binding {}", config.addr))?;
+    let listener = TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
     let addr = listener.local_addr()?;
     let shutdown = async move {
         let _ = stopped.await;
     };
     let prepared = prepare(&config).await?;
     let task = tokio::spawn(serve(listener, prepared, shutdown));
-    Ok(RunningServer {
-        addr,
-        stop: Some(stop),
-        task,
-    })
+    Ok(RunningServer { addr, stop: Some(stop), task })
 }
 
 /// Serves until `shutdown` resolves, then drains and closes.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("binding {}", config.addr))?;
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kheo server listening");
     let prepared = prepare(&config).await?;
     serve(listener, prepared, shutdown).await
@@ -105,24 +96,12 @@ struct Prepared {
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .await
-            .context("opening the store")?,
-    );
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
     let (writer, writer_task) = Writer::spawn(store.clone());
     // Each process writes its own (rare) merge changes under its own actor.
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
-    let sync = Arc::new(SyncService {
-        store: store.clone(),
-        cache,
-        writer,
-    });
-    Ok(Prepared {
-        store,
-        state: AppState { sync },
-        writer_task,
-    })
+    let sync = Arc::new(SyncService { store: store.clone(), cache, writer });
+    Ok(Prepared { store, state: AppState { sync }, writer_task })
 }
 
 async fn serve(
@@ -130,15 +109,8 @@ async fn serve(
     prepared: Prepared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Prepared {
-        store,
-        state,
-        writer_task,
-    } = prepared;
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let Prepared { store, state, writer_task } = prepared;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving")?;
     // Every request is done and every handle to the writer gone: it drains and ends.
     writer_task.await.context("writer task panicked")?;
     store.close().await;

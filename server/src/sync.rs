@@ -17,11 +17,9 @@ use std::sync::Arc;
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::CommitOptions;
-use automerge::{AutoCommit, ChangeHash, PatchAction, Prop, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, PatchAction, Prop};
 use kheo_shared::ids::DocId;
-use kheo_shared::protocol::{
-    DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse,
-};
+use kheo_shared::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema::{self, SchemaError};
 
@@ -48,15 +46,18 @@ struct Prepared {
     id: DocId,
     state: State,
     /// The merged document, when the message carried changes.
-    merged: Option<AutoCommit>,
+    merged: Option<Merged>,
+}
+
+struct Merged {
+    doc: AutoCommit,
+    /// The changes as received, kept when some of them wait for a missing
+    /// dependency: Automerge holds those in a queue that `save` leaves out.
+    waiting: Option<Vec<u8>>,
 }
 
 impl SyncService {
-    pub async fn handle(
-        &self,
-        device: &str,
-        request: SyncRequest,
-    ) -> Result<SyncResponse, AppError> {
+    pub async fn handle(&self, device: &str, request: SyncRequest) -> Result<SyncResponse, AppError> {
         if request.v != PROTOCOL_VERSION {
             return Err(AppError::UnsupportedVersion(request.v));
         }
@@ -76,9 +77,7 @@ impl SyncService {
 
         let mut prepared = Vec::with_capacity(messages.len());
         for ((id, message), guard) in messages.into_iter().zip(guards.iter_mut()) {
-            let hot = guard
-                .as_mut()
-                .ok_or_else(|| AppError::Internal(format!("{id} not loaded")))?;
+            let hot = guard.as_mut().ok_or_else(|| AppError::Internal(format!("{id} not loaded")))?;
             let state = match self.store.load_sync_state(device, &id).await? {
                 // A state we cannot read only costs a longer negotiation.
                 Some(bytes) => State::decode(&bytes).unwrap_or_default(),
@@ -91,31 +90,22 @@ impl SyncService {
         let mut batch = WriteBatch::default();
         let mut replies = Vec::new();
         for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
-            let hot = guard
-                .as_mut()
-                .ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
-            let Prepared {
-                id,
-                mut state,
-                merged,
-            } = p;
-            if let Some(merged) = merged {
+            let hot = guard.as_mut().ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
+            let Prepared { id, mut state, merged } = p;
+            if let Some(Merged { doc, waiting }) = merged {
                 let before = hot.doc.get_heads();
-                hot.doc = merged;
+                hot.doc = doc;
                 if hot.doc.get_heads().len() > MAX_HEADS {
-                    hot.doc
-                        .empty_change(CommitOptions::default().with_time(now.millis()));
+                    hot.doc.empty_change(CommitOptions::default().with_time(now.millis() / 1000));
                 }
-                batch.docs.push(write_for(id, hot, &before));
+                batch.docs.push(write_for(id, hot, &before, waiting));
             }
             if let Some(reply) = hot.doc.sync().generate_sync_message(&mut state) {
                 replies.push(DocMessage::new(id, reply.encode()));
             }
             // An id nobody ever wrote to leaves no trace.
             if hot.stored {
-                batch
-                    .sync_states
-                    .push((device.to_owned(), id, state.encode()));
+                batch.sync_states.push((device.to_owned(), id, state.encode()));
             }
         }
         let touched: Vec<DocId> = batch
@@ -127,10 +117,7 @@ impl SyncService {
             .collect();
         // Unlock before waiting on the disk (the writer keeps order), but hold
         // the slots so that none is evicted and reloaded before the write lands.
-        let slots: Vec<_> = guards
-            .iter()
-            .map(|g| OwnedMutexGuard::mutex(g).clone())
-            .collect();
+        let slots: Vec<_> = guards.iter().map(|g| OwnedMutexGuard::mutex(g).clone()).collect();
         drop(guards);
         if let Err(e) = self.writer.write(batch).await {
             for id in &touched {
@@ -141,33 +128,20 @@ impl SyncService {
         drop(slots);
 
         let missing = if request.full {
-            self.store
-                .doc_ids()
-                .await?
-                .into_iter()
-                .filter(|id| !requested.contains(id))
-                .collect()
+            self.store.doc_ids().await?.into_iter().filter(|id| !requested.contains(id)).collect()
         } else {
             Vec::new()
         };
-        Ok(SyncResponse {
-            v: PROTOCOL_VERSION,
-            docs: replies,
-            missing,
-        })
+        Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
     }
 }
 
 fn decode_messages(docs: Vec<DocMessage>) -> Result<BTreeMap<DocId, Message>, AppError> {
     let mut messages = BTreeMap::new();
     for m in docs {
-        let id = m
-            .doc_id()
-            .map_err(|e| AppError::BadDocumentId(e.to_string()))?;
-        let message = Message::decode(&m.msg).map_err(|e| AppError::BadSyncMessage {
-            doc: m.id.clone(),
-            reason: e.to_string(),
-        })?;
+        let id = m.doc_id().map_err(|e| AppError::BadDocumentId(e.to_string()))?;
+        let message = Message::decode(&m.msg)
+            .map_err(|e| AppError::BadSyncMessage { doc: m.id.clone(), reason: e.to_string() })?;
         if messages.insert(id, message).is_some() {
             return Err(AppError::DuplicateDocument(m.id));
         }
@@ -176,60 +150,38 @@ fn decode_messages(docs: Vec<DocMessage>) -> Result<BTreeMap<DocId, Message>, Ap
 }
 
 /// Applies a message to a copy of the document and validates the result.
-fn prepare(
-    id: DocId,
-    hot: &mut HotDoc,
-    mut state: State,
-    message: Message,
-) -> Result<Prepared, AppError> {
-    let bad_message = |e: automerge::AutomergeError| AppError::BadSyncMessage {
-        doc: id.to_string(),
-        reason: e.to_string(),
-    };
+fn prepare(id: DocId, hot: &mut HotDoc, mut state: State, message: Message) -> Result<Prepared, AppError> {
+    let bad_message =
+        |e: automerge::AutomergeError| AppError::BadSyncMessage { doc: id.to_string(), reason: e.to_string() };
     if message.changes.is_empty() {
         // Nothing to merge: only the sync state moves, which cannot break the document.
-        hot.doc
-            .sync()
-            .receive_sync_message(&mut state, message)
-            .map_err(bad_message)?;
-        return Ok(Prepared {
-            id,
-            state,
-            merged: None,
-        });
+        hot.doc.sync().receive_sync_message(&mut state, message).map_err(bad_message)?;
+        return Ok(Prepared { id, state, merged: None });
     }
+    let received: Vec<u8> = message.changes.iter().flatten().copied().collect();
     let before = hot.doc.get_heads();
     let mut merged = hot.doc.clone();
-    merged
-        .sync()
-        .receive_sync_message(&mut state, message)
-        .map_err(bad_message)?;
+    merged.sync().receive_sync_message(&mut state, message).map_err(bad_message)?;
     let after = merged.get_heads();
-    if after == before {
-        return Ok(Prepared {
-            id,
-            state,
-            merged: None,
-        });
+    // Changes whose dependencies have not arrived (a bloom filter false
+    // positive on the sender's side, or a cut-off session) wait in
+    // Automerge's queue. They must be kept, or the sender, which believes
+    // they were delivered, would not send them again in this session.
+    let waiting = !merged.get_missing_deps(&[]).is_empty();
+    if after == before && !waiting {
+        return Ok(Prepared { id, state, merged: None });
     }
-    validate_merge(&id, &hot.doc, &mut merged, &before, &after).map_err(|error| {
-        AppError::SchemaViolation {
-            doc: id.to_string(),
-            error,
-        }
-    })?;
-    Ok(Prepared {
-        id,
-        state,
-        merged: Some(merged),
-    })
+    if after != before {
+        validate_merge(&id, &mut merged, &before, &after)
+            .map_err(|error| AppError::SchemaViolation { doc: id.to_string(), error })?;
+    }
+    Ok(Prepared { id, state, merged: Some(Merged { doc: merged, waiting: waiting.then_some(received) }) })
 }
 
 /// Checks the merged document: a model whole, a log by the records the
 /// merge touched (the rest was valid before and did not change).
 fn validate_merge(
     id: &DocId,
-    old: &AutoCommit,
     merged: &mut AutoCommit,
     before: &[ChangeHash],
     after: &[ChangeHash],
@@ -240,24 +192,6 @@ fn validate_merge(
         DocId::Log { .. } => {
             schema::check_log_header(merged, id)?;
             let touched = touched_root_keys(merged.diff(before, after));
-            for key in &touched {
-                if old
-                    .get(automerge::ROOT, key.as_str())
-                    .ok()
-                    .flatten()
-                    .is_some()
-                    && merged
-                        .get(automerge::ROOT, key.as_str())
-                        .ok()
-                        .flatten()
-                        .is_none()
-                {
-                    return Err(SchemaError::invalid(
-                        key.clone(),
-                        "records are never removed; mark them deleted instead",
-                    ));
-                }
-            }
             schema::read_log_records(merged, id, touched).map(drop)
         }
     }
@@ -271,13 +205,8 @@ fn touched_root_keys(patches: Vec<automerge::Patch>) -> BTreeSet<String> {
             Some((_, Prop::Seq(_))) => None,
             None => match p.action {
                 PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key),
-                PatchAction::Conflict {
-                    prop: Prop::Map(key),
-                }
-                | PatchAction::Increment {
-                    prop: Prop::Map(key),
-                    ..
-                } => Some(key),
+                PatchAction::Conflict { prop: Prop::Map(key) }
+                | PatchAction::Increment { prop: Prop::Map(key), .. } => Some(key),
                 _ => None,
             },
         })
@@ -286,19 +215,16 @@ fn touched_root_keys(patches: Vec<automerge::Patch>) -> BTreeSet<String> {
 
 /// What the store must add for a merge: the new changes, or a fresh
 /// snapshot once enough chunks piled up.
-fn write_for(id: DocId, hot: &mut HotDoc, before: &[ChangeHash]) -> DocWrite {
+fn write_for(id: DocId, hot: &mut HotDoc, before: &[ChangeHash], waiting: Option<Vec<u8>>) -> DocWrite {
     hot.stored = true;
-    if hot.chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS {
+    // A snapshot would drop changes still waiting for their dependencies.
+    if hot.chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS && waiting.is_none() {
         hot.chunks_since_snapshot = 0;
-        DocWrite::Snapshot {
-            doc: id,
-            bytes: hot.doc.save(),
-        }
-    } else {
-        hot.chunks_since_snapshot += 1;
-        DocWrite::Append {
-            doc: id,
-            chunk: hot.doc.save_after(before),
-        }
+        return DocWrite::Snapshot { doc: id, bytes: hot.doc.save() };
     }
+    hot.chunks_since_snapshot += 1;
+    let mut chunk = if hot.doc.get_heads() == before { Vec::new() } else { hot.doc.save_after(before) };
+    // Loading replays these; the ones already applied are skipped.
+    chunk.extend(waiting.unwrap_or_default());
+    DocWrite::Append { doc: id, chunk }
 }

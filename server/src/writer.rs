@@ -49,10 +49,7 @@ impl Writer {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
-        self.jobs
-            .send(Job { batch, done })
-            .await
-            .map_err(|_| WriteError::Stopped)?;
+        self.jobs.send(Job { batch, done }).await.map_err(|_| WriteError::Stopped)?;
         wait.await.map_err(|_| WriteError::Stopped)?
     }
 }
@@ -60,10 +57,7 @@ impl Writer {
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
-        let batches: Vec<WriteBatch> = jobs
-            .iter_mut()
-            .map(|j| std::mem::take(&mut j.batch))
-            .collect();
+        let batches: Vec<WriteBatch> = jobs.iter_mut().map(|j| std::mem::take(&mut j.batch)).collect();
         let result = store.commit(&batches).await.map_err(|e| {
             tracing::error!(error = %e, batches = batches.len(), "group commit failed");
             WriteError::Failed(Arc::new(e))

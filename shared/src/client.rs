@@ -41,15 +41,9 @@ pub enum ClientError {
     #[error("the server sent a malformed document id: {0}")]
     BadId(#[from] crate::ids::IdError),
     #[error("the server sent a malformed sync message for {doc}: {source}")]
-    BadMessage {
-        doc: DocId,
-        source: automerge::sync::ReadMessageError,
-    },
+    BadMessage { doc: DocId, source: automerge::sync::ReadMessageError },
     #[error("could not apply the server's changes to {doc}: {source}")]
-    Apply {
-        doc: DocId,
-        source: Box<automerge::AutomergeError>,
-    },
+    Apply { doc: DocId, source: Box<automerge::AutomergeError> },
     #[error("stored data for {doc} is unreadable: {reason}")]
     Corrupt { doc: DocId, reason: String },
 }
@@ -66,12 +60,7 @@ pub struct Replica {
 
 impl Replica {
     pub fn new(actor: ActorId) -> Self {
-        Replica {
-            actor,
-            docs: BTreeMap::new(),
-            saved: BTreeMap::new(),
-            session: BTreeMap::new(),
-        }
+        Replica { actor, docs: BTreeMap::new(), saved: BTreeMap::new(), session: BTreeMap::new() }
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -87,7 +76,7 @@ impl Replica {
     }
 
     /// Applies a local edit to a document (created if absent) as one change
-    /// stamped with `now`.
+    /// stamped with `now` (Automerge change times are in seconds).
     pub fn edit<R, E>(
         &mut self,
         id: DocId,
@@ -95,13 +84,10 @@ impl Replica {
         f: impl FnOnce(&mut AutoCommit) -> Result<R, E>,
     ) -> Result<R, E> {
         let actor = &self.actor;
-        let doc = self
-            .docs
-            .entry(id)
-            .or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+        let doc = self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
         match f(doc) {
             Ok(r) => {
-                doc.commit_with(CommitOptions::default().with_time(now.millis()));
+                doc.commit_with(CommitOptions::default().with_time(now.millis() / 1000));
                 Ok(r)
             }
             Err(e) => {
@@ -132,11 +118,7 @@ impl Replica {
                 docs.push(DocMessage::new(*id, msg.encode()));
             }
         }
-        SyncRequest {
-            v: PROTOCOL_VERSION,
-            docs,
-            full,
-        }
+        SyncRequest { v: PROTOCOL_VERSION, docs, full }
     }
 
     /// Applies the server's answer. Documents the server names as missing
@@ -144,27 +126,18 @@ impl Replica {
     pub fn receive(&mut self, response: SyncResponse) -> Result<(), ClientError> {
         for m in response.docs {
             let id = m.doc_id()?;
-            let msg = sync::Message::decode(&m.msg)
-                .map_err(|source| ClientError::BadMessage { doc: id, source })?;
+            let msg = sync::Message::decode(&m.msg).map_err(|source| ClientError::BadMessage { doc: id, source })?;
             let actor = &self.actor;
-            let doc = self
-                .docs
-                .entry(id)
-                .or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+            let doc = self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
             let state = self.session.entry(id).or_default();
             doc.sync()
                 .receive_sync_message(state, msg)
-                .map_err(|source| ClientError::Apply {
-                    doc: id,
-                    source: Box::new(source),
-                })?;
+                .map_err(|source| ClientError::Apply { doc: id, source: Box::new(source) })?;
             self.saved.insert(id, persisted(state));
         }
         for id in response.missing {
             let actor = &self.actor;
-            self.docs
-                .entry(id)
-                .or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+            self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
         }
         Ok(())
     }
@@ -174,16 +147,9 @@ impl Replica {
         self.docs
             .iter_mut()
             .map(|(id, doc)| {
-                let shared = self
-                    .saved
-                    .get(id)
-                    .map(|s| s.shared_heads.clone())
-                    .unwrap_or_default();
+                let shared = self.saved.get(id).map(|s| s.shared_heads.clone()).unwrap_or_default();
                 let actor = self.actor.clone();
-                doc.get_changes(&shared)
-                    .iter()
-                    .filter(|c| *c.actor_id() == actor)
-                    .count()
+                doc.get_changes(&shared).iter().filter(|c| *c.actor_id() == actor).count()
             })
             .sum()
     }
@@ -191,20 +157,14 @@ impl Replica {
     /// Storage form of one document and of its sync state.
     pub fn export(&mut self, id: &DocId) -> Option<(Vec<u8>, Vec<u8>)> {
         let doc = self.docs.get_mut(id)?;
-        let state = self
-            .saved
-            .get(id)
-            .map(sync::State::encode)
-            .unwrap_or_else(|| sync::State::new().encode());
+        let state = self.saved.get(id).map(sync::State::encode).unwrap_or_else(|| sync::State::new().encode());
         Some((doc.save(), state))
     }
 
     /// Restores a document and its sync state from storage.
     pub fn import(&mut self, id: DocId, doc: &[u8], state: &[u8]) -> Result<(), ClientError> {
         let corrupt = |reason: String| ClientError::Corrupt { doc: id, reason };
-        let doc = AutoCommit::load(doc)
-            .map_err(|e| corrupt(e.to_string()))?
-            .with_actor(self.actor.clone());
+        let doc = AutoCommit::load(doc).map_err(|e| corrupt(e.to_string()))?.with_actor(self.actor.clone());
         let state = sync::State::decode(state).map_err(|e| corrupt(e.to_string()))?;
         self.docs.insert(id, doc);
         self.saved.insert(id, state);
@@ -213,10 +173,7 @@ impl Replica {
 
     /// Heads of a document, empty when absent.
     pub fn heads(&mut self, id: &DocId) -> Vec<automerge::ChangeHash> {
-        self.docs
-            .get_mut(id)
-            .map(|d| d.get_heads())
-            .unwrap_or_default()
+        self.docs.get_mut(id).map(|d| d.get_heads()).unwrap_or_default()
     }
 
     /// Number of keys at a document's root (cheap presence check for tests).
@@ -248,23 +205,14 @@ mod tests {
             for m in req.docs {
                 let id = m.doc_id().unwrap();
                 let doc = self.doc.entry(id).or_default();
-                let mut state = self
-                    .states
-                    .get(&id)
-                    .map(|b| sync::State::decode(b).unwrap())
-                    .unwrap_or_default();
-                doc.receive_sync_message(&mut state, sync::Message::decode(&m.msg).unwrap())
-                    .unwrap();
+                let mut state = self.states.get(&id).map(|b| sync::State::decode(b).unwrap()).unwrap_or_default();
+                doc.receive_sync_message(&mut state, sync::Message::decode(&m.msg).unwrap()).unwrap();
                 if let Some(reply) = doc.generate_sync_message(&mut state) {
                     docs.push(DocMessage::new(id, reply.encode()));
                 }
                 self.states.insert(id, state.encode());
             }
-            SyncResponse {
-                v: 1,
-                docs,
-                missing: vec![],
-            }
+            SyncResponse { v: 1, docs, missing: vec![] }
         }
     }
 
@@ -285,51 +233,29 @@ mod tests {
     #[test]
     fn reconnect_with_new_records_takes_two_round_trips() {
         let log = DocId::log(ModelId::new_random(), 2025).unwrap();
-        let DocId::Log { model, year } = log else {
-            unreachable!()
-        };
+        let DocId::Log { model, year } = log else { unreachable!() };
         let mut phone = Replica::new(ActorId::random());
-        let mut server = Peer {
-            doc: BTreeMap::new(),
-            states: BTreeMap::new(),
-        };
-        phone
-            .edit(log, Timestamp(0), |d| schema::init_log(d, model, year))
-            .unwrap();
+        let mut server = Peer { doc: BTreeMap::new(), states: BTreeMap::new() };
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
         sync(&mut phone, &mut server);
         for i in 0..20 {
             let r = testdata::any_record(RecordId::new_random(), "2025-06-01", i);
-            phone
-                .edit(log, Timestamp(i as i64), |d| schema::put_record(d, &r))
-                .unwrap();
+            phone.edit(log, Timestamp(i as i64), |d| schema::put_record(d, &r)).unwrap();
         }
         assert_eq!(phone.unsynced_changes(), 20);
         assert_eq!(sync(&mut phone, &mut server), 2);
         assert_eq!(phone.unsynced_changes(), 0);
         assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
-        assert_eq!(
-            schema::read_log(&server.doc[&log], &log)
-                .unwrap()
-                .records
-                .len(),
-            20
-        );
+        assert_eq!(schema::read_log(&server.doc[&log], &log).unwrap().records.len(), 20);
     }
 
     #[test]
     fn an_aborted_session_is_retried_without_loss() {
         let log = DocId::log(ModelId::new_random(), 2025).unwrap();
-        let DocId::Log { model, year } = log else {
-            unreachable!()
-        };
+        let DocId::Log { model, year } = log else { unreachable!() };
         let mut phone = Replica::new(ActorId::random());
-        let mut server = Peer {
-            doc: BTreeMap::new(),
-            states: BTreeMap::new(),
-        };
-        phone
-            .edit(log, Timestamp(0), |d| schema::init_log(d, model, year))
-            .unwrap();
+        let mut server = Peer { doc: BTreeMap::new(), states: BTreeMap::new() };
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
         phone.start_session();
         let _lost = phone.request(true); // never reaches the server
         phone.abort_session();
@@ -340,18 +266,11 @@ mod tests {
     #[test]
     fn export_and_import_keep_doc_and_state() {
         let log = DocId::log(ModelId::new_random(), 2025).unwrap();
-        let DocId::Log { model, year } = log else {
-            unreachable!()
-        };
+        let DocId::Log { model, year } = log else { unreachable!() };
         let actor = ActorId::random();
         let mut phone = Replica::new(actor.clone());
-        let mut server = Peer {
-            doc: BTreeMap::new(),
-            states: BTreeMap::new(),
-        };
-        phone
-            .edit(log, Timestamp(0), |d| schema::init_log(d, model, year))
-            .unwrap();
+        let mut server = Peer { doc: BTreeMap::new(), states: BTreeMap::new() };
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
         sync(&mut phone, &mut server);
         let (doc, state) = phone.export(&log).unwrap();
         let mut reopened = Replica::new(actor);

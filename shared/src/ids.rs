@@ -98,8 +98,9 @@ pub enum IdError {
 
 fn parse_canonical_uuid(s: &str) -> Result<Uuid, IdError> {
     let uuid = Uuid::try_parse(s).map_err(|_| IdError::BadUuid(s.to_owned()))?;
-    // Only one spelling is accepted so that a document id is a unique key.
-    if uuid.hyphenated().to_string() != s {
+    // Only one spelling is accepted so that a document id is a unique key;
+    // the nil UUID is what an uninitialised id looks like, never a real one.
+    if uuid.is_nil() || uuid.hyphenated().to_string() != s {
         return Err(IdError::BadUuid(s.to_owned()));
     }
     Ok(uuid)

@@ -2,12 +2,13 @@
 //! the steps of its lifecycle. One model profile is one Automerge document.
 
 use autosurgeon::Reconcile;
+use serde::{Deserialize, Serialize};
 
 use crate::codes::{Field, ModelStatus};
 use crate::ids::ModelId;
 use crate::scalars::{Day, Timestamp};
 
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct ModelProfile {
     pub id: ModelId,
     pub name: String,
@@ -30,7 +31,7 @@ pub struct ModelProfile {
     pub updated_at: Timestamp,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Reconcile)]
+#[derive(Debug, Clone, Default, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct StatusYears {
     pub building: Option<i32>,
     pub recognised: Option<i32>,

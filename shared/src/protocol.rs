@@ -61,10 +61,7 @@ pub struct DocMessage {
 
 impl DocMessage {
     pub fn new(id: DocId, msg: Vec<u8>) -> Self {
-        DocMessage {
-            id: id.to_string(),
-            msg: ByteBuf::from(msg),
-        }
+        DocMessage { id: id.to_string(), msg: ByteBuf::from(msg) }
     }
 
     pub fn doc_id(&self) -> Result<DocId, crate::ids::IdError> {
@@ -99,29 +96,20 @@ pub enum DecodeError {
 pub fn encode<T: Serialize>(message: &T) -> Vec<u8> {
     let mut cbor = Vec::new();
     // Writing CBOR to a Vec fails only for types serde cannot express, which none of ours are.
-    ciborium::into_writer(message, &mut cbor)
-        .unwrap_or_else(|e| unreachable!("CBOR into Vec: {e}"));
+    ciborium::into_writer(message, &mut cbor).unwrap_or_else(|e| unreachable!("CBOR into Vec: {e}"));
     gzip(&cbor)
 }
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 2 + 64),
-        Compression::default(),
-    );
-    enc.write_all(bytes)
-        .unwrap_or_else(|e| unreachable!("gzip into Vec: {e}"));
-    enc.finish()
-        .unwrap_or_else(|e| unreachable!("gzip into Vec: {e}"))
+    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 2 + 64), Compression::default());
+    enc.write_all(bytes).unwrap_or_else(|e| unreachable!("gzip into Vec: {e}"));
+    enc.finish().unwrap_or_else(|e| unreachable!("gzip into Vec: {e}"))
 }
 
 /// Inflates gzip data, refusing more than `limit` bytes of output.
 pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     let mut out = Vec::with_capacity(bytes.len().saturating_mul(4).min(limit));
-    GzDecoder::new(bytes)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(DecodeError::Gzip)?;
+    GzDecoder::new(bytes).take(limit as u64 + 1).read_to_end(&mut out).map_err(DecodeError::Gzip)?;
     if out.len() > limit {
         return Err(DecodeError::TooLarge);
     }
@@ -141,11 +129,7 @@ mod tests {
 
     fn sample() -> SyncRequest {
         let id = DocId::log(ModelId::new_random(), 2025).unwrap();
-        SyncRequest {
-            v: 1,
-            docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])],
-            full: true,
-        }
+        SyncRequest { v: 1, docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])], full: true }
     }
 
     #[test]
@@ -158,19 +142,10 @@ mod tests {
     fn truncated_and_garbage_bodies_fail() {
         let bytes = encode(&sample());
         for cut in [0, 1, 10, bytes.len() / 2, bytes.len() - 1] {
-            assert!(
-                decode::<SyncRequest>(&bytes[..cut]).is_err(),
-                "cut at {cut}"
-            );
+            assert!(decode::<SyncRequest>(&bytes[..cut]).is_err(), "cut at {cut}");
         }
-        assert!(matches!(
-            decode::<SyncRequest>(b"not gzip at all"),
-            Err(DecodeError::Gzip(_))
-        ));
-        assert!(matches!(
-            decode::<SyncRequest>(&gzip(b"\xff\xff not cbor")),
-            Err(DecodeError::Cbor(_))
-        ));
+        assert!(matches!(decode::<SyncRequest>(b"not gzip at all"), Err(DecodeError::Gzip(_))));
+        assert!(matches!(decode::<SyncRequest>(&gzip(b"\xff\xff not cbor")), Err(DecodeError::Cbor(_))));
     }
 
     #[test]
@@ -185,13 +160,7 @@ mod tests {
             v: u32,
             docs: Vec<RawDoc<'a>>,
         }
-        let raw = RawRequest {
-            v: 1,
-            docs: vec![RawDoc {
-                id: "model/NOT-A-UUID",
-                msg: ByteBuf::new(),
-            }],
-        };
+        let raw = RawRequest { v: 1, docs: vec![RawDoc { id: "model/NOT-A-UUID", msg: ByteBuf::new() }] };
         let req = decode::<SyncRequest>(&encode(&raw)).unwrap();
         let err = req.docs[0].doc_id().unwrap_err();
         assert!(err.to_string().contains("UUID"), "{err}");
@@ -201,9 +170,6 @@ mod tests {
     fn zip_bomb_is_refused() {
         let bomb = gzip(&vec![0u8; MAX_INFLATED_BYTES + 1]);
         assert!(bomb.len() < 100_000);
-        assert!(matches!(
-            decode::<SyncRequest>(&bomb),
-            Err(DecodeError::TooLarge)
-        ));
+        assert!(matches!(decode::<SyncRequest>(&bomb), Err(DecodeError::TooLarge)));
     }
 }

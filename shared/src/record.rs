@@ -3,12 +3,13 @@
 //! device, when, tombstone, review).
 
 use autosurgeon::{Reconcile, Reconciler, reconcile::MapReconciler};
+use serde::{Deserialize, Serialize};
 
 use crate::codes::{Code, IncidentCategory, IncidentOutcome, RecordKind, ReviewState, SupportType};
 use crate::ids::RecordId;
 use crate::scalars::{ClockTime, Day, Timestamp};
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub id: RecordId,
     /// The day the activity happened; it decides the yearly log the record lives in.
@@ -32,7 +33,7 @@ impl Record {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Activity {
     Patrol(Patrol),
     HouseholdSupport(HouseholdSupport),
@@ -52,7 +53,7 @@ impl Activity {
 }
 
 /// Tuần tra: a patrol of a self-management team.
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct Patrol {
     pub start: ClockTime,
     /// Earlier than `start` when the patrol ran past midnight.
@@ -62,7 +63,7 @@ pub struct Patrol {
     pub incidents: Vec<Incident>,
 }
 
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct Incident {
     /// Identity inside the list, so concurrent edits of two incidents never collide.
     #[key]
@@ -73,7 +74,7 @@ pub struct Incident {
 }
 
 /// Hỗ trợ hộ gia đình: one household helping another.
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct HouseholdSupport {
     pub giver: String,
     pub receiver: String,
@@ -86,7 +87,7 @@ pub struct HouseholdSupport {
 }
 
 /// Sản xuất, tiêu thụ: production and sales.
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct Production {
     pub product: String,
     pub quantity: f64,
@@ -95,14 +96,14 @@ pub struct Production {
 }
 
 /// Họp, tuyên truyền: a meeting or outreach session.
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct Meeting {
     pub topic: String,
     pub attendees: u32,
 }
 
 /// Commune review of a record.
-#[derive(Debug, Clone, PartialEq, Reconcile)]
+#[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
 pub struct Review {
     pub state: ReviewState,
     pub reviewer: Option<String>,
@@ -112,12 +113,7 @@ pub struct Review {
 
 impl Review {
     pub fn new_unreviewed() -> Self {
-        Review {
-            state: ReviewState::New,
-            reviewer: None,
-            reviewed_at: None,
-            comment: String::new(),
-        }
+        Review { state: ReviewState::New, reviewer: None, reviewed_at: None, comment: String::new() }
     }
 }
 

@@ -9,9 +9,7 @@ use std::fmt;
 
 use autosurgeon::{Reconcile, Reconciler, reconcile::NoKey};
 use serde::{Deserialize, Serialize};
-use time::{
-    Date, OffsetDateTime, Time, format_description::BorrowedFormatItem, macros::format_description,
-};
+use time::{Date, OffsetDateTime, Time, format_description::BorrowedFormatItem, macros::format_description};
 
 const DAY_FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
 const CLOCK_FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[hour]:[minute]");
@@ -42,7 +40,8 @@ impl Reconcile for Timestamp {
 }
 
 /// A calendar day, with no time zone: the day an activity happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Day(pub Date);
 
 impl Day {
@@ -71,7 +70,8 @@ impl Reconcile for Day {
 }
 
 /// A time of day, to the minute (patrol start and end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ClockTime(pub Time);
 
 impl ClockTime {
@@ -105,13 +105,7 @@ mod tests {
     fn day_has_one_spelling() {
         let d = Day::parse("2024-03-09").unwrap();
         assert_eq!(d.to_string(), "2024-03-09");
-        for bad in [
-            "2024-3-9",
-            "09/03/2024",
-            "2024-02-30",
-            "2024-03-09T00:00",
-            "",
-        ] {
+        for bad in ["2024-3-9", "09/03/2024", "2024-02-30", "2024-03-09T00:00", ""] {
             assert!(Day::parse(bad).is_none(), "{bad}");
         }
     }

@@ -3,9 +3,7 @@
 use crate::codes::{Field, IncidentCategory, IncidentOutcome, ModelStatus, SupportType};
 use crate::ids::{ModelId, RecordId};
 use crate::model::{ModelProfile, StatusYears};
-use crate::record::{
-    Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review,
-};
+use crate::record::{Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review};
 use crate::scalars::{ClockTime, Day, Timestamp};
 
 fn day(s: &str) -> Day {
@@ -34,11 +32,7 @@ pub fn patrol(id: RecordId, on: &str, incidents: usize) -> Record {
             id: format!("{id}-{i}"),
             category: CATEGORIES[i % CATEGORIES.len()],
             description: "Phát hiện và lập biên bản".into(),
-            outcome: if i % 2 == 0 {
-                IncidentOutcome::HandedToPolice
-            } else {
-                IncidentOutcome::HandledByTeam
-            },
+            outcome: if i % 2 == 0 { IncidentOutcome::HandedToPolice } else { IncidentOutcome::HandledByTeam },
         })
         .collect();
     base(
@@ -92,14 +86,7 @@ pub fn production(id: RecordId, on: &str, revenue_vnd: i64) -> Record {
 }
 
 pub fn meeting(id: RecordId, on: &str, attendees: u32) -> Record {
-    base(
-        id,
-        on,
-        Activity::Meeting(Meeting {
-            topic: "Tuyên truyền phòng chống cờ bạc".into(),
-            attendees,
-        }),
-    )
+    base(id, on, Activity::Meeting(Meeting { topic: "Tuyên truyền phòng chống cờ bạc".into(), attendees }))
 }
 
 /// The record kinds in turn, so generated logs hold every kind.

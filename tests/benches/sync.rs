@@ -1,1 +1,246 @@
-fn main() {}
+//! Sync benchmark, on loopback against the real server and store:
+//!
+//! ```text
+//! cargo bench -p kheo-tests --bench sync            # everything
+//! cargo bench -p kheo-tests --bench sync -- reconnect throughput layout
+//! ```
+//!
+//! * `reconnect`: bytes on the wire and round trips for a phone that pushes
+//!   20 new records into a model-year already holding 1,000, next to the
+//!   floor (the same 20 records as gzip'd postcard);
+//! * `throughput`: records merged and durably committed per second with 200
+//!   devices syncing at once, next to the same devices syncing one by one
+//!   and to the store's bare fsync'd commit rate, all measured in this run;
+//! * `layout`: one document per model-year against one document per model,
+//!   the measurements behind the layout choice in `ARCHITECTURE.md`.
+
+use std::time::{Duration, Instant};
+
+use automerge::sync::SyncDoc;
+use automerge::{AutoCommit, ReadDoc};
+use kheo_server::store::{DocWrite, SqliteStore, Store, WriteBatch};
+use kheo_shared::ids::{DocId, ModelId, RecordId};
+use kheo_shared::record::Record;
+use kheo_shared::{protocol, schema, testdata};
+use kheo_tests::{Device, TestServer};
+
+fn records(year: i32, n: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let day = format!("{year}-{:02}-{:02}", 1 + i % 12, 1 + i % 28);
+            testdata::any_record(RecordId::new_random(), &day, i)
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    if wants("reconnect") {
+        rt.block_on(reconnect());
+    }
+    if wants("throughput") {
+        rt.block_on(throughput());
+    }
+    if wants("layout") {
+        layout();
+    }
+}
+
+async fn reconnect() {
+    let server = TestServer::start().await;
+    let model = ModelId::new_random();
+    let mut phone = Device::new("phone");
+    for r in records(2025, 1_000) {
+        phone.put_record(model, &r);
+    }
+    phone.sync(&server.url).await.expect("initial sync");
+
+    let new = records(2025, 20);
+    for r in &new {
+        phone.put_record(model, r);
+    }
+    let traffic = phone.sync(&server.url).await.expect("reconnect");
+    let floor = protocol::gzip(&postcard::to_allocvec(&new).expect("postcard")).len();
+    let wire = traffic.bytes_up + traffic.bytes_down;
+    println!("reconnect: 20 new records into a log of 1,000");
+    println!("  round trips             {}", traffic.round_trips);
+    println!("  bytes up / down         {} / {}", traffic.bytes_up, traffic.bytes_down);
+    println!("  bytes on the wire       {wire}");
+    println!("  floor (gzip postcard)   {floor}");
+    println!("  ratio to floor          {:.2}x", wire as f64 / floor as f64);
+}
+
+async fn throughput() {
+    const DEVICES: usize = 200;
+    const MODELS: usize = 20;
+    const PER_DEVICE: usize = 25;
+    let total = DEVICES * PER_DEVICE;
+
+    let prepare = || {
+        let models: Vec<ModelId> = (0..MODELS).map(|_| ModelId::new_random()).collect();
+        let devices: Vec<Device> = (0..DEVICES)
+            .map(|i| {
+                let mut d = Device::new(&format!("phone-{i}"));
+                for r in records(2025, PER_DEVICE) {
+                    d.put_record(models[i % MODELS], &r);
+                }
+                d
+            })
+            .collect();
+        (models, devices)
+    };
+
+    // Baseline 1: the same devices, one after the other.
+    let server = TestServer::start().await;
+    let (_, mut devices) = prepare();
+    let t = Instant::now();
+    for d in &mut devices {
+        d.sync(&server.url).await.expect("sequential sync");
+    }
+    let sequential = total as f64 / t.elapsed().as_secs_f64();
+    drop(server);
+
+    // The figure: all at once.
+    let server = TestServer::start().await;
+    let (models, devices) = prepare();
+    let t = Instant::now();
+    let handles: Vec<_> = devices
+        .into_iter()
+        .map(|mut d| {
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                d.sync(&url).await.expect("concurrent sync");
+                d
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("device task");
+    }
+    let elapsed = t.elapsed();
+    let concurrent = total as f64 / elapsed.as_secs_f64();
+
+    let mut check = Device::new("check");
+    check.sync(&server.url).await.expect("check sync");
+    let mut merged = 0;
+    let mut max_heads = 0;
+    for m in &models {
+        let log = DocId::log(*m, 2025).expect("log id");
+        merged += check.records(&log).len();
+        max_heads = max_heads.max(check.replica.heads(&log).len());
+    }
+    assert_eq!(merged, total, "every record merged");
+
+    // Baseline 2: the store's bare rate of one durable commit per batch.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).await.expect("store");
+    let doc = DocId::log(ModelId::new_random(), 2025).expect("log id");
+    let n = 200;
+    let t = Instant::now();
+    for i in 0..n {
+        let batch = WriteBatch { docs: vec![DocWrite::Append { doc, chunk: vec![i as u8; 600] }], sync_states: vec![] };
+        store.commit(&[batch]).await.expect("commit");
+    }
+    let fsync_rate = n as f64 / t.elapsed().as_secs_f64();
+
+    println!("throughput: {DEVICES} devices, {MODELS} model logs, {PER_DEVICE} records each ({total} records)");
+    println!("  all at once             {concurrent:.0} records/s durable ({:.2} s)", elapsed.as_secs_f64());
+    println!("  one device at a time    {sequential:.0} records/s  (concurrent = {:.2}x)", concurrent / sequential);
+    println!(
+        "  bare durable commits    {fsync_rate:.0} commits/s  (records per fsync-time = {:.2}x)",
+        concurrent / fsync_rate
+    );
+    println!("  most heads on a log     {max_heads}");
+}
+
+/// One phone's history: `years` yearly logs of `per_year` records, each record its own change.
+fn layout() {
+    const YEARS: i32 = 5;
+    const PER_YEAR: usize = 1_000;
+    let model = ModelId::new_random();
+    let mut per_year: Vec<(DocId, AutoCommit)> = Vec::new();
+    let mut single = AutoCommit::new();
+    // The single-document layout keys records at its root like the log does; the header is the year's.
+    schema::init_log(&mut single, model, 2025).expect("header");
+    for y in 0..YEARS {
+        let year = 2021 + y;
+        let id = DocId::log(model, year).expect("log id");
+        let mut doc = AutoCommit::new();
+        schema::init_log(&mut doc, model, year).expect("header");
+        for r in records(year, PER_YEAR) {
+            schema::put_record(&mut doc, &r).expect("record");
+            doc.commit();
+            schema::put_record(&mut single, &r).expect("record");
+            single.commit();
+        }
+        per_year.push((id, doc));
+    }
+    let (current_id, current) = per_year.last_mut().expect("a year");
+
+    let measure = |name: &str, doc: &mut AutoCommit, id: Option<&DocId>| {
+        let saved = doc.save();
+        let t = Instant::now();
+        let loaded = AutoCommit::load(&saved).expect("load");
+        let load = t.elapsed();
+        let t = Instant::now();
+        let copy = loaded.clone();
+        let clone = t.elapsed();
+        let t = Instant::now();
+        let records = match id {
+            Some(id) => schema::read_log(&copy, id).expect("valid").records.len(),
+            None => copy.keys(automerge::ROOT).count(),
+        };
+        let read = t.elapsed();
+        let push = reconnect_bytes(doc);
+        println!(
+            "  {name:<26} {:>9} B saved  load {:>7.1} ms  copy {:>6.1} ms  read {:>6.1} ms  push-20 {:>6} B  ({records} keys)",
+            saved.len(),
+            ms(load),
+            ms(clone),
+            ms(read),
+            push
+        );
+    };
+    println!("layout: {YEARS} years x {PER_YEAR} records of one model, one change per record");
+    measure("per model-year (current)", current, Some(current_id));
+    measure("one doc per model", &mut single, None);
+}
+
+/// Bytes (gzip'd, both directions) of a reconnect that pushes 20 records,
+/// using the sync protocol directly with persisted states on both sides.
+fn reconnect_bytes(doc: &mut AutoCommit) -> usize {
+    let mut server = doc.fork();
+    let (mut phone_state, mut server_state) = (automerge::sync::State::new(), automerge::sync::State::new());
+    converge(doc, &mut phone_state, &mut server, &mut server_state);
+    let mut phone_state = automerge::sync::State::decode(&phone_state.encode()).expect("state");
+    let mut server_state = automerge::sync::State::decode(&server_state.encode()).expect("state");
+    for r in records(2025, 20) {
+        schema::put_record(doc, &r).expect("record");
+        doc.commit();
+    }
+    converge(doc, &mut phone_state, &mut server, &mut server_state)
+}
+
+fn converge(
+    a: &mut AutoCommit,
+    sa: &mut automerge::sync::State,
+    b: &mut AutoCommit,
+    sb: &mut automerge::sync::State,
+) -> usize {
+    let mut bytes = 0;
+    loop {
+        let Some(m) = a.sync().generate_sync_message(sa) else { return bytes };
+        bytes += protocol::gzip(&m.clone().encode()).len();
+        b.sync().receive_sync_message(sb, m).expect("receive");
+        if let Some(reply) = b.sync().generate_sync_message(sb) {
+            bytes += protocol::gzip(&reply.clone().encode()).len();
+            a.sync().receive_sync_message(sa, reply).expect("receive");
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1_000.0
+}

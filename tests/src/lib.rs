@@ -14,9 +14,7 @@ use kheo_server::{Config, RunningServer};
 use kheo_shared::client::{ClientError, Replica};
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::model::ModelProfile;
-use kheo_shared::protocol::{
-    self, CONTENT_TYPE, DEVICE_HEADER, ErrorBody, SYNC_PATH, SyncRequest, SyncResponse,
-};
+use kheo_shared::protocol::{self, CONTENT_TYPE, DEVICE_HEADER, ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
 use kheo_shared::record::Record;
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema;
@@ -32,15 +30,9 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let server = kheo_server::start(Config::for_tests(dir.path().to_owned()))
-            .await
-            .expect("server starts");
+        let server = kheo_server::start(Config::for_tests(dir.path().to_owned())).await.expect("server starts");
         let url = server.url();
-        TestServer {
-            server: Some(server),
-            dir,
-            url,
-        }
+        TestServer { server: Some(server), dir, url }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -50,9 +42,7 @@ impl TestServer {
     /// Stops gracefully and starts again on the same store (new port).
     pub async fn restart(&mut self) {
         self.stop().await;
-        let server = kheo_server::start(Config::for_tests(self.data_dir()))
-            .await
-            .expect("server restarts");
+        let server = kheo_server::start(Config::for_tests(self.data_dir())).await.expect("server restarts");
         self.url = server.url();
         self.server = Some(server);
     }
@@ -75,8 +65,6 @@ pub enum SyncFailure {
     BadResponse(String),
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("no convergence after {0} round trips")]
-    NoConvergence(usize),
 }
 
 /// Traffic of one sync session.
@@ -85,6 +73,9 @@ pub struct Traffic {
     pub round_trips: usize,
     pub bytes_up: usize,
     pub bytes_down: usize,
+    /// False when the session stopped at the round limit while other
+    /// devices kept the documents moving; the next session carries on.
+    pub converged: bool,
 }
 
 /// A simulated phone.
@@ -95,7 +86,7 @@ pub struct Device {
     clock: i64,
 }
 
-const MAX_ROUNDS: usize = 12;
+pub const MAX_ROUNDS: usize = 12;
 
 impl Device {
     pub fn new(name: &str) -> Device {
@@ -115,9 +106,7 @@ impl Device {
     pub fn put_model(&mut self, profile: &ModelProfile) {
         let now = self.tick();
         self.replica
-            .edit(DocId::Model(profile.id), now, |doc| {
-                schema::put_model(doc, profile)
-            })
+            .edit(DocId::Model(profile.id), now, |doc| schema::put_model(doc, profile))
             .expect("model is written");
     }
 
@@ -144,7 +133,8 @@ impl Device {
         }
     }
 
-    /// One sync session: round trips until nothing is left to say.
+    /// One sync session: round trips until nothing is left to say, or
+    /// [`MAX_ROUNDS`] of them, as a phone would before trying again later.
     pub async fn sync(&mut self, base_url: &str) -> Result<Traffic, SyncFailure> {
         self.replica.start_session();
         let mut traffic = Traffic::default();
@@ -152,10 +142,13 @@ impl Device {
             let first = traffic.round_trips == 0;
             let request = self.replica.request(first);
             if !first && request.docs.is_empty() {
+                traffic.converged = true;
                 return Ok(traffic);
             }
             if traffic.round_trips == MAX_ROUNDS {
-                return Err(SyncFailure::NoConvergence(MAX_ROUNDS));
+                // Drop the in-flight state, as a phone does between sessions.
+                self.replica.abort_session();
+                return Ok(traffic);
             }
             match self.post(base_url, &request, &mut traffic).await {
                 Ok(response) => self.replica.receive(response)?,
@@ -181,13 +174,9 @@ impl Device {
         let bytes = response.bytes().await?;
         traffic.bytes_down += bytes.len();
         if !status.is_success() {
-            let body = serde_json::from_slice(&bytes).map_err(|e| {
-                SyncFailure::BadResponse(format!("{status} without a JSON error body: {e}"))
-            })?;
-            return Err(SyncFailure::Refused {
-                status: status.as_u16(),
-                body,
-            });
+            let body = serde_json::from_slice(&bytes)
+                .map_err(|e| SyncFailure::BadResponse(format!("{status} without a JSON error body: {e}")))?;
+            return Err(SyncFailure::Refused { status: status.as_u16(), body });
         }
         protocol::decode(&bytes).map_err(|e| SyncFailure::BadResponse(e.to_string()))
     }
@@ -212,34 +201,16 @@ pub async fn post_raw(
 /// The store's content, to show that refused requests change nothing.
 pub async fn store_fingerprint(data_dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     use sqlx::Row;
-    let url = format!(
-        "sqlite://{}?mode=ro",
-        data_dir.join("kheo.sqlite3").display()
-    );
-    let pool = sqlx::SqlitePool::connect(&url)
-        .await
-        .expect("store opens read-only");
+    let url = format!("sqlite://{}?mode=ro", data_dir.join("kheo.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("store opens read-only");
     let mut rows = Vec::new();
     for (table, query) in [
-        (
-            "documents",
-            "SELECT id, snapshot FROM documents ORDER BY id",
-        ),
+        ("documents", "SELECT id, snapshot FROM documents ORDER BY id"),
         ("chunks", "SELECT doc_id, data FROM chunks ORDER BY seq"),
-        (
-            "sync_states",
-            "SELECT device || '/' || doc_id, state FROM sync_states ORDER BY device, doc_id",
-        ),
+        ("sync_states", "SELECT device || '/' || doc_id, state FROM sync_states ORDER BY device, doc_id"),
     ] {
-        for r in sqlx::query(query)
-            .fetch_all(&pool)
-            .await
-            .expect("store reads")
-        {
-            rows.push((
-                format!("{table}:{}", r.get::<String, _>(0)),
-                r.get::<Vec<u8>, _>(1),
-            ));
+        for r in sqlx::query(query).fetch_all(&pool).await.expect("store reads") {
+            rows.push((format!("{table}:{}", r.get::<String, _>(0)), r.get::<Vec<u8>, _>(1)));
         }
     }
     pool.close().await;

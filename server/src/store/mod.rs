@@ -62,11 +62,7 @@ pub trait Store: Send + Sync + 'static {
     /// `None` when the document was never stored.
     async fn load_doc(&self, id: &DocId) -> Result<Option<StoredDoc>, StoreError>;
 
-    async fn load_sync_state(
-        &self,
-        device: &str,
-        id: &DocId,
-    ) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn load_sync_state(&self, device: &str, id: &DocId) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Every stored document id.
     async fn doc_ids(&self) -> Result<Vec<DocId>, StoreError>;

@@ -26,10 +26,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -45,10 +42,8 @@ impl Store for SqliteStore {
         let key = id.to_string();
         // One read transaction, so a concurrent compaction cannot slip between the two reads.
         let mut tx = self.pool.begin().await?;
-        let Some(row) = sqlx::query("SELECT snapshot FROM documents WHERE id = ?")
-            .bind(&key)
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) =
+            sqlx::query("SELECT snapshot FROM documents WHERE id = ?").bind(&key).fetch_optional(&mut *tx).await?
         else {
             return Ok(None);
         };
@@ -60,17 +55,10 @@ impl Store for SqliteStore {
             .map(|r| r.get::<Vec<u8>, _>(0))
             .collect();
         tx.commit().await?;
-        Ok(Some(StoredDoc {
-            snapshot: row.get(0),
-            chunks,
-        }))
+        Ok(Some(StoredDoc { snapshot: row.get(0), chunks }))
     }
 
-    async fn load_sync_state(
-        &self,
-        device: &str,
-        id: &DocId,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn load_sync_state(&self, device: &str, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
         let row = sqlx::query("SELECT state FROM sync_states WHERE device = ? AND doc_id = ?")
             .bind(device)
             .bind(id.to_string())
@@ -118,10 +106,7 @@ impl Store for SqliteStore {
                             .bind(now)
                             .execute(&mut *tx)
                             .await?;
-                        sqlx::query("DELETE FROM chunks WHERE doc_id = ?")
-                            .bind(&key)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query("DELETE FROM chunks WHERE doc_id = ?").bind(&key).execute(&mut *tx).await?;
                     }
                 }
             }

@@ -42,9 +42,7 @@ pub use reader::{Problem, SchemaError};
 use crate::codes::{Code, ModelStatus, RecordKind, ReviewState, SupportType};
 use crate::ids::{DocId, MAX_YEAR, MIN_YEAR, ModelId, RecordId};
 use crate::model::{ModelProfile, StatusYears};
-use crate::record::{
-    Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review,
-};
+use crate::record::{Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review};
 
 /// The schema version this build writes and the highest it reads.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -86,10 +84,7 @@ impl From<automerge::AutomergeError> for WriteError {
     }
 }
 
-fn put_header<T: autosurgeon::Doc>(
-    doc: &mut T,
-    doc_type: &str,
-) -> std::result::Result<(), WriteError> {
+fn put_header<T: autosurgeon::Doc>(doc: &mut T, doc_type: &str) -> std::result::Result<(), WriteError> {
     reconcile_prop(doc, automerge::ROOT, "schema", SCHEMA_VERSION)?;
     reconcile_prop(doc, automerge::ROOT, "type", doc_type)?;
     Ok(())
@@ -98,10 +93,7 @@ fn put_header<T: autosurgeon::Doc>(
 /// Writes a model profile at the root of its document (creating or updating
 /// it). Only fields that differ produce operations, so concurrent edits of
 /// different fields merge.
-pub fn put_model<T: autosurgeon::Doc>(
-    doc: &mut T,
-    profile: &ModelProfile,
-) -> std::result::Result<(), WriteError> {
+pub fn put_model<T: autosurgeon::Doc>(doc: &mut T, profile: &ModelProfile) -> std::result::Result<(), WriteError> {
     put_header(doc, TYPE_MODEL)?;
     autosurgeon::reconcile(doc, profile)?;
     Ok(())
@@ -109,11 +101,7 @@ pub fn put_model<T: autosurgeon::Doc>(
 
 /// Writes the header of a model's log for one year. Safe to call on every
 /// device that starts the log: the values are the same everywhere.
-pub fn init_log<T: autosurgeon::Doc>(
-    doc: &mut T,
-    model: ModelId,
-    year: i32,
-) -> std::result::Result<(), WriteError> {
+pub fn init_log<T: autosurgeon::Doc>(doc: &mut T, model: ModelId, year: i32) -> std::result::Result<(), WriteError> {
     put_header(doc, TYPE_LOG)?;
     reconcile_prop(doc, automerge::ROOT, "model", model)?;
     reconcile_prop(doc, automerge::ROOT, "year", i64::from(year))?;
@@ -121,10 +109,7 @@ pub fn init_log<T: autosurgeon::Doc>(
 }
 
 /// Creates or updates one record in a log document.
-pub fn put_record<T: autosurgeon::Doc>(
-    doc: &mut T,
-    record: &Record,
-) -> std::result::Result<(), WriteError> {
+pub fn put_record<T: autosurgeon::Doc>(doc: &mut T, record: &Record) -> std::result::Result<(), WriteError> {
     reconcile_prop(doc, automerge::ROOT, record.id.to_string().as_str(), record)?;
     Ok(())
 }
@@ -134,18 +119,12 @@ fn check_header<D: ReadDoc>(root: &MapReader<'_, D>, doc_type: &'static str) -> 
     if version > SCHEMA_VERSION || version < 1 {
         return Err(SchemaError::new(
             "schema",
-            Problem::UnsupportedVersion {
-                found: version,
-                supported: SCHEMA_VERSION,
-            },
+            Problem::UnsupportedVersion { found: version, supported: SCHEMA_VERSION },
         ));
     }
     let found = root.str("type")?;
     if found != doc_type {
-        return Err(SchemaError::invalid(
-            "type",
-            format!("expected {doc_type:?}, found {found:?}"),
-        ));
+        return Err(SchemaError::invalid("type", format!("expected {doc_type:?}, found {found:?}")));
     }
     Ok(())
 }
@@ -157,10 +136,7 @@ pub fn read_model<D: ReadDoc>(doc: &D, id: ModelId) -> Result<ModelProfile> {
     check_header(&root, TYPE_MODEL)?;
     let found: ModelId = parse_id(&root, "id")?;
     if found != id {
-        return Err(SchemaError::invalid(
-            "id",
-            format!("{found} does not match the document id {id}"),
-        ));
+        return Err(SchemaError::invalid("id", format!("{found} does not match the document id {id}")));
     }
     let years = root.map("status_years")?;
     let year = |key: &str| years.opt_int_in::<i32>(key, MIN_YEAR.into(), MAX_YEAR.into());
@@ -204,12 +180,7 @@ fn validate_model(p: &ModelProfile) -> Result<()> {
     }
     // Lifecycle steps happen in order; `stopped` may follow any of them.
     let mut last: Option<(ModelStatus, i32)> = None;
-    for step in [
-        ModelStatus::Building,
-        ModelStatus::Recognised,
-        ModelStatus::Typical,
-        ModelStatus::Replicating,
-    ] {
+    for step in [ModelStatus::Building, ModelStatus::Recognised, ModelStatus::Typical, ModelStatus::Replicating] {
         if let Some(y) = p.status_years.get(step) {
             if let Some((prev, prev_year)) = last
                 && y < prev_year
@@ -223,28 +194,17 @@ fn validate_model(p: &ModelProfile) -> Result<()> {
         }
     }
     if p.replicated_from == Some(p.id) {
-        return Err(SchemaError::invalid(
-            "replicated_from",
-            "a model cannot replicate itself",
-        ));
+        return Err(SchemaError::invalid("replicated_from", "a model cannot replicate itself"));
     }
     if p.updated_at < p.created_at {
-        return Err(SchemaError::invalid(
-            "updated_at",
-            "earlier than created_at",
-        ));
+        return Err(SchemaError::invalid("updated_at", "earlier than created_at"));
     }
     Ok(())
 }
 
 fn parse_id<T: std::str::FromStr, D: ReadDoc>(m: &MapReader<'_, D>, key: &str) -> Result<T> {
     let s = m.str(key)?;
-    s.parse().map_err(|_| {
-        SchemaError::invalid(
-            m.path_of(key),
-            format!("{s:?} is not a lowercase hyphenated UUID"),
-        )
-    })
+    s.parse().map_err(|_| SchemaError::invalid(m.path_of(key), format!("{s:?} is not a lowercase hyphenated UUID")))
 }
 
 /// The records of one model in one year, keyed by record id.
@@ -260,27 +220,10 @@ const LOG_HEADER_KEYS: [&str; 4] = ["schema", "type", "model", "year"];
 /// Reads and validates a whole activity log document.
 pub fn read_log<D: ReadDoc>(doc: &D, id: &DocId) -> Result<ActivityLog> {
     let DocId::Log { model, year } = *id else {
-        return Err(SchemaError::invalid(
-            "",
-            format!("{id} is not an activity log"),
-        ));
+        return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
     };
+    check_log_header(doc, id)?;
     let root = MapReader::root(doc);
-    check_header(&root, TYPE_LOG)?;
-    let found: ModelId = parse_id(&root, "model")?;
-    if found != model {
-        return Err(SchemaError::invalid(
-            "model",
-            format!("{found} does not match the document id {id}"),
-        ));
-    }
-    let found_year = root.int("year")?;
-    if found_year != i64::from(year) {
-        return Err(SchemaError::invalid(
-            "year",
-            format!("{found_year} does not match the document id {id}"),
-        ));
-    }
     let mut records = BTreeMap::new();
     for key in root.keys() {
         if LOG_HEADER_KEYS.contains(&key.as_str()) {
@@ -289,32 +232,26 @@ pub fn read_log<D: ReadDoc>(doc: &D, id: &DocId) -> Result<ActivityLog> {
         let record = read_record(&root, &key, year)?;
         records.insert(record.id, record);
     }
-    Ok(ActivityLog {
-        model,
-        year,
-        records,
-    })
+    Ok(ActivityLog { model, year, records })
 }
 
 /// Reads and validates the records under the given root keys only: the
 /// server's check of what one sync touched, without re-reading the year.
+/// A touched key must still hold a record: records are never removed.
 pub fn read_log_records<D: ReadDoc>(
     doc: &D,
     id: &DocId,
     keys: impl IntoIterator<Item = String>,
 ) -> Result<Vec<Record>> {
     let DocId::Log { year, .. } = *id else {
-        return Err(SchemaError::invalid(
-            "",
-            format!("{id} is not an activity log"),
-        ));
+        return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
     };
     let root = MapReader::root(doc);
     keys.into_iter()
         .filter(|k| !LOG_HEADER_KEYS.contains(&k.as_str()))
-        .filter_map(|k| match root.value(&k) {
-            Ok(None) => None,
-            _ => Some(read_record(&root, &k, year)),
+        .map(|k| match root.value(&k)? {
+            None => Err(SchemaError::invalid(k, "records are never removed; mark them deleted instead")),
+            Some(_) => read_record(&root, &k, year),
         })
         .collect()
 }
@@ -322,38 +259,30 @@ pub fn read_log_records<D: ReadDoc>(
 /// Checks the header of a log document (cheap; see [`read_log_records`]).
 pub fn check_log_header<D: ReadDoc>(doc: &D, id: &DocId) -> Result<()> {
     let DocId::Log { model, year } = *id else {
-        return Err(SchemaError::invalid(
-            "",
-            format!("{id} is not an activity log"),
-        ));
+        return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
     };
     let root = MapReader::root(doc);
     check_header(&root, TYPE_LOG)?;
     let found: ModelId = parse_id(&root, "model")?;
-    if found != model || root.int("year")? != i64::from(year) {
-        return Err(SchemaError::invalid(
-            "model",
-            format!("header does not match the document id {id}"),
-        ));
+    if found != model {
+        return Err(SchemaError::invalid("model", format!("{found} does not match the document id {id}")));
+    }
+    let found_year = root.int("year")?;
+    if found_year != i64::from(year) {
+        return Err(SchemaError::invalid("year", format!("{found_year} does not match the document id {id}")));
     }
     Ok(())
 }
 
 fn read_record<D: ReadDoc>(root: &MapReader<'_, D>, key: &str, year: i32) -> Result<Record> {
     use limits::*;
-    let id: RecordId = key.parse().map_err(|_| {
-        SchemaError::invalid(
-            key,
-            "unknown key: records are keyed by a lowercase hyphenated UUID",
-        )
-    })?;
+    let id: RecordId = key
+        .parse()
+        .map_err(|_| SchemaError::invalid(key, "unknown key: records are keyed by a lowercase hyphenated UUID"))?;
     let m = root.map(key)?;
     let found: RecordId = parse_id(&m, "id")?;
     if found != id {
-        return Err(SchemaError::invalid(
-            m.path_of("id"),
-            format!("{found} does not match its key"),
-        ));
+        return Err(SchemaError::invalid(m.path_of("id"), format!("{found} does not match its key")));
     }
     let occurred_on = m.day("occurred_on")?;
     if occurred_on.year() != year {
@@ -392,10 +321,7 @@ fn read_record<D: ReadDoc>(root: &MapReader<'_, D>, key: &str, year: i32) -> Res
         activity,
     };
     if record.updated_at < record.created_at {
-        return Err(SchemaError::invalid(
-            m.path_of("updated_at"),
-            "earlier than created_at",
-        ));
+        return Err(SchemaError::invalid(m.path_of("updated_at"), "earlier than created_at"));
     }
     Ok(record)
 }
@@ -404,12 +330,7 @@ fn read_patrol<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<Patrol> {
     use limits::*;
     let incidents = d.list_of_maps("incidents")?;
     if incidents.len() > MAX_INCIDENTS {
-        return Err(SchemaError::out_of_range(
-            d.path_of("incidents"),
-            incidents.len(),
-            0,
-            MAX_INCIDENTS,
-        ));
+        return Err(SchemaError::out_of_range(d.path_of("incidents"), incidents.len(), 0, MAX_INCIDENTS));
     }
     let incidents = incidents
         .iter()
@@ -422,6 +343,10 @@ fn read_patrol<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<Patrol> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = incidents.iter().find(|i| !seen.insert(i.id.as_str())) {
+        return Err(SchemaError::invalid(d.path_of("incidents"), format!("incident id {:?} appears twice", dup.id)));
+    }
     Ok(Patrol {
         start: d.clock("start")?,
         end: d.clock("end")?,
@@ -444,14 +369,12 @@ fn read_support<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<HouseholdSupport> {
         description: d.text("description", LONG_TEXT, false)?,
     };
     match s.support_type {
-        SupportType::Money if s.amount_vnd == 0 => Err(SchemaError::invalid(
-            d.path_of("amount_vnd"),
-            "money support needs an amount",
-        )),
-        SupportType::Workdays if s.workdays == 0.0 => Err(SchemaError::invalid(
-            d.path_of("workdays"),
-            "workday support needs a number of workdays",
-        )),
+        SupportType::Money if s.amount_vnd == 0 => {
+            Err(SchemaError::invalid(d.path_of("amount_vnd"), "money support needs an amount"))
+        }
+        SupportType::Workdays if s.workdays == 0.0 => {
+            Err(SchemaError::invalid(d.path_of("workdays"), "workday support needs a number of workdays"))
+        }
         _ => Ok(s),
     }
 }
@@ -467,19 +390,11 @@ fn read_review<D: ReadDoc>(r: &MapReader<'_, D>) -> Result<Review> {
         reviewed_at: r.opt_timestamp("reviewed_at")?,
         comment: r.text("comment", LONG_TEXT, false)?,
     };
-    if review.state != ReviewState::New
-        && (review.reviewer.is_none() || review.reviewed_at.is_none())
-    {
-        return Err(SchemaError::invalid(
-            r.path_of("state"),
-            "a decision needs a reviewer and a time",
-        ));
+    if review.state != ReviewState::New && (review.reviewer.is_none() || review.reviewed_at.is_none()) {
+        return Err(SchemaError::invalid(r.path_of("state"), "a decision needs a reviewer and a time"));
     }
     if review.state == ReviewState::Returned && review.comment.trim().is_empty() {
-        return Err(SchemaError::invalid(
-            r.path_of("comment"),
-            "a returned record needs a comment",
-        ));
+        return Err(SchemaError::invalid(r.path_of("comment"), "a returned record needs a comment"));
     }
     Ok(review)
 }

@@ -2,7 +2,7 @@
 //!
 //! Hydration is written against this reader rather than autosurgeon's
 //! `Hydrate` because a rejected sync must say *where* the document breaks the
-//! schema (`records/<id>/patrol/members_present: expected integer, found
+//! schema (`<record id>/patrol/members_present: expected integer, found
 //! string`) and the phone shows the same words.
 
 use std::borrow::Cow;
@@ -26,16 +26,9 @@ pub enum Problem {
     #[error("missing")]
     Missing,
     #[error("expected {expected}, found {found}")]
-    WrongType {
-        expected: &'static str,
-        found: String,
-    },
+    WrongType { expected: &'static str, found: String },
     #[error("{value} is out of range {min}..={max}")]
-    OutOfRange {
-        value: String,
-        min: String,
-        max: String,
-    },
+    OutOfRange { value: String, min: String, max: String },
     #[error("{0}")]
     Invalid(String),
     #[error("schema version {found} is not supported (this build reads up to {supported})")]
@@ -44,21 +37,11 @@ pub enum Problem {
 
 impl SchemaError {
     pub fn new(path: impl Into<String>, problem: Problem) -> Self {
-        SchemaError {
-            path: path.into(),
-            problem,
-        }
+        SchemaError { path: path.into(), problem }
     }
 
     pub fn out_of_range<T: ToString>(path: impl Into<String>, value: T, min: T, max: T) -> Self {
-        Self::new(
-            path,
-            Problem::OutOfRange {
-                value: value.to_string(),
-                min: min.to_string(),
-                max: max.to_string(),
-            },
-        )
+        Self::new(path, Problem::OutOfRange { value: value.to_string(), min: min.to_string(), max: max.to_string() })
     }
 
     pub fn invalid(path: impl Into<String>, why: impl Into<String>) -> Self {
@@ -98,29 +81,15 @@ fn describe(value: &Value<'_>) -> String {
 
 impl<'a, D: ReadDoc> MapReader<'a, D> {
     pub fn root(doc: &'a D) -> Self {
-        MapReader {
-            doc,
-            obj: automerge::ROOT,
-            path: String::new(),
-        }
+        MapReader { doc, obj: automerge::ROOT, path: String::new() }
     }
 
     pub fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}/{key}", self.path)
-        }
+        if self.path.is_empty() { key.to_owned() } else { format!("{}/{key}", self.path) }
     }
 
     fn wrong(&self, key: &str, expected: &'static str, found: &Value<'_>) -> SchemaError {
-        SchemaError::new(
-            self.path_of(key),
-            Problem::WrongType {
-                expected,
-                found: describe(found),
-            },
-        )
+        SchemaError::new(self.path_of(key), Problem::WrongType { expected, found: describe(found) })
     }
 
     /// The value under `key`, `None` when absent or null.
@@ -133,8 +102,7 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
     }
 
     fn required(&self, key: &str) -> Result<(Value<'a>, ObjId)> {
-        self.value(key)?
-            .ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
+        self.value(key)?.ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
     }
 
     /// Every key of this map, in the document's (sorted) order.
@@ -144,11 +112,7 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
 
     pub fn map(&self, key: &str) -> Result<MapReader<'a, D>> {
         match self.required(key)? {
-            (Value::Object(ObjType::Map), id) => Ok(MapReader {
-                doc: self.doc,
-                obj: id,
-                path: self.path_of(key),
-            }),
+            (Value::Object(ObjType::Map), id) => Ok(MapReader { doc: self.doc, obj: id, path: self.path_of(key) }),
             (other, _) => Err(self.wrong(key, "map", &other)),
         }
     }
@@ -162,17 +126,12 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         let path = self.path_of(key);
         (0..self.doc.length(&list))
             .map(|i| match self.doc.get(&list, i) {
-                Ok(Some((Value::Object(ObjType::Map), id))) => Ok(MapReader {
-                    doc: self.doc,
-                    obj: id,
-                    path: format!("{path}/{i}"),
-                }),
+                Ok(Some((Value::Object(ObjType::Map), id))) => {
+                    Ok(MapReader { doc: self.doc, obj: id, path: format!("{path}/{i}") })
+                }
                 Ok(Some((other, _))) => Err(SchemaError::new(
                     format!("{path}/{i}"),
-                    Problem::WrongType {
-                        expected: "map",
-                        found: describe(&other),
-                    },
+                    Problem::WrongType { expected: "map", found: describe(&other) },
                 )),
                 Ok(None) => Err(SchemaError::new(format!("{path}/{i}"), Problem::Missing)),
                 Err(e) => Err(SchemaError::invalid(format!("{path}/{i}"), e.to_string())),
@@ -194,18 +153,15 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
             Some((Value::Scalar(s), _)) if s.is_str() => Ok(s.as_str().map(str::to_owned)),
             // Clients that model free text as collaborative text (e.g. JS
             // `next` API defaults) still produce a valid document.
-            Some((Value::Object(ObjType::Text), id)) => self
-                .doc
-                .text(&id)
-                .map(Some)
-                .map_err(|e| SchemaError::invalid(self.path_of(key), e.to_string())),
+            Some((Value::Object(ObjType::Text), id)) => {
+                self.doc.text(&id).map(Some).map_err(|e| SchemaError::invalid(self.path_of(key), e.to_string()))
+            }
             Some((other, _)) => Err(self.wrong(key, "string", &other)),
         }
     }
 
     pub fn str(&self, key: &str) -> Result<String> {
-        self.opt_str(key)?
-            .ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
+        self.opt_str(key)?.ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
     }
 
     /// Free text that may be absent (read as empty).
@@ -218,17 +174,16 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
             None => Ok(None),
             Some(s) => match s.as_ref() {
                 ScalarValue::Int(i) => Ok(Some(*i)),
-                ScalarValue::Uint(u) => i64::try_from(*u).map(Some).map_err(|_| {
-                    SchemaError::out_of_range(self.path_of(key), *u, 0, i64::MAX as u64)
-                }),
+                ScalarValue::Uint(u) => i64::try_from(*u)
+                    .map(Some)
+                    .map_err(|_| SchemaError::out_of_range(self.path_of(key), *u, 0, i64::MAX as u64)),
                 _ => Err(self.wrong(key, "integer", &Value::Scalar(s))),
             },
         }
     }
 
     pub fn int(&self, key: &str) -> Result<i64> {
-        self.opt_int(key)?
-            .ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
+        self.opt_int(key)?.ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
     }
 
     /// An integer within `min..=max`, converted to the target type.
@@ -286,42 +241,31 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
     }
 
     pub fn timestamp(&self, key: &str) -> Result<Timestamp> {
-        self.opt_timestamp(key)?
-            .ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
+        self.opt_timestamp(key)?.ok_or_else(|| SchemaError::new(self.path_of(key), Problem::Missing))
     }
 
     pub fn day(&self, key: &str) -> Result<Day> {
         let s = self.str(key)?;
-        Day::parse(&s).ok_or_else(|| {
-            SchemaError::invalid(self.path_of(key), format!("{s:?} is not a YYYY-MM-DD date"))
-        })
+        Day::parse(&s).ok_or_else(|| SchemaError::invalid(self.path_of(key), format!("{s:?} is not a YYYY-MM-DD date")))
     }
 
     pub fn clock(&self, key: &str) -> Result<ClockTime> {
         let s = self.str(key)?;
-        ClockTime::parse(&s).ok_or_else(|| {
-            SchemaError::invalid(self.path_of(key), format!("{s:?} is not an HH:MM time"))
-        })
+        ClockTime::parse(&s)
+            .ok_or_else(|| SchemaError::invalid(self.path_of(key), format!("{s:?} is not an HH:MM time")))
     }
 
     pub fn code<T: Code>(&self, key: &str) -> Result<T> {
         let s = self.str(key)?;
         T::from_code(&s).ok_or_else(|| {
             let allowed: Vec<&str> = T::ALL.iter().map(|c| c.code()).collect();
-            SchemaError::invalid(
-                self.path_of(key),
-                format!("{s:?} is not one of {}", allowed.join(", ")),
-            )
+            SchemaError::invalid(self.path_of(key), format!("{s:?} is not one of {}", allowed.join(", ")))
         })
     }
 
     /// Text of at most `max_chars` characters; `required` text must not be blank.
     pub fn text(&self, key: &str, max_chars: usize, required: bool) -> Result<String> {
-        let s = if required {
-            self.str(key)?
-        } else {
-            self.text_or_empty(key)?
-        };
+        let s = if required { self.str(key)? } else { self.text_or_empty(key)? };
         if required && s.trim().is_empty() {
             return Err(SchemaError::invalid(self.path_of(key), "must not be empty"));
         }

@@ -27,9 +27,7 @@ fn detail_obj(doc: &AutoCommit, r: &Record) -> automerge::ObjId {
 #[test]
 fn every_kind_round_trips() {
     let on = "2025-07-14";
-    let records: Vec<Record> = (0..8)
-        .map(|n| testdata::any_record(RecordId::new_random(), on, n))
-        .collect();
+    let records: Vec<Record> = (0..8).map(|n| testdata::any_record(RecordId::new_random(), on, n)).collect();
     let (doc, id) = log_with(&records);
     let log = read_log(&doc, &id).unwrap();
     assert_eq!(log.records.len(), 8);
@@ -74,13 +72,7 @@ fn wrong_type_is_named() {
     let detail = detail_obj(&doc, &r);
     doc.put(&detail, "attendees", "many").unwrap();
     let err = read_log(&doc, &id).unwrap_err();
-    assert_eq!(
-        err.problem,
-        Problem::WrongType {
-            expected: "integer",
-            found: "string".into()
-        }
-    );
+    assert_eq!(err.problem, Problem::WrongType { expected: "integer", found: "string".into() });
 }
 
 #[test]
@@ -89,16 +81,10 @@ fn out_of_range_values_are_refused() {
     let (mut doc, id) = log_with(std::slice::from_ref(&r));
     let detail = detail_obj(&doc, &r);
     doc.put(&detail, "amount_vnd", -5_i64).unwrap();
-    assert!(matches!(
-        read_log(&doc, &id).unwrap_err().problem,
-        Problem::OutOfRange { .. }
-    ));
+    assert!(matches!(read_log(&doc, &id).unwrap_err().problem, Problem::OutOfRange { .. }));
     doc.put(&detail, "amount_vnd", 500_000_i64).unwrap();
     doc.put(&detail, "workdays", f64::NAN).unwrap();
-    assert!(matches!(
-        read_log(&doc, &id).unwrap_err().problem,
-        Problem::OutOfRange { .. }
-    ));
+    assert!(matches!(read_log(&doc, &id).unwrap_err().problem, Problem::OutOfRange { .. }));
 }
 
 #[test]
@@ -106,12 +92,7 @@ fn cross_field_rules_hold() {
     // A record in the wrong year's log.
     let r = testdata::meeting(RecordId::new_random(), "2024-12-31", 10);
     let (doc, id) = log_with(&[r]);
-    assert!(
-        read_log(&doc, &id)
-            .unwrap_err()
-            .path
-            .ends_with("occurred_on")
-    );
+    assert!(read_log(&doc, &id).unwrap_err().path.ends_with("occurred_on"));
 
     // A returned record without a comment.
     let mut r = testdata::meeting(RecordId::new_random(), "2025-02-01", 10);
@@ -122,12 +103,7 @@ fn cross_field_rules_hold() {
         comment: " ".into(),
     };
     let (doc, id) = log_with(&[r]);
-    assert!(
-        read_log(&doc, &id)
-            .unwrap_err()
-            .path
-            .ends_with("review/comment")
-    );
+    assert!(read_log(&doc, &id).unwrap_err().path.ends_with("review/comment"));
 
     // A model whose status has no year.
     let mid = ModelId::new_random();
@@ -135,10 +111,7 @@ fn cross_field_rules_hold() {
     p.status_years.typical = None;
     let mut doc = AutoCommit::new();
     put_model(&mut doc, &p).unwrap();
-    assert_eq!(
-        read_model(&doc, mid).unwrap_err().path,
-        "status_years/typical"
-    );
+    assert_eq!(read_model(&doc, mid).unwrap_err().path, "status_years/typical");
 }
 
 #[test]
@@ -150,10 +123,7 @@ fn unknown_codes_and_keys_are_refused() {
     doc.delete(ROOT, "junk").unwrap();
     let rec = record_obj(&doc, &r);
     doc.put(&rec, "kind", "party").unwrap();
-    assert!(matches!(
-        read_log(&doc, &id).unwrap_err().problem,
-        Problem::Invalid(_)
-    ));
+    assert!(matches!(read_log(&doc, &id).unwrap_err().problem, Problem::Invalid(_)));
 }
 
 #[test]
@@ -162,10 +132,7 @@ fn newer_schema_versions_are_reported() {
     doc.put(ROOT, "schema", 2).unwrap();
     assert_eq!(
         read_log(&doc, &id).unwrap_err().problem,
-        Problem::UnsupportedVersion {
-            found: 2,
-            supported: SCHEMA_VERSION
-        }
+        Problem::UnsupportedVersion { found: 2, supported: SCHEMA_VERSION }
     );
 }
 
@@ -202,8 +169,28 @@ fn concurrent_edits_of_different_fields_both_survive() {
     a.merge(&mut b).unwrap();
     let merged = &read_log(&a, &id).unwrap().records[&r.id];
     assert_eq!(merged.note, "ghi chú");
-    let Activity::Patrol(p) = &merged.activity else {
-        panic!("kind changed")
-    };
+    let Activity::Patrol(p) = &merged.activity else { panic!("kind changed") };
     assert_eq!(p.incidents[1].category, IncidentCategory::Gambling);
+}
+
+#[test]
+fn a_record_replaced_by_null_or_removed_is_refused() {
+    let r = testdata::patrol(RecordId::new_random(), "2025-03-03", 0);
+    let (mut doc, id) = log_with(std::slice::from_ref(&r));
+    doc.put(ROOT, r.id.to_string(), automerge::ScalarValue::Null).unwrap();
+    let err = read_log_records(&doc, &id, [r.id.to_string()]).unwrap_err();
+    assert!(err.to_string().contains("never removed"), "{err}");
+    assert!(read_log(&doc, &id).is_err());
+    doc.delete(ROOT, r.id.to_string()).unwrap();
+    assert!(read_log_records(&doc, &id, [r.id.to_string()]).is_err());
+}
+
+#[test]
+fn incident_ids_are_unique_within_a_patrol() {
+    let mut r = testdata::patrol(RecordId::new_random(), "2025-03-03", 2);
+    if let Activity::Patrol(p) = &mut r.activity {
+        p.incidents[1].id = p.incidents[0].id.clone();
+    }
+    let (doc, id) = log_with(&[r]);
+    assert!(read_log(&doc, &id).unwrap_err().to_string().contains("appears twice"));
 }

@@ -24,26 +24,14 @@ async fn server_with_data() -> TestServer {
 
 async fn expect_refusal(server: &TestServer, body: Vec<u8>, status: u16, code: &str) -> ErrorBody {
     let before = store_fingerprint(&server.data_dir()).await;
-    let response = post_raw(&reqwest::Client::new(), &server.url, "attacker", body)
-        .await
-        .unwrap();
+    let response = post_raw(&reqwest::Client::new(), &server.url, "attacker", body).await.unwrap();
     assert_eq!(response.status().as_u16(), status);
-    let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
+    let content_type = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("application/json"), "{content_type}");
     let error: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert_eq!(error.error, code, "{error:?}");
     assert!(!error.message.is_empty());
-    assert_eq!(
-        store_fingerprint(&server.data_dir()).await,
-        before,
-        "store unchanged after {code}"
-    );
+    assert_eq!(store_fingerprint(&server.data_dir()).await, before, "store unchanged after {code}");
     error
 }
 
@@ -51,29 +39,19 @@ async fn expect_refusal(server: &TestServer, body: Vec<u8>, status: u16, code: &
 fn empty_doc_message() -> Vec<u8> {
     use automerge::sync::SyncDoc;
     let doc = automerge::Automerge::new();
-    doc.generate_sync_message(&mut automerge::sync::State::new())
-        .expect("a first message")
-        .encode()
+    doc.generate_sync_message(&mut automerge::sync::State::new()).expect("a first message").encode()
 }
 
 fn request_with(id: &str, msg: Vec<u8>) -> Vec<u8> {
     let mut m = DocMessage::new(DocId::Model(new_model()), msg);
     m.id = id.to_owned();
-    protocol::encode(&SyncRequest {
-        v: 1,
-        docs: vec![m],
-        full: false,
-    })
+    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false })
 }
 
 #[tokio::test]
 async fn truncated_body_is_refused() {
     let server = server_with_data().await;
-    let mut body = protocol::encode(&SyncRequest {
-        v: 1,
-        docs: vec![],
-        full: true,
-    });
+    let mut body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true });
     body.truncate(body.len() - 6);
     expect_refusal(&server, body, 400, "malformed_body").await;
 }
@@ -81,13 +59,7 @@ async fn truncated_body_is_refused() {
 #[tokio::test]
 async fn non_cbor_and_non_gzip_bodies_are_refused() {
     let server = server_with_data().await;
-    expect_refusal(
-        &server,
-        protocol::gzip(b"{\"json\": true}"),
-        400,
-        "malformed_body",
-    )
-    .await;
+    expect_refusal(&server, protocol::gzip(b"{\"json\": true}"), 400, "malformed_body").await;
     expect_refusal(&server, b"plain bytes".to_vec(), 400, "malformed_body").await;
 }
 
@@ -95,13 +67,8 @@ async fn non_cbor_and_non_gzip_bodies_are_refused() {
 async fn garbage_automerge_message_is_refused() {
     let server = server_with_data().await;
     let id = DocId::Model(new_model()).to_string();
-    let err = expect_refusal(
-        &server,
-        request_with(&id, vec![0x42, 0xde, 0xad, 0xbe, 0xef]),
-        400,
-        "bad_sync_message",
-    )
-    .await;
+    let err =
+        expect_refusal(&server, request_with(&id, vec![0x42, 0xde, 0xad, 0xbe, 0xef]), 400, "bad_sync_message").await;
     assert_eq!(err.doc.as_deref(), Some(id.as_str()));
 }
 
@@ -109,31 +76,15 @@ async fn garbage_automerge_message_is_refused() {
 async fn malformed_document_id_is_refused() {
     let server = server_with_data().await;
     let msg = empty_doc_message();
-    for id in [
-        "model/not-a-uuid",
-        "../etc/passwd",
-        "log/0b6f2c1e-8a4d-4c1b-9a57-3f1e2d4c5b6a/1800",
-    ] {
-        expect_refusal(
-            &server,
-            request_with(id, msg.clone()),
-            400,
-            "bad_document_id",
-        )
-        .await;
+    for id in ["model/not-a-uuid", "../etc/passwd", "log/0b6f2c1e-8a4d-4c1b-9a57-3f1e2d4c5b6a/1800"] {
+        expect_refusal(&server, request_with(id, msg.clone()), 400, "bad_document_id").await;
     }
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
     let server = server_with_data().await;
-    expect_refusal(
-        &server,
-        vec![0u8; MAX_BODY_BYTES + 1],
-        413,
-        "body_too_large",
-    )
-    .await;
+    expect_refusal(&server, vec![0u8; MAX_BODY_BYTES + 1], 413, "body_too_large").await;
     // Small on the wire, huge once inflated.
     let bomb = protocol::gzip(&vec![0u8; protocol::MAX_INFLATED_BYTES + 10]);
     expect_refusal(&server, bomb, 413, "body_too_large").await;
@@ -144,35 +95,17 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
     let server = server_with_data().await;
     let id = DocId::Model(new_model());
     let msg = empty_doc_message();
-    let dup = SyncRequest {
-        v: 1,
-        docs: vec![DocMessage::new(id, msg.clone()), DocMessage::new(id, msg)],
-        full: false,
-    };
+    let dup = SyncRequest { v: 1, docs: vec![DocMessage::new(id, msg.clone()), DocMessage::new(id, msg)], full: false };
     expect_refusal(&server, protocol::encode(&dup), 400, "duplicate_document").await;
-    let future = SyncRequest {
-        v: 99,
-        docs: vec![],
-        full: false,
-    };
-    expect_refusal(
-        &server,
-        protocol::encode(&future),
-        400,
-        "unsupported_version",
-    )
-    .await;
+    let future = SyncRequest { v: 99, docs: vec![], full: false };
+    expect_refusal(&server, protocol::encode(&future), 400, "unsupported_version").await;
 }
 
 #[tokio::test]
 async fn wrong_headers_are_refused() {
     let server = server_with_data().await;
     let before = store_fingerprint(&server.data_dir()).await;
-    let body = protocol::encode(&SyncRequest {
-        v: 1,
-        docs: vec![],
-        full: true,
-    });
+    let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true });
     let http = reqwest::Client::new();
     let url = format!("{}{}", server.url, protocol::SYNC_PATH);
     let no_device = http
@@ -210,26 +143,19 @@ async fn a_document_that_breaks_the_schema_rejects_the_whole_request() {
     phone
         .replica
         .edit(log, kheo_shared::scalars::Timestamp(1), |doc| {
-            let (_, rec) = automerge::ReadDoc::get(doc, automerge::ROOT, record.id.to_string())?
-                .expect("record");
+            let (_, rec) = automerge::ReadDoc::get(doc, automerge::ROOT, record.id.to_string())?.expect("record");
             let (_, meeting) = automerge::ReadDoc::get(doc, &rec, "meeting")?.expect("detail");
             doc.put(&meeting, "attendees", "mười hai")
         })
         .unwrap();
     let before = store_fingerprint(&server.data_dir()).await;
     let failure = phone.sync(&server.url).await.unwrap_err();
-    let SyncFailure::Refused { status, body } = failure else {
-        panic!("{failure}")
-    };
+    let SyncFailure::Refused { status, body } = failure else { panic!("{failure}") };
     assert_eq!(status, 422);
     assert_eq!(body.error, "schema_violation");
     assert_eq!(body.doc.as_deref(), Some(log.to_string().as_str()));
     assert_eq!(body.path, Some(format!("{}/meeting/attendees", record.id)));
-    assert_eq!(
-        store_fingerprint(&server.data_dir()).await,
-        before,
-        "nothing of the request was kept"
-    );
+    assert_eq!(store_fingerprint(&server.data_dir()).await, before, "nothing of the request was kept");
 }
 
 #[tokio::test]
@@ -242,14 +168,10 @@ async fn removing_a_record_instead_of_marking_it_deleted_is_refused() {
     phone.sync(&server.url).await.unwrap();
     phone
         .replica
-        .edit(log, kheo_shared::scalars::Timestamp(2), |doc| {
-            doc.delete(automerge::ROOT, record.id.to_string())
-        })
+        .edit(log, kheo_shared::scalars::Timestamp(2), |doc| doc.delete(automerge::ROOT, record.id.to_string()))
         .unwrap();
     let before = store_fingerprint(&server.data_dir()).await;
-    let SyncFailure::Refused { status, body } = phone.sync(&server.url).await.unwrap_err() else {
-        panic!()
-    };
+    let SyncFailure::Refused { status, body } = phone.sync(&server.url).await.unwrap_err() else { panic!() };
     assert_eq!((status, body.error.as_str()), (422, "schema_violation"));
     assert_eq!(store_fingerprint(&server.data_dir()).await, before);
 }

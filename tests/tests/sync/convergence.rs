@@ -39,10 +39,7 @@ async fn devices_editing_one_model_offline_converge_in_any_order() {
         }
     }
     let heads: Vec<_> = everyone.iter_mut().map(|d| d.replica.heads(&log)).collect();
-    assert!(
-        heads.windows(2).all(|w| w[0] == w[1]),
-        "identical heads everywhere"
-    );
+    assert!(heads.windows(2).all(|w| w[0] == w[1]), "identical heads everywhere");
 }
 
 #[tokio::test]
@@ -70,11 +67,7 @@ async fn concurrent_edits_of_one_record_merge_field_by_field() {
     let model = new_model();
     let mut a = Device::new("a");
     let mut b = Device::new("b");
-    let record = testdata::household_support(
-        kheo_shared::ids::RecordId::new_random(),
-        "2025-05-05",
-        2_000_000,
-    );
+    let record = testdata::household_support(kheo_shared::ids::RecordId::new_random(), "2025-05-05", 2_000_000);
     let log = a.put_record(model, &record);
     a.sync(&server.url).await.unwrap();
     b.sync(&server.url).await.unwrap();
@@ -94,4 +87,46 @@ async fn concurrent_edits_of_one_record_merge_field_by_field() {
         assert_eq!(merged.note, "đã nhận đủ");
         assert!(merged.deleted, "the tombstone survives");
     }
+}
+
+/// A bloom-filter false positive (or a cut-off session) can deliver a change
+/// before the change it depends on. The server must keep it, across a
+/// restart too, and apply it once the dependency arrives.
+#[tokio::test]
+async fn a_change_that_arrives_before_its_dependency_is_kept() {
+    use automerge::sync::{Message, MessageVersion};
+    use kheo_shared::protocol::{self, DocMessage, SyncRequest};
+
+    let mut server = TestServer::start().await;
+    let model = new_model();
+    let mut phone = Device::new("phone");
+    let [first, second] = [records(2025, 1).remove(0), records(2025, 1).remove(0)];
+    let log = phone.put_record(model, &first);
+    phone.put_record(model, &second);
+    let mut doc = phone.replica.doc(&log).unwrap().clone();
+    let changes = doc.get_changes(&[]);
+    assert_eq!(changes.len(), 2);
+
+    let send = |change: &automerge::Change| {
+        let msg = Message {
+            heads: vec![change.hash()],
+            need: vec![],
+            have: vec![],
+            changes: change.raw_bytes().to_vec().into(),
+            flags: None,
+            version: MessageVersion::V1,
+        };
+        protocol::encode(&SyncRequest { v: 1, docs: vec![DocMessage::new(log, msg.encode())], full: false })
+    };
+    let http = reqwest::Client::new();
+    let r = kheo_tests::post_raw(&http, &server.url, "raw", send(&changes[1])).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    server.restart().await;
+    let r = kheo_tests::post_raw(&http, &server.url, "raw", send(&changes[0])).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let mut reader = Device::new("reader");
+    reader.sync(&server.url).await.unwrap();
+    let got = reader.records(&log);
+    assert!(got.contains_key(&first.id) && got.contains_key(&second.id), "{} records", got.len());
 }

@@ -44,10 +44,7 @@ async fn compaction_keeps_every_change_across_restarts() {
         .into_iter()
         .filter(|(k, _)| k.starts_with("chunks:"))
         .count();
-    assert!(
-        chunks < kheo_server::sync::COMPACT_AFTER_CHUNKS,
-        "{chunks} chunks were compacted"
-    );
+    assert!(chunks < kheo_server::sync::COMPACT_AFTER_CHUNKS, "{chunks} chunks were compacted");
     server.restart().await;
     let mut fresh = Device::new("fresh-phone");
     fresh.sync(&server.url).await.unwrap();
@@ -93,11 +90,7 @@ async fn graceful_shutdown_finishes_in_flight_syncs() {
     let stored = check.records(&log);
     for (p, own, acknowledged) in &done {
         if *acknowledged {
-            assert!(
-                own.iter().all(|r| stored.contains_key(&r.id)),
-                "{} was acknowledged",
-                p.name
-            );
+            assert!(own.iter().all(|r| stored.contains_key(&r.id)), "{} was acknowledged", p.name);
         }
     }
     // And the phones that were cut off lose nothing either: they retry.

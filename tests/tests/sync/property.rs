@@ -43,32 +43,18 @@ async fn run(schedule: Vec<Step>) {
     let model = new_model();
     let mut devices: Vec<Device> = (0..4).map(|i| Device::new(&format!("d{i}"))).collect();
     let mut created: BTreeSet<RecordId> = BTreeSet::new();
-    let logs = [
-        DocId::log(model, 2025).unwrap(),
-        DocId::log(model, 2026).unwrap(),
-    ];
+    let logs = [DocId::log(model, 2025).unwrap(), DocId::log(model, 2026).unwrap()];
     for s in schedule {
         match s {
-            Step::Log {
-                device,
-                count,
-                year_offset,
-            } => {
+            Step::Log { device, count, year_offset } => {
                 for r in records(2025 + year_offset, count) {
                     created.insert(r.id);
                     devices[device].put_record(model, &r);
                 }
             }
-            Step::Edit {
-                device,
-                pick,
-                delete,
-            } => {
+            Step::Edit { device, pick, delete } => {
                 let d = &mut devices[device];
-                let held: Vec<_> = logs
-                    .iter()
-                    .flat_map(|l| d.records(l).into_values())
-                    .collect();
+                let held: Vec<_> = logs.iter().flat_map(|l| d.records(l).into_values()).collect();
                 if !held.is_empty() {
                     let mut r = held[pick % held.len()].clone();
                     if delete {
@@ -88,7 +74,7 @@ async fn run(schedule: Vec<Step>) {
     // Everyone comes online; two passes so the first syncers see the last ones' records.
     for _ in 0..2 {
         for d in &mut devices {
-            d.sync(&server.url).await.expect("final sync");
+            assert!(d.sync(&server.url).await.expect("final sync").converged);
         }
     }
     for d in &mut devices {
