@@ -70,6 +70,8 @@ pub enum SyncFailure {
 /// Traffic of one sync session.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Traffic {
+    /// Time the device spent building requests and applying responses.
+    pub device_time: std::time::Duration,
     pub round_trips: usize,
     pub bytes_up: usize,
     pub bytes_down: usize,
@@ -136,11 +138,23 @@ impl Device {
     /// One sync session: round trips until nothing is left to say, or
     /// [`MAX_ROUNDS`] of them, as a phone would before trying again later.
     pub async fn sync(&mut self, base_url: &str) -> Result<Traffic, SyncFailure> {
+        self.sync_session(base_url, true).await
+    }
+
+    /// A session that only syncs the documents the device already holds
+    /// (`full == false`): what an established phone does between full syncs.
+    pub async fn sync_held(&mut self, base_url: &str) -> Result<Traffic, SyncFailure> {
+        self.sync_session(base_url, false).await
+    }
+
+    async fn sync_session(&mut self, base_url: &str, full: bool) -> Result<Traffic, SyncFailure> {
         self.replica.start_session();
         let mut traffic = Traffic::default();
         loop {
             let first = traffic.round_trips == 0;
-            let request = self.replica.request(first);
+            let started = std::time::Instant::now();
+            let request = self.replica.request(first && full);
+            traffic.device_time += started.elapsed();
             if !first && request.docs.is_empty() {
                 traffic.converged = true;
                 return Ok(traffic);
@@ -151,7 +165,11 @@ impl Device {
                 return Ok(traffic);
             }
             match self.post(base_url, &request, &mut traffic).await {
-                Ok(response) => self.replica.receive(response)?,
+                Ok(response) => {
+                    let started = std::time::Instant::now();
+                    self.replica.receive(response)?;
+                    traffic.device_time += started.elapsed();
+                }
                 Err(e) => {
                     self.replica.abort_session();
                     return Err(e);

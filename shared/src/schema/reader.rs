@@ -54,8 +54,10 @@ pub type Result<T> = std::result::Result<T, SchemaError>;
 /// A map object of a document, with its path for error messages.
 pub struct MapReader<'a, D> {
     doc: &'a D,
-    obj: ObjId,
     path: String,
+    /// The map's entries, read in one pass: one lookup per field would walk
+    /// the document's columns again for every key.
+    entries: Vec<(String, Value<'static>, ObjId)>,
 }
 
 fn describe(value: &Value<'_>) -> String {
@@ -81,7 +83,15 @@ fn describe(value: &Value<'_>) -> String {
 
 impl<'a, D: ReadDoc> MapReader<'a, D> {
     pub fn root(doc: &'a D) -> Self {
-        MapReader { doc, obj: automerge::ROOT, path: String::new() }
+        Self::open(doc, automerge::ROOT, String::new())
+    }
+
+    fn open(doc: &'a D, obj: ObjId, path: String) -> Self {
+        let entries = doc
+            .map_range(&obj, ..)
+            .map(|item| (item.key.to_string(), Value::from(item.value.clone()), item.id()))
+            .collect();
+        MapReader { doc, path, entries }
     }
 
     pub fn path_of(&self, key: &str) -> String {
@@ -94,10 +104,13 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
 
     /// The value under `key`, `None` when absent or null.
     pub fn value(&self, key: &str) -> Result<Option<(Value<'a>, ObjId)>> {
-        match self.doc.get(&self.obj, key) {
-            Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Null) => Ok(None),
-            Ok(found) => Ok(found),
-            Err(e) => Err(SchemaError::invalid(self.path_of(key), e.to_string())),
+        // `map_range` yields keys in order, so the entries are sorted.
+        let Ok(i) = self.entries.binary_search_by(|(k, _, _)| k.as_str().cmp(key)) else {
+            return Ok(None);
+        };
+        match &self.entries[i] {
+            (_, Value::Scalar(s), _) if matches!(s.as_ref(), ScalarValue::Null) => Ok(None),
+            (_, v, id) => Ok(Some((v.clone(), id.clone()))),
         }
     }
 
@@ -107,12 +120,12 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
 
     /// Every key of this map, in the document's (sorted) order.
     pub fn keys(&self) -> impl Iterator<Item = String> + '_ {
-        self.doc.keys(&self.obj)
+        self.entries.iter().map(|(k, _, _)| k.clone())
     }
 
     pub fn map(&self, key: &str) -> Result<MapReader<'a, D>> {
         match self.required(key)? {
-            (Value::Object(ObjType::Map), id) => Ok(MapReader { doc: self.doc, obj: id, path: self.path_of(key) }),
+            (Value::Object(ObjType::Map), id) => Ok(MapReader::open(self.doc, id, self.path_of(key))),
             (other, _) => Err(self.wrong(key, "map", &other)),
         }
     }
@@ -126,9 +139,7 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         let path = self.path_of(key);
         (0..self.doc.length(&list))
             .map(|i| match self.doc.get(&list, i) {
-                Ok(Some((Value::Object(ObjType::Map), id))) => {
-                    Ok(MapReader { doc: self.doc, obj: id, path: format!("{path}/{i}") })
-                }
+                Ok(Some((Value::Object(ObjType::Map), id))) => Ok(MapReader::open(self.doc, id, format!("{path}/{i}"))),
                 Ok(Some((other, _))) => Err(SchemaError::new(
                     format!("{path}/{i}"),
                     Problem::WrongType { expected: "map", found: describe(&other) },
