@@ -4,16 +4,15 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::Args;
 
-#[derive(Debug, Clone, Parser)]
-#[command(name = "kheo-server", version, about = "Kheo sync and records server")]
+#[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "KHEO_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, global = true, env = "KHEO_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
     /// Directory of the embedded store (created if missing).
-    #[arg(long, env = "KHEO_DATA_DIR", default_value = "./data")]
+    #[arg(long, global = true, env = "KHEO_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Most documents held in memory at once.
     #[arg(long, env = "KHEO_HOT_DOCS", default_value = "1024")]

@@ -4,7 +4,7 @@
 //! Seeded only into an empty store.
 
 use automerge::{AutoCommit, transaction::CommitOptions};
-use kheo_shared::codes::{Field, IncidentCategory, IncidentOutcome, ModelStatus, SupportType};
+use kheo_shared::codes::{Field, IncidentCategory, IncidentOutcome, ModelStatus, Role, SupportType};
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::model::{ModelProfile, StatusYears};
 use kheo_shared::record::{Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review};
@@ -12,10 +12,13 @@ use kheo_shared::scalars::{ClockTime, Day, Timestamp};
 use kheo_shared::schema;
 use uuid::Uuid;
 
+use crate::accounts::{Accounts, NewAccount};
 use crate::store::{DocWrite, Store, StoreError, WriteBatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    #[error("demo accounts: {0}")]
+    Accounts(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("demo data does not fit the schema: {0}")]
@@ -195,10 +198,40 @@ fn demo_models() -> Vec<(ModelProfile, Vec<Record>)> {
     vec![(tam_thang, patrols), (dien_phuoc, supports), (tra_ka, sales)]
 }
 
-/// Seeds the demo models into an empty store; returns how many were written.
-pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
+/// The demo accounts: (username, secret, role, unit, display name).
+pub const DEMO_ACCOUNTS: &[(&str, &str, Role, &str, &str)] = &[
+    ("admin", "quantri-2025", Role::Admin, "QNA", "Quản trị hệ thống"),
+    ("tinh.danvan", "tinh-2025", Role::ProvinceStaff, "QNA", "Ban Dân vận Tỉnh ủy"),
+    ("xa.tamthang", "xa-2025", Role::CommuneStaff, "QNA.TK.TT", "Cán bộ xã Tam Thăng"),
+    ("tamthang.tv1", "111111", Role::Volunteer, "QNA.TK.TT", "Tổ viên Kim Đới 1"),
+    ("tamthang.tv2", "222222", Role::Volunteer, "QNA.TK.TT", "Tổ viên Kim Đới 2"),
+    ("xa.dienphuoc", "xa-2025", Role::CommuneStaff, "QNA.DB.DP", "Cán bộ xã Điện Phước"),
+    ("traka.tv1", "333333", Role::Volunteer, "QNA.BTM.TK.T2", "Nhóm trưởng thôn 2 Trà Ka"),
+];
+
+/// Seeds what is missing of the demo: the organisation tree, the accounts
+/// and the models, each only into an empty store.
+pub async fn seed(store: &dyn Store, accounts: &Accounts) -> Result<(), DemoError> {
+    if accounts.org().units().len() == 0 {
+        accounts.replace_org(crate::org::demo()).await.map_err(|e| DemoError::Accounts(e.to_string()))?;
+        tracing::info!("seeded the demo organisation tree (illustrative 2025 reform)");
+    }
+    if accounts.directory.accounts().await.map_err(|e| DemoError::Accounts(e.to_string()))?.is_empty() {
+        for (username, secret, role, unit, name) in DEMO_ACCOUNTS {
+            let new = NewAccount {
+                username: (*username).into(),
+                phone: None,
+                display_name: (*name).into(),
+                role: *role,
+                unit: (*unit).into(),
+                secret: (*secret).into(),
+            };
+            accounts.create_account(new).await.map_err(|e| DemoError::Accounts(e.to_string()))?;
+        }
+        tracing::info!(accounts = DEMO_ACCOUNTS.len(), "seeded the demo accounts");
+    }
     if !store.doc_ids().await?.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     let commit = || CommitOptions::default().with_time(CREATED.millis() / 1000);
     let mut batch = WriteBatch::default();
@@ -208,6 +241,7 @@ pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
         schema::put_model(&mut doc, profile)?;
         doc.commit_with(commit());
         batch.docs.push(DocWrite::Snapshot { doc: DocId::Model(profile.id), bytes: doc.save() });
+        batch.model_units.push((profile.id, profile.unit.clone()));
         let mut logs: std::collections::BTreeMap<i32, AutoCommit> = Default::default();
         for r in records {
             let year = r.occurred_on.year();
@@ -222,7 +256,8 @@ pub async fn seed(store: &dyn Store) -> Result<usize, DemoError> {
         }
     }
     store.commit(&[batch]).await?;
-    Ok(models.len())
+    tracing::info!(models = models.len(), "seeded the demo models");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! holds, so a document is never reloaded from the store while writes made
 //! to its in-memory copy are still queued.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +25,11 @@ pub struct HotDoc {
     pub stored: bool,
     /// Chunks appended since the last snapshot; decides compaction.
     pub chunks_since_snapshot: usize,
+    /// Actors of devices whose changes wait for a missing dependency: when
+    /// another device's sync completes them, they are applied in its request.
+    /// In memory only; after a restart such changes apply when their own
+    /// device syncs again.
+    pub waiting_actors: BTreeSet<ActorId>,
 }
 
 pub type Slot = Arc<AsyncMutex<Option<HotDoc>>>;
@@ -77,6 +83,7 @@ impl DocCache {
                 doc: AutoCommit::new().with_actor(self.actor.clone()),
                 stored: false,
                 chunks_since_snapshot: 0,
+                waiting_actors: BTreeSet::new(),
             });
         };
         let mut doc = if stored.snapshot.is_empty() {
@@ -87,7 +94,12 @@ impl DocCache {
         for chunk in &stored.chunks {
             doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
         }
-        Ok(HotDoc { doc: doc.with_actor(self.actor.clone()), stored: true, chunks_since_snapshot: stored.chunks.len() })
+        Ok(HotDoc {
+            doc: doc.with_actor(self.actor.clone()),
+            stored: true,
+            chunks_since_snapshot: stored.chunks.len(),
+            waiting_actors: BTreeSet::new(),
+        })
     }
 
     /// Drops the in-memory copy so the next lock reloads it from the store:

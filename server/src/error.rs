@@ -33,8 +33,24 @@ pub enum AppError {
     BodyTooLarge(usize),
     #[error("{0}")]
     TooManyDocuments(String),
-    #[error("missing or malformed device header: {0}")]
-    BadDevice(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("this device was signed out (its token was revoked); log in again")]
+    TokenRevoked,
+    #[error("this account is disabled")]
+    AccountDisabled,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; try again in {0} s")]
+    TooManyAttempts(u64),
+    #[error("{message}")]
+    Forbidden { rule: &'static str, message: String, doc: Option<String> },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadRequest(String),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -51,7 +67,12 @@ impl AppError {
             | BadDocumentId(_)
             | DuplicateDocument(_)
             | BadSyncMessage { .. }
-            | BadDevice(_) => StatusCode::BAD_REQUEST,
+            | BadRequest(_) => StatusCode::BAD_REQUEST,
+            Unauthenticated(_) | TokenRevoked | AccountDisabled | InvalidCredentials => StatusCode::UNAUTHORIZED,
+            TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Forbidden { .. } => StatusCode::FORBIDDEN,
+            NotFound(_) => StatusCode::NOT_FOUND,
+            Conflict(_) => StatusCode::CONFLICT,
             SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             BodyTooLarge(_) | TooManyDocuments(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Store(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -70,18 +91,27 @@ impl AppError {
             SchemaViolation { .. } => "schema_violation",
             BodyTooLarge(_) => "body_too_large",
             TooManyDocuments(_) => "too_many_documents",
-            BadDevice(_) => "bad_device",
+            Unauthenticated(_) => "unauthenticated",
+            TokenRevoked => "token_revoked",
+            AccountDisabled => "account_disabled",
+            InvalidCredentials => "invalid_credentials",
+            TooManyAttempts(_) => "too_many_attempts",
+            Forbidden { .. } => "forbidden",
+            NotFound(_) => "not_found",
+            Conflict(_) => "conflict",
+            BadRequest(_) => "bad_request",
             Store(_) | Internal(_) => "internal",
         }
     }
 
     pub fn body(&self) -> ErrorBody {
-        let (doc, path) = match self {
-            AppError::SchemaViolation { doc, error } => (Some(doc.clone()), Some(error.path.clone())),
-            AppError::BadSyncMessage { doc, .. } => (Some(doc.clone()), None),
-            _ => (None, None),
+        let (doc, path, rule) = match self {
+            AppError::SchemaViolation { doc, error } => (Some(doc.clone()), Some(error.path.clone()), None),
+            AppError::BadSyncMessage { doc, .. } => (Some(doc.clone()), None, None),
+            AppError::Forbidden { rule, doc, .. } => (doc.clone(), None, Some((*rule).to_owned())),
+            _ => (None, None, None),
         };
-        ErrorBody { error: self.code().into(), message: self.to_string(), doc, path }
+        ErrorBody { error: self.code().into(), message: self.to_string(), doc, path, rule }
     }
 }
 
@@ -93,6 +123,12 @@ impl IntoResponse for AppError {
         } else {
             tracing::info!(code = self.code(), message = %self, "request refused");
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if let AppError::TooManyAttempts(seconds) = self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }

@@ -1,29 +1,54 @@
-//! HTTP: routes, body and header checks, and the CBOR/gzip framing of sync.
+//! HTTP: routes, body and header checks, the CBOR/gzip framing of sync, and
+//! the JSON endpoints for login, devices and administration.
+//!
+//! Every route but `/healthz` and the login needs a device token
+//! (`Authorization: Bearer ...`); the [`Principal`] extractor refuses the
+//! request with 401 before any handler runs.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use kheo_shared::protocol::{self, CONTENT_TYPE, DEVICE_HEADER, MAX_BODY_BYTES, SYNC_PATH, SyncRequest};
+use axum::routing::{get, patch, post};
+use axum::{Extension, Json, Router};
+use kheo_shared::codes::Role;
+use kheo_shared::protocol::{
+    self, AccountInfo, CONTENT_TYPE, LOGIN_PATH, LoginRequest, LoginResponse, MAX_BODY_BYTES, SYNC_PATH, SyncRequest,
+};
+use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::{self, Accounts, NewAccount};
+use crate::auth::Principal;
 use crate::error::AppError;
+use crate::org::OrgTree;
+use crate::store::directory::{AccountUpdate, DeviceRow, QuarantineEntry};
 use crate::sync::SyncService;
 
 #[derive(Clone)]
 pub struct AppState {
     pub sync: Arc<SyncService>,
+    pub accounts: Arc<Accounts>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route(LOGIN_PATH, post(login))
         .route(SYNC_PATH, post(sync))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/devices", get(my_devices))
+        .route("/api/v1/devices/{id}/revoke", post(revoke_device))
+        .route("/api/v1/admin/accounts", get(list_accounts).post(create_account))
+        .route("/api/v1/admin/accounts/import", post(import_accounts))
+        .route("/api/v1/admin/accounts/{id}", patch(update_account))
+        .route("/api/v1/admin/devices", get(all_devices))
+        .route("/api/v1/admin/quarantine", get(quarantine))
+        .route("/api/v1/admin/org", get(export_org).put(import_org))
         // The limit is enforced in `read_body`, so an oversized body gets the JSON error body too.
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http())
@@ -34,8 +59,134 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
-async fn sync(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, AppError> {
-    let device = device_of(&headers)?;
+async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Body,
+) -> Result<Json<LoginResponse>, AppError> {
+    let request: LoginRequest = json_body(body).await?;
+    Ok(Json(state.accounts.login(request, peer.map(|Extension(ConnectInfo(a))| a.ip())).await?))
+}
+
+async fn me(who: Principal, State(state): State<AppState>) -> Result<Json<AccountInfo>, AppError> {
+    let account = state
+        .accounts
+        .directory
+        .account(&who.account_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("account gone".into()))?;
+    Ok(Json(accounts::info(&account)))
+}
+
+async fn my_devices(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<DeviceRow>>, AppError> {
+    Ok(Json(state.accounts.directory.devices(Some(&who.account_id)).await?))
+}
+
+async fn revoke_device(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    state.accounts.revoke_device(&who, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn require(who: &Principal, role: Role) -> Result<(), AppError> {
+    if who.is_at_least(role) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden {
+            rule: "needs_role",
+            message: format!("this needs the {role} role; {} is {}", who.username, who.role),
+            doc: None,
+        })
+    }
+}
+
+async fn list_accounts(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<AccountInfo>>, AppError> {
+    require(&who, Role::Admin)?;
+    Ok(Json(state.accounts.directory.accounts().await?.iter().map(accounts::info).collect()))
+}
+
+async fn create_account(
+    who: Principal,
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<(StatusCode, Json<AccountInfo>), AppError> {
+    require(&who, Role::Admin)?;
+    let new: NewAccount = json_body(body).await?;
+    Ok((StatusCode::CREATED, Json(state.accounts.create_account(new).await?)))
+}
+
+/// CSV with the header `username,phone,display_name,role,unit,secret`.
+async fn import_accounts(
+    who: Principal,
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Json<Vec<AccountInfo>>, AppError> {
+    require(&who, Role::Admin)?;
+    let csv = read_body(body).await?;
+    Ok(Json(state.accounts.import_csv(&csv).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountPatch {
+    disabled: Option<bool>,
+    unit: Option<String>,
+    role: Option<Role>,
+    display_name: Option<String>,
+}
+
+async fn update_account(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<AccountInfo>, AppError> {
+    require(&who, Role::Admin)?;
+    let p: AccountPatch = json_body(body).await?;
+    let update = AccountUpdate {
+        disabled: p.disabled,
+        unit: p.unit,
+        role: p.role,
+        display_name: p.display_name,
+        secret_hash: None,
+    };
+    Ok(Json(state.accounts.update_account(&id, update).await?))
+}
+
+async fn all_devices(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<DeviceRow>>, AppError> {
+    require(&who, Role::Admin)?;
+    Ok(Json(state.accounts.directory.devices(None).await?))
+}
+
+async fn quarantine(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<QuarantineEntry>>, AppError> {
+    require(&who, Role::Admin)?;
+    Ok(Json(state.accounts.directory.quarantined().await?))
+}
+
+async fn export_org(who: Principal, State(state): State<AppState>) -> Result<Response, AppError> {
+    require(&who, Role::Admin)?;
+    let json = crate::org::to_json(&state.accounts.org()).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+async fn import_org(who: Principal, State(state): State<AppState>, body: Body) -> Result<StatusCode, AppError> {
+    require(&who, Role::Admin)?;
+    let bytes = read_body(body).await?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| AppError::BadRequest("the tree must be UTF-8 JSON".into()))?;
+    let tree: OrgTree = crate::org::from_json(text).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    state.accounts.replace_org(tree).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sync(
+    who: Principal,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
     // The media type must match exactly; parameters such as a charset are ignored.
     let is_cbor = headers
         .get(header::CONTENT_TYPE)
@@ -51,7 +202,10 @@ async fn sync(State(state): State<AppState>, headers: HeaderMap, body: Body) -> 
         protocol::DecodeError::TooLarge => AppError::BodyTooLarge(protocol::MAX_INFLATED_BYTES),
         other => AppError::MalformedBody(other.to_string()),
     })?;
-    let response = state.sync.handle(&device, request).await?;
+    let org = state.accounts.org();
+    let response = state.sync.handle(&who, &org, request).await?;
+    let _ =
+        state.accounts.directory.touch_device(&who.device_id, kheo_shared::scalars::Timestamp::now().millis()).await;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
@@ -73,15 +227,7 @@ async fn read_body(body: Body) -> Result<Bytes, AppError> {
     })
 }
 
-/// Until device tokens exist, the device names itself in a header.
-fn device_of(headers: &HeaderMap) -> Result<String, AppError> {
-    let value =
-        headers.get(DEVICE_HEADER).ok_or_else(|| AppError::BadDevice(format!("{DEVICE_HEADER} is required")))?;
-    let device = value.to_str().map_err(|_| AppError::BadDevice("not ASCII".into()))?;
-    let ok = (1..=64).contains(&device.len())
-        && device.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-    if !ok {
-        return Err(AppError::BadDevice("1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'".into()));
-    }
-    Ok(device.to_owned())
+async fn json_body<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, AppError> {
+    let bytes = read_body(body).await?;
+    serde_json::from_slice(&bytes).map_err(|e| AppError::BadRequest(format!("body is not the expected JSON: {e}")))
 }

@@ -12,24 +12,35 @@
 //! * [`writer`]: group commit: one task makes batches durable, in order;
 //! * [`store`]: the storage trait and its embedded SQLite implementation;
 //! * [`error`]: the error type and its mapping to status codes and JSON;
+//! * [`auth`]: secrets, device tokens, login throttling, the request's
+//!   [`auth::Principal`] and the write rules;
+//! * [`accounts`]: accounts, logins and devices (API and CLI share it);
+//! * [`access`]: scope and write checks applied to each merge;
+//! * [`org`]: the organisation tree, its 2025 reform and its import/export;
+//! * [`admin_cli`]: `kheo-server admin ...`;
 //! * [`config`]: flags and environment of the binary;
 //! * [`demo`]: the demo models a newcomer sees (`--demo`).
 //!
 //! [`start`] wires these together on a listener and returns a handle that
 //! shuts the server down gracefully; the binary and the tests both use it.
 
+pub mod access;
+pub mod accounts;
+pub mod admin_cli;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod http;
+pub mod org;
 pub mod store;
 pub mod sync;
 pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use automerge::ActorId;
@@ -40,14 +51,18 @@ use tokio::task::JoinHandle;
 pub use config::Config;
 pub use http::{AppState, app};
 
+use crate::accounts::Accounts;
 use crate::docs::DocCache;
-use crate::store::{SqliteStore, Store};
+use crate::org::OrgTree;
+use crate::store::{Directory, SqliteStore, Store};
 use crate::sync::SyncService;
 use crate::writer::Writer;
 
 /// A server running in the background.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Account administration of this server, for tests and tools.
+    pub accounts: Arc<Accounts>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -75,8 +90,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let _ = stopped.await;
     };
     let prepared = prepare(&config).await?;
+    let accounts = prepared.state.accounts.clone();
     let task = tokio::spawn(serve(listener, prepared, shutdown));
-    Ok(RunningServer { addr, stop: Some(stop), task })
+    Ok(RunningServer { addr, accounts, stop: Some(stop), task })
 }
 
 /// Serves until `shutdown` resolves, then drains and closes.
@@ -84,6 +100,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let listener = TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kheo server listening");
     let prepared = prepare(&config).await?;
+    println!("Kheo is serving on http://{}", listener.local_addr()?);
+    if config.demo {
+        println!("Demo accounts (username / password or PIN, role, unit):");
+        for (username, secret, role, unit, _) in demo::DEMO_ACCOUNTS {
+            println!("  {username:<14} {secret:<14} {role:<15} {unit}");
+        }
+    }
     serve(listener, prepared, shutdown).await
 }
 
@@ -96,12 +119,21 @@ struct Prepared {
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
+    let sqlite = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
+    let store: Arc<dyn Store> = sqlite.clone();
+    let directory: Arc<dyn Directory> = sqlite;
+    let (units, successions) = directory.org().await.context("reading the organisation tree")?;
+    let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;
+    let accounts = Arc::new(Accounts::new(directory.clone(), org));
+    if config.demo {
+        demo::seed(store.as_ref(), &accounts).await.context("seeding demo data")?;
+    }
     let (writer, writer_task) = Writer::spawn(store.clone());
     // Each process writes its own (rare) merge changes under its own actor.
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
-    let sync = Arc::new(SyncService { store: store.clone(), cache, writer });
-    Ok(Prepared { store, state: AppState { sync }, writer_task })
+    let model_units = RwLock::new(directory.model_units().await.context("reading model units")?);
+    let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer, model_units });
+    Ok(Prepared { store, state: AppState { sync, accounts }, writer_task })
 }
 
 async fn serve(
@@ -110,7 +142,11 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let Prepared { store, state, writer_task } = prepared;
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving")?;
+    // Connection addresses feed the per-address login throttle.
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
     // Every request is done and every handle to the writer gone: it drains and ends.
     writer_task.await.context("writer task panicked")?;
     store.close().await;

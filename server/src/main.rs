@@ -1,5 +1,6 @@
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use kheo_server::Config;
+use kheo_server::admin_cli::AdminCommand;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -7,8 +8,27 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
         .init();
-    let config = Config::parse();
-    kheo_server::run(config, shutdown_signal()).await
+    let cli = Cli::parse();
+    match cli.command {
+        None => kheo_server::run(cli.config, shutdown_signal()).await,
+        Some(Command::Admin(command)) => kheo_server::admin_cli::run(&cli.config, command).await,
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "kheo-server", version, about = "Kheo sync and records server")]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Administer accounts, devices and the organisation tree on the store in --data-dir.
+    #[command(subcommand)]
+    Admin(AdminCommand),
 }
 
 /// SIGTERM (service managers) or Ctrl-C (a terminal).

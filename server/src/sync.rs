@@ -12,21 +12,25 @@
 //! server already holds is a no-op, and a sync state that was not saved only
 //! means the next round re-negotiates what both sides have.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::CommitOptions;
 use automerge::{AutoCommit, ChangeHash, PatchAction, Prop};
-use kheo_shared::ids::DocId;
+use kheo_shared::ids::{DocId, ModelId};
 use kheo_shared::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema::{self, SchemaError};
 
 use tokio::sync::OwnedMutexGuard;
 
+use crate::access::{self, Scope};
+use crate::auth::Principal;
 use crate::docs::{DocCache, HotDoc};
 use crate::error::AppError;
+use crate::org::OrgTree;
+use crate::store::directory::{Directory, QuarantineEntry};
 use crate::store::{DocWrite, Store, WriteBatch};
 use crate::writer::Writer;
 
@@ -38,8 +42,11 @@ pub const MAX_HEADS: usize = 8;
 
 pub struct SyncService {
     pub store: Arc<dyn Store>,
+    pub directory: Arc<dyn Directory>,
     pub cache: DocCache,
     pub writer: Writer,
+    /// The unit of every model the server holds, kept in step with commits.
+    pub model_units: RwLock<HashMap<ModelId, String>>,
 }
 
 struct Prepared {
@@ -47,17 +54,23 @@ struct Prepared {
     state: State,
     /// The merged document, when the message carried changes.
     merged: Option<Merged>,
+    /// The changes as received, for the quarantine if a rule refuses them.
+    received: Vec<u8>,
 }
 
 struct Merged {
     doc: AutoCommit,
+    /// Heads before the merge.
+    before: Vec<ChangeHash>,
+    /// Root keys of a log the merge touched.
+    touched: BTreeSet<String>,
     /// The changes as received, kept when some of them wait for a missing
     /// dependency: Automerge holds those in a queue that `save` leaves out.
     waiting: Option<Vec<u8>>,
 }
 
 impl SyncService {
-    pub async fn handle(&self, device: &str, request: SyncRequest) -> Result<SyncResponse, AppError> {
+    pub async fn handle(&self, who: &Principal, org: &OrgTree, request: SyncRequest) -> Result<SyncResponse, AppError> {
         if request.v != PROTOCOL_VERSION {
             return Err(AppError::UnsupportedVersion(request.v));
         }
@@ -69,21 +82,77 @@ impl SyncService {
         }
         let messages = decode_messages(request.docs)?;
         let requested: BTreeSet<DocId> = messages.keys().copied().collect();
+        let scope = Scope { who, org };
 
         let mut guards = Vec::with_capacity(messages.len());
         for id in messages.keys() {
             guards.push(self.cache.lock(*id).await?);
         }
 
+        // Merge every message into a copy and check the schema.
         let mut prepared = Vec::with_capacity(messages.len());
         for ((id, message), guard) in messages.into_iter().zip(guards.iter_mut()) {
             let hot = guard.as_mut().ok_or_else(|| AppError::Internal(format!("{id} not loaded")))?;
-            let state = match self.store.load_sync_state(device, &id).await? {
+            let state = match self.store.load_sync_state(&who.device_id, &id).await? {
                 // A state we cannot read only costs a longer negotiation.
                 Some(bytes) => State::decode(&bytes).unwrap_or_default(),
                 None => State::new(),
             };
-            prepared.push(prepare(id, hot, state, message)?);
+            let received: Vec<u8> = message.changes.iter().flatten().copied().collect();
+            match prepare(id, hot, state, message) {
+                Ok(mut p) => {
+                    p.received = received;
+                    prepared.push(p);
+                }
+                Err(e @ AppError::SchemaViolation { .. }) => {
+                    self.quarantine(who, id, &received, "schema", &e.to_string()).await;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+
+        // Check scope, actors and write rules on what each merge changed.
+        let mut new_units: HashMap<ModelId, String> = HashMap::new();
+        for p in &prepared {
+            if let (DocId::Model(model), Some(m)) = (p.id, &p.merged)
+                && let Ok(profile) = schema::read_model(&m.doc, model)
+            {
+                new_units.insert(model, profile.unit);
+            }
+        }
+        {
+            let known = self.model_units.read().unwrap_or_else(|p| p.into_inner()).clone();
+            for (p, guard) in prepared.iter_mut().zip(guards.iter()) {
+                let hot = guard.as_ref().ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
+                let model = p.id.model();
+                let unit = new_units.get(&model).or_else(|| known.get(&model)).map(String::as_str);
+                let outcome = match &mut p.merged {
+                    None => scope.check_read(unit),
+                    Some(m) => {
+                        let mut actors = hot.waiting_actors.clone();
+                        actors.insert(who.actor.clone());
+                        let change = access::Change {
+                            id: &p.id,
+                            old: &hot.doc,
+                            merged: &mut m.doc,
+                            before: &m.before,
+                            touched: &m.touched,
+                            model_unit: unit,
+                            actors: &actors,
+                        };
+                        scope
+                            .check_read(known.get(&model).map(String::as_str))
+                            .and_then(|()| access::check_write(&scope, change).map(drop))
+                    }
+                };
+                if let Err(v) = outcome {
+                    if !p.received.is_empty() {
+                        self.quarantine(who, p.id, &p.received, v.rule, &v.message).await;
+                    }
+                    return Err(AppError::Forbidden { rule: v.rule, message: v.message, doc: Some(p.id.to_string()) });
+                }
+            }
         }
 
         let now = Timestamp::now();
@@ -91,10 +160,14 @@ impl SyncService {
         let mut replies = Vec::new();
         for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
             let hot = guard.as_mut().ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
-            let Prepared { id, mut state, merged } = p;
-            if let Some(Merged { doc, waiting }) = merged {
-                let before = hot.doc.get_heads();
+            let Prepared { id, mut state, merged, .. } = p;
+            if let Some(Merged { doc, before, waiting, .. }) = merged {
                 hot.doc = doc;
+                if waiting.is_some() {
+                    hot.waiting_actors.insert(who.actor.clone());
+                } else if hot.doc.get_missing_deps(&[]).is_empty() {
+                    hot.waiting_actors.clear();
+                }
                 if hot.doc.get_heads().len() > MAX_HEADS {
                     hot.doc.empty_change(CommitOptions::default().with_time(now.millis() / 1000));
                 }
@@ -105,9 +178,10 @@ impl SyncService {
             }
             // An id nobody ever wrote to leaves no trace.
             if hot.stored {
-                batch.sync_states.push((device.to_owned(), id, state.encode()));
+                batch.sync_states.push((who.device_id.clone(), id, state.encode()));
             }
         }
+        batch.model_units = new_units.iter().map(|(m, u)| (*m, u.clone())).collect();
         let touched: Vec<DocId> = batch
             .docs
             .iter()
@@ -126,13 +200,42 @@ impl SyncService {
             return Err(AppError::Internal(e.to_string()));
         }
         drop(slots);
+        self.model_units.write().unwrap_or_else(|p| p.into_inner()).extend(new_units);
 
-        let missing = if request.full {
-            self.store.doc_ids().await?.into_iter().filter(|id| !requested.contains(id)).collect()
-        } else {
-            Vec::new()
-        };
+        let missing = if request.full { self.missing(&scope, &requested).await? } else { Vec::new() };
         Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
+    }
+
+    /// Documents in scope that the device did not name.
+    async fn missing(&self, scope: &Scope<'_>, requested: &BTreeSet<DocId>) -> Result<Vec<DocId>, AppError> {
+        let units = self.model_units.read().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(self
+            .store
+            .doc_ids()
+            .await?
+            .into_iter()
+            .filter(|id| !requested.contains(id))
+            .filter(|id| units.get(&id.model()).is_some_and(|unit| scope.covers(unit)))
+            .collect())
+    }
+
+    /// Keeps refused changes with the reason, so that nothing is lost.
+    async fn quarantine(&self, who: &Principal, doc: DocId, changes: &[u8], rule: &str, message: &str) {
+        let entry = QuarantineEntry {
+            id: 0,
+            at: Timestamp::now().millis(),
+            device: who.device_id.clone(),
+            account: who.account_id.clone(),
+            doc_id: doc.to_string(),
+            rule: rule.to_owned(),
+            message: message.to_owned(),
+            changes: changes.to_vec(),
+            bytes: changes.len(),
+        };
+        tracing::warn!(device = %who.device_id, account = %who.username, %doc, rule, message, "changes refused and quarantined");
+        if let Err(e) = self.directory.quarantine(&entry).await {
+            tracing::error!(error = %e, %doc, "could not quarantine refused changes");
+        }
     }
 }
 
@@ -156,7 +259,7 @@ fn prepare(id: DocId, hot: &mut HotDoc, mut state: State, message: Message) -> R
     if message.changes.is_empty() {
         // Nothing to merge: only the sync state moves, which cannot break the document.
         hot.doc.sync().receive_sync_message(&mut state, message).map_err(bad_message)?;
-        return Ok(Prepared { id, state, merged: None });
+        return Ok(Prepared { id, state, merged: None, received: Vec::new() });
     }
     let received: Vec<u8> = message.changes.iter().flatten().copied().collect();
     let before = hot.doc.get_heads();
@@ -169,30 +272,38 @@ fn prepare(id: DocId, hot: &mut HotDoc, mut state: State, message: Message) -> R
     // they were delivered, would not send them again in this session.
     let waiting = !merged.get_missing_deps(&[]).is_empty();
     if after == before && !waiting {
-        return Ok(Prepared { id, state, merged: None });
+        return Ok(Prepared { id, state, merged: None, received: Vec::new() });
     }
-    if after != before {
+    let touched = if after != before {
         validate_merge(&id, &mut merged, &before, &after)
-            .map_err(|error| AppError::SchemaViolation { doc: id.to_string(), error })?;
-    }
-    Ok(Prepared { id, state, merged: Some(Merged { doc: merged, waiting: waiting.then_some(received) }) })
+            .map_err(|error| AppError::SchemaViolation { doc: id.to_string(), error })?
+    } else {
+        BTreeSet::new()
+    };
+    let waiting = waiting.then_some(received);
+    Ok(Prepared { id, state, merged: Some(Merged { doc: merged, before, touched, waiting }), received: Vec::new() })
 }
 
 /// Checks the merged document: a model whole, a log by the records the
-/// merge touched (the rest was valid before and did not change).
+/// merge touched (the rest was valid before and did not change). Returns
+/// the touched root keys of a log.
 fn validate_merge(
     id: &DocId,
     merged: &mut AutoCommit,
     before: &[ChangeHash],
     after: &[ChangeHash],
-) -> Result<(), SchemaError> {
+) -> Result<BTreeSet<String>, SchemaError> {
     match id {
-        DocId::Model(_) => schema::validate(merged, id),
-        DocId::Log { .. } if before.is_empty() => schema::validate(merged, id),
+        DocId::Model(_) => schema::validate(merged, id).map(|()| BTreeSet::new()),
         DocId::Log { .. } => {
-            schema::check_log_header(merged, id)?;
             let touched = touched_root_keys(merged.diff(before, after));
-            schema::read_log_records(merged, id, touched).map(drop)
+            if before.is_empty() {
+                schema::validate(merged, id)?;
+            } else {
+                schema::check_log_header(merged, id)?;
+                schema::read_log_records(merged, id, touched.iter().cloned())?;
+            }
+            Ok(touched)
         }
     }
 }

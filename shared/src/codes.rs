@@ -131,6 +131,16 @@ code_enum! {
     }
 }
 
+code_enum! {
+    /// What an account may do; each role can do what the one before can.
+    Role {
+        Volunteer,
+        CommuneStaff,
+        ProvinceStaff,
+        Admin,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +161,7 @@ mod tests {
         round_trip::<IncidentOutcome>();
         round_trip::<SupportType>();
         round_trip::<ReviewState>();
+        round_trip::<Role>();
         assert_eq!(SupportType::LivestockOrSeed.code(), "livestock_or_seed");
     }
 }

@@ -17,8 +17,6 @@ use crate::ids::DocId;
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const SYNC_PATH: &str = "/api/v1/sync";
 pub const CONTENT_TYPE: &str = "application/cbor";
-/// Identifies the device until accounts and device tokens exist.
-pub const DEVICE_HEADER: &str = "x-kheo-device";
 
 /// Largest compressed request body the server reads.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -69,6 +67,40 @@ impl DocMessage {
     }
 }
 
+pub const LOGIN_PATH: &str = "/api/v1/login";
+
+/// `POST /api/v1/login` (JSON): a username or phone number and a password or PIN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub login: String,
+    pub secret: String,
+    /// What the user calls this phone or browser, shown in device lists.
+    #[serde(default)]
+    pub device_label: String,
+}
+
+/// A successful login registers a device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token for every later request; shown once, stored hashed.
+    pub token: String,
+    pub device_id: String,
+    /// The Automerge actor id (hex) this device must write every change with.
+    pub actor: String,
+    pub account: AccountInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: crate::codes::Role,
+    /// The organisation unit the account is bound to.
+    pub unit: String,
+    pub disabled: bool,
+}
+
 /// JSON body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -80,6 +112,9 @@ pub struct ErrorBody {
     /// Where in the document, for schema errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The write rule a refused change breaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

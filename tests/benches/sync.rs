@@ -50,9 +50,9 @@ fn main() {
 }
 
 async fn reconnect() {
-    let server = TestServer::start().await;
-    let model = ModelId::new_random();
-    let mut phone = Device::new("phone");
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("phone").await;
     for r in records(2025, 1_000) {
         phone.put_record(model, &r);
     }
@@ -81,9 +81,17 @@ async fn throughput() {
 
     // Established phones: each already holds its model's log (with one
     // record of every phone), then logs its records offline.
-    async fn prepare(url: &str) -> (Vec<ModelId>, Vec<Device>) {
-        let models: Vec<ModelId> = (0..MODELS).map(|_| ModelId::new_random()).collect();
-        let mut devices: Vec<Device> = (0..DEVICES).map(|i| Device::new(&format!("phone-{i}"))).collect();
+    async fn prepare(server: &mut TestServer) -> (Vec<ModelId>, Vec<Device>) {
+        let url = server.url.clone();
+        let url = url.as_str();
+        let mut models = Vec::new();
+        for _ in 0..MODELS {
+            models.push(server.model().await);
+        }
+        let mut devices = Vec::new();
+        for i in 0..DEVICES {
+            devices.push(server.device(&format!("phone-{i}")).await);
+        }
         for (i, d) in devices.iter_mut().enumerate() {
             d.put_record(models[i % MODELS], &records(2025, 1)[0]);
             d.sync_held(url).await.expect("first sync");
@@ -98,8 +106,8 @@ async fn throughput() {
     }
 
     // Baseline 1: the same devices, one after the other.
-    let server = TestServer::start().await;
-    let (_, mut devices) = prepare(&server.url).await;
+    let mut server = TestServer::start().await;
+    let (_, mut devices) = prepare(&mut server).await;
     let t = Instant::now();
     let mut device_time = Duration::ZERO;
     for d in &mut devices {
@@ -110,8 +118,8 @@ async fn throughput() {
     drop(server);
 
     // The figure: all at once.
-    let server = TestServer::start().await;
-    let (models, devices) = prepare(&server.url).await;
+    let mut server = TestServer::start().await;
+    let (models, devices) = prepare(&mut server).await;
     let t = Instant::now();
     let handles: Vec<_> = devices
         .into_iter()
@@ -129,7 +137,7 @@ async fn throughput() {
     let elapsed = t.elapsed();
     let concurrent = total as f64 / elapsed.as_secs_f64();
 
-    let mut check = Device::new("check");
+    let mut check = server.device("check").await;
     check.sync(&server.url).await.expect("check sync");
     let mut merged = 0;
     let mut max_heads = 0;
@@ -147,7 +155,11 @@ async fn throughput() {
     let n = 200;
     let t = Instant::now();
     for i in 0..n {
-        let batch = WriteBatch { docs: vec![DocWrite::Append { doc, chunk: vec![i as u8; 600] }], sync_states: vec![] };
+        let batch = WriteBatch {
+            docs: vec![DocWrite::Append { doc, chunk: vec![i as u8; 600] }],
+            sync_states: vec![],
+            model_units: vec![],
+        };
         store.commit(&[batch]).await.expect("commit");
     }
     let fsync_rate = n as f64 / t.elapsed().as_secs_f64();

@@ -10,29 +10,93 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use automerge::ActorId;
+use kheo_server::accounts::NewAccount;
 use kheo_server::{Config, RunningServer};
 use kheo_shared::client::{ClientError, Replica};
+use kheo_shared::codes::Role;
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::model::ModelProfile;
-use kheo_shared::protocol::{self, CONTENT_TYPE, DEVICE_HEADER, ErrorBody, SYNC_PATH, SyncRequest, SyncResponse};
+use kheo_shared::protocol::{
+    self, CONTENT_TYPE, ErrorBody, LOGIN_PATH, LoginRequest, LoginResponse, SYNC_PATH, SyncRequest, SyncResponse,
+};
 use kheo_shared::record::Record;
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema;
 
 /// A server on `127.0.0.1:0` over a store that lives as long as this value
-/// (or longer, across [`TestServer::restart`]).
+/// (or longer, across [`TestServer::restart`]), with the demo organisation
+/// tree and a commune staff device of Tam Thăng that creates models.
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub dir: tempfile::TempDir,
     pub url: String,
+    staff: Option<Box<Device>>,
 }
+
+/// The commune the harness's accounts and models belong to by default.
+pub const HOME_UNIT: &str = "QNA.TK.TT";
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the test configuration as `adjust` changes it.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let server = kheo_server::start(Config::for_tests(dir.path().to_owned())).await.expect("server starts");
+        let mut config = Config::for_tests(dir.path().to_owned());
+        adjust(&mut config);
+        let server = kheo_server::start(config).await.expect("server starts");
+        server.accounts.replace_org(kheo_server::org::demo()).await.expect("demo tree installs");
         let url = server.url();
-        TestServer { server: Some(server), dir, url }
+        let mut this = TestServer { server: Some(server), dir, url, staff: None };
+        this.staff = Some(Box::new(this.device_as("staff", Role::CommuneStaff, HOME_UNIT).await));
+        this
+    }
+
+    pub fn accounts(&self) -> &kheo_server::accounts::Accounts {
+        &self.server.as_ref().expect("server running").accounts
+    }
+
+    /// Creates an account (username `<name>.test`, secret `<name>-secret`) and logs a device in.
+    pub async fn device_as(&self, name: &str, role: Role, unit: &str) -> Device {
+        let secret = format!("{name}-secret");
+        let name = format!("{name}.test");
+        self.accounts()
+            .create_account(NewAccount {
+                username: name.clone(),
+                phone: None,
+                display_name: name.clone(),
+                role,
+                unit: unit.into(),
+                secret: secret.clone(),
+            })
+            .await
+            .expect("account is created");
+        Device::login(&self.url, &name, &secret).await.expect("login")
+    }
+
+    /// The token of the harness's commune staff device, for hand-made requests.
+    pub fn staff_token(&self) -> &str {
+        &self.staff.as_ref().expect("staff device").token
+    }
+
+    /// A volunteer of the home commune.
+    pub async fn device(&self, name: &str) -> Device {
+        self.device_as(name, Role::Volunteer, HOME_UNIT).await
+    }
+
+    /// A new model of the home commune, created and synced by commune staff.
+    pub async fn model(&mut self) -> ModelId {
+        let model = ModelId::new_random();
+        let url = self.url.clone();
+        let staff = self.staff.as_mut().expect("staff device");
+        let mut profile = kheo_shared::testdata::model(model, HOME_UNIT);
+        profile.status = kheo_shared::codes::ModelStatus::Recognised;
+        profile.status_years.typical = None;
+        staff.put_model(&profile);
+        staff.sync_held(&url).await.expect("staff syncs the model");
+        model
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -80,10 +144,12 @@ pub struct Traffic {
     pub converged: bool,
 }
 
-/// A simulated phone.
+/// A simulated phone, logged in.
 pub struct Device {
     pub name: String,
     pub replica: Replica,
+    pub token: String,
+    pub device_id: String,
     http: reqwest::Client,
     clock: i64,
 }
@@ -91,13 +157,28 @@ pub struct Device {
 pub const MAX_ROUNDS: usize = 12;
 
 impl Device {
-    pub fn new(name: &str) -> Device {
-        Device {
-            name: name.to_owned(),
-            replica: Replica::new(ActorId::random()),
-            http: reqwest::Client::new(),
-            clock: 1_750_000_000_000,
+    /// Logs in and takes the actor id the server binds to this device.
+    pub async fn login(base_url: &str, login: &str, secret: &str) -> Result<Device, SyncFailure> {
+        let http = reqwest::Client::new();
+        let request = LoginRequest { login: login.into(), secret: secret.into(), device_label: "test phone".into() };
+        let response = http.post(format!("{base_url}{LOGIN_PATH}")).json(&request).send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            let body = serde_json::from_slice(&bytes).map_err(|e| SyncFailure::BadResponse(e.to_string()))?;
+            return Err(SyncFailure::Refused { status: status.as_u16(), body });
         }
+        let login: LoginResponse =
+            serde_json::from_slice(&bytes).map_err(|e| SyncFailure::BadResponse(e.to_string()))?;
+        let actor = ActorId::try_from(login.actor.as_str()).map_err(|e| SyncFailure::BadResponse(e.to_string()))?;
+        Ok(Device {
+            name: login.account.username,
+            replica: Replica::new(actor),
+            token: login.token,
+            device_id: login.device_id,
+            http,
+            clock: 1_750_000_000_000,
+        })
     }
 
     fn tick(&mut self) -> Timestamp {
@@ -187,7 +268,7 @@ impl Device {
         let body = protocol::encode(request);
         traffic.round_trips += 1;
         traffic.bytes_up += body.len();
-        let response = post_raw(&self.http, base_url, &self.name, body).await?;
+        let response = post_raw(&self.http, base_url, &self.token, body).await?;
         let status = response.status();
         let bytes = response.bytes().await?;
         traffic.bytes_down += bytes.len();
@@ -204,13 +285,13 @@ impl Device {
 pub async fn post_raw(
     http: &reqwest::Client,
     base_url: &str,
-    device: &str,
+    token: &str,
     body: Vec<u8>,
 ) -> Result<reqwest::Response, reqwest::Error> {
     http.post(format!("{base_url}{SYNC_PATH}"))
         .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
         .header(reqwest::header::CONTENT_ENCODING, "gzip")
-        .header(DEVICE_HEADER, device)
+        .bearer_auth(token)
         .body(body)
         .send()
         .await

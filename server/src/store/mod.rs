@@ -7,12 +7,15 @@
 //! [`crate::writer`] acknowledge a sync only after it is on disk while
 //! paying one fsync for many concurrent syncs.
 
+pub mod directory;
 mod sqlite;
+mod sqlite_directory;
 
+pub use directory::Directory;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
-use kheo_shared::ids::DocId;
+use kheo_shared::ids::{DocId, ModelId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -49,11 +52,13 @@ pub struct WriteBatch {
     pub docs: Vec<DocWrite>,
     /// (device, document, encoded `automerge::sync::State`).
     pub sync_states: Vec<(String, DocId, Vec<u8>)>,
+    /// The unit each merged model document now names.
+    pub model_units: Vec<(ModelId, String)>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty() && self.sync_states.is_empty()
+        self.docs.is_empty() && self.sync_states.is_empty() && self.model_units.is_empty()
     }
 }
 

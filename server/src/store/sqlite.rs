@@ -30,6 +30,15 @@ impl SqliteStore {
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
+
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes the connections (commands that open the store briefly).
+    pub async fn close_pool(&self) {
+        self.pool.close().await;
+    }
 }
 
 fn now_millis() -> i64 {
@@ -109,6 +118,13 @@ impl Store for SqliteStore {
                         sqlx::query("DELETE FROM chunks WHERE doc_id = ?").bind(&key).execute(&mut *tx).await?;
                     }
                 }
+            }
+            for (model, unit) in &batch.model_units {
+                sqlx::query("INSERT INTO model_units (model, unit) VALUES (?, ?) ON CONFLICT(model) DO UPDATE SET unit = excluded.unit")
+                    .bind(model.to_string())
+                    .bind(unit)
+                    .execute(&mut *tx)
+                    .await?;
             }
             for (device, doc, state) in &batch.sync_states {
                 sqlx::query("INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) ON CONFLICT(device, doc_id) DO UPDATE SET state = excluded.state")

@@ -256,6 +256,28 @@ pub fn read_log_records<D: ReadDoc>(
         .collect()
 }
 
+/// The records under the given root keys that exist, read and validated;
+/// absent keys are skipped (the "before" side of a merge).
+pub fn read_existing_records<D: ReadDoc>(
+    doc: &D,
+    id: &DocId,
+    keys: impl IntoIterator<Item = String>,
+) -> Result<BTreeMap<RecordId, Record>> {
+    let DocId::Log { year, .. } = *id else {
+        return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
+    };
+    let root = MapReader::root(doc);
+    let mut records = BTreeMap::new();
+    for key in keys {
+        if LOG_HEADER_KEYS.contains(&key.as_str()) || root.value(&key)?.is_none() {
+            continue;
+        }
+        let record = read_record(&root, &key, year)?;
+        records.insert(record.id, record);
+    }
+    Ok(records)
+}
+
 /// Checks the header of a log document (cheap; see [`read_log_records`]).
 pub fn check_log_header<D: ReadDoc>(doc: &D, id: &DocId) -> Result<()> {
     let DocId::Log { model, year } = *id else {

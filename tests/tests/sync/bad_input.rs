@@ -2,19 +2,19 @@
 //! leaves the store exactly as it was.
 
 use automerge::transaction::Transactable;
+use kheo_shared::codes::Role;
 use kheo_shared::ids::{DocId, RecordId};
 use kheo_shared::protocol::{self, DocMessage, ErrorBody, MAX_BODY_BYTES, SyncRequest};
 use kheo_shared::testdata;
-use kheo_tests::{Device, SyncFailure, TestServer, post_raw, store_fingerprint};
+use kheo_tests::{HOME_UNIT, SyncFailure, TestServer, post_raw, store_fingerprint};
 
 use crate::{new_model, records};
 
 /// A server that already holds some data, so "unchanged" means something.
 async fn server_with_data() -> TestServer {
-    let server = TestServer::start().await;
-    let model = new_model();
-    let mut phone = Device::new("seed");
-    phone.put_model(&testdata::model(model, "QNA.TK.TT"));
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("seed").await;
     for r in records(2025, 5) {
         phone.put_record(model, &r);
     }
@@ -24,7 +24,7 @@ async fn server_with_data() -> TestServer {
 
 async fn expect_refusal(server: &TestServer, body: Vec<u8>, status: u16, code: &str) -> ErrorBody {
     let before = store_fingerprint(&server.data_dir()).await;
-    let response = post_raw(&reqwest::Client::new(), &server.url, "attacker", body).await.unwrap();
+    let response = post_raw(&reqwest::Client::new(), &server.url, server.staff_token(), body).await.unwrap();
     assert_eq!(response.status().as_u16(), status);
     let content_type = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("application/json"), "{content_type}");
@@ -108,7 +108,7 @@ async fn wrong_headers_are_refused() {
     let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true });
     let http = reqwest::Client::new();
     let url = format!("{}{}", server.url, protocol::SYNC_PATH);
-    let no_device = http
+    let no_token = http
         .post(&url)
         .header("content-type", "application/cbor")
         .header("content-encoding", "gzip")
@@ -116,10 +116,10 @@ async fn wrong_headers_are_refused() {
         .send()
         .await
         .unwrap();
-    assert_eq!(no_device.status().as_u16(), 400);
+    assert_eq!(no_token.status().as_u16(), 401);
     let json = http
         .post(&url)
-        .header("x-kheo-device", "d1")
+        .bearer_auth(server.staff_token())
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -134,10 +134,13 @@ async fn wrong_headers_are_refused() {
 #[tokio::test]
 async fn a_document_that_breaks_the_schema_rejects_the_whole_request() {
     let server = server_with_data().await;
-    let model = new_model();
-    let mut phone = Device::new("careless");
+    let mut phone = server.device_as("careless", Role::CommuneStaff, HOME_UNIT).await;
     // A valid new model document and an invalid log in the same request.
-    phone.put_model(&testdata::model(model, "QNA"));
+    let model = new_model();
+    let mut profile = testdata::model(model, HOME_UNIT);
+    profile.status = kheo_shared::codes::ModelStatus::Recognised;
+    profile.status_years.typical = None;
+    phone.put_model(&profile);
     let record = testdata::meeting(RecordId::new_random(), "2025-02-02", 12);
     let log = phone.put_record(model, &record);
     phone
@@ -160,9 +163,9 @@ async fn a_document_that_breaks_the_schema_rejects_the_whole_request() {
 
 #[tokio::test]
 async fn removing_a_record_instead_of_marking_it_deleted_is_refused() {
-    let server = server_with_data().await;
-    let model = new_model();
-    let mut phone = Device::new("eraser");
+    let mut server = server_with_data().await;
+    let model = server.model().await;
+    let mut phone = server.device("eraser").await;
     let record = testdata::patrol(RecordId::new_random(), "2025-02-02", 1);
     let log = phone.put_record(model, &record);
     phone.sync(&server.url).await.unwrap();

@@ -1,17 +1,17 @@
 use kheo_shared::ids::DocId;
-use kheo_tests::{Device, TestServer};
+use kheo_tests::TestServer;
 
-use crate::{new_model, records};
+use crate::records;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_devices_syncing_one_document_at_once_lose_nothing() {
-    let server = TestServer::start().await;
-    let model = new_model();
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
     let log = DocId::log(model, 2025).unwrap();
     let mut handles = Vec::new();
     let mut expected = Vec::new();
     for i in 0..50 {
-        let mut phone = Device::new(&format!("phone-{i}"));
+        let mut phone = server.device(&format!("phone-{i}")).await;
         for r in records(2025, 4) {
             phone.put_record(model, &r);
             expected.push(r.id);
@@ -43,13 +43,13 @@ async fn fifty_devices_syncing_one_document_at_once_lose_nothing() {
 
 #[tokio::test]
 async fn more_documents_than_the_hot_cache_holds_stay_correct() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = kheo_server::Config::for_tests(dir.path().to_owned());
-    config.hot_docs = std::num::NonZeroUsize::new(3).unwrap();
-    let server = kheo_server::start(config).await.unwrap();
-    let url = server.url();
-    let mut phone = Device::new("many-models");
-    let models: Vec<_> = (0..10).map(|_| new_model()).collect();
+    let mut server = TestServer::start_with(|c| c.hot_docs = std::num::NonZeroUsize::new(3).unwrap()).await;
+    let url = server.url.clone();
+    let mut phone = server.device("many-models").await;
+    let mut models = Vec::new();
+    for _ in 0..10 {
+        models.push(server.model().await);
+    }
     for round in 0..3 {
         for m in &models {
             for r in records(2025, 2) {
@@ -58,10 +58,10 @@ async fn more_documents_than_the_hot_cache_holds_stay_correct() {
         }
         phone.sync(&url).await.unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
-    let mut other = Device::new("reader");
+    let mut other = server.device("reader").await;
     other.sync(&url).await.unwrap();
     for m in &models {
         assert_eq!(other.records(&DocId::log(*m, 2025).unwrap()).len(), 6);
     }
-    server.stop().await.unwrap();
+    server.stop().await;
 }

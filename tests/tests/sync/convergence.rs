@@ -2,18 +2,20 @@ use kheo_shared::ids::DocId;
 use kheo_shared::testdata;
 use kheo_tests::{Device, TestServer};
 
-use crate::{new_model, records};
+use crate::records;
 
 #[tokio::test]
 async fn devices_editing_one_model_offline_converge_in_any_order() {
-    let server = TestServer::start().await;
-    let model = new_model();
-    let mut staff = Device::new("commune-staff");
-    staff.put_model(&testdata::model(model, "QNA.TK.TT"));
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut staff = server.device("commune-staff").await;
     staff.sync(&server.url).await.unwrap();
 
     // Three phones, each offline with its own records, plus edits of a shared record.
-    let mut phones: Vec<Device> = (0..3).map(|i| Device::new(&format!("phone-{i}"))).collect();
+    let mut phones: Vec<Device> = Vec::new();
+    for i in 0..3 {
+        phones.push(server.device(&format!("phone-{i}")).await);
+    }
     let mut expected = Vec::new();
     let log = DocId::log(model, 2025).unwrap();
     for (i, phone) in phones.iter_mut().enumerate() {
@@ -44,16 +46,15 @@ async fn devices_editing_one_model_offline_converge_in_any_order() {
 
 #[tokio::test]
 async fn a_new_phone_receives_every_document_of_its_scope() {
-    let server = TestServer::start().await;
-    let model = new_model();
-    let mut first = Device::new("first");
-    first.put_model(&testdata::model(model, "QNA.TK.TT"));
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut first = server.device("first").await;
     for r in records(2024, 3).iter().chain(records(2025, 4).iter()) {
         first.put_record(model, r);
     }
     first.sync(&server.url).await.unwrap();
 
-    let mut newcomer = Device::new("newcomer");
+    let mut newcomer = server.device("newcomer").await;
     let traffic = newcomer.sync(&server.url).await.unwrap();
     assert_eq!(newcomer.records(&DocId::log(model, 2024).unwrap()).len(), 3);
     assert_eq!(newcomer.records(&DocId::log(model, 2025).unwrap()).len(), 4);
@@ -63,10 +64,10 @@ async fn a_new_phone_receives_every_document_of_its_scope() {
 
 #[tokio::test]
 async fn concurrent_edits_of_one_record_merge_field_by_field() {
-    let server = TestServer::start().await;
-    let model = new_model();
-    let mut a = Device::new("a");
-    let mut b = Device::new("b");
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut a = server.device("a").await;
+    let mut b = server.device("b").await;
     let record = testdata::household_support(kheo_shared::ids::RecordId::new_random(), "2025-05-05", 2_000_000);
     let log = a.put_record(model, &record);
     a.sync(&server.url).await.unwrap();
@@ -98,8 +99,8 @@ async fn a_change_that_arrives_before_its_dependency_is_kept() {
     use kheo_shared::protocol::{self, DocMessage, SyncRequest};
 
     let mut server = TestServer::start().await;
-    let model = new_model();
-    let mut phone = Device::new("phone");
+    let model = server.model().await;
+    let mut phone = server.device("phone").await;
     let [first, second] = [records(2025, 1).remove(0), records(2025, 1).remove(0)];
     let log = phone.put_record(model, &first);
     phone.put_record(model, &second);
@@ -119,13 +120,13 @@ async fn a_change_that_arrives_before_its_dependency_is_kept() {
         protocol::encode(&SyncRequest { v: 1, docs: vec![DocMessage::new(log, msg.encode())], full: false })
     };
     let http = reqwest::Client::new();
-    let r = kheo_tests::post_raw(&http, &server.url, "raw", send(&changes[1])).await.unwrap();
+    let r = kheo_tests::post_raw(&http, &server.url, &phone.token, send(&changes[1])).await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     server.restart().await;
-    let r = kheo_tests::post_raw(&http, &server.url, "raw", send(&changes[0])).await.unwrap();
+    let r = kheo_tests::post_raw(&http, &server.url, &phone.token, send(&changes[0])).await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
 
-    let mut reader = Device::new("reader");
+    let mut reader = server.device("reader").await;
     reader.sync(&server.url).await.unwrap();
     let got = reader.records(&log);
     assert!(got.contains_key(&first.id) && got.contains_key(&second.id), "{} records", got.len());

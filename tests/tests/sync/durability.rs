@@ -1,15 +1,15 @@
 use kheo_shared::ids::DocId;
-use kheo_tests::{Device, TestServer};
+use kheo_tests::TestServer;
 
-use crate::{new_model, records};
+use crate::records;
 
 #[tokio::test]
 async fn a_server_restart_between_syncs_loses_nothing() {
     let mut server = TestServer::start().await;
-    let model = new_model();
+    let model = server.model().await;
     let log = DocId::log(model, 2025).unwrap();
-    let mut a = Device::new("a");
-    let mut b = Device::new("b");
+    let mut a = server.device("a").await;
+    let mut b = server.device("b").await;
     for r in records(2025, 10) {
         a.put_record(model, &r);
     }
@@ -30,9 +30,9 @@ async fn a_server_restart_between_syncs_loses_nothing() {
 #[tokio::test]
 async fn compaction_keeps_every_change_across_restarts() {
     let mut server = TestServer::start().await;
-    let model = new_model();
+    let model = server.model().await;
     let log = DocId::log(model, 2025).unwrap();
-    let mut phone = Device::new("busy-phone");
+    let mut phone = server.device("busy-phone").await;
     // More syncs than the compaction threshold, one record each.
     let total = kheo_server::sync::COMPACT_AFTER_CHUNKS + 6;
     for r in records(2025, total) {
@@ -46,7 +46,7 @@ async fn compaction_keeps_every_change_across_restarts() {
         .count();
     assert!(chunks < kheo_server::sync::COMPACT_AFTER_CHUNKS, "{chunks} chunks were compacted");
     server.restart().await;
-    let mut fresh = Device::new("fresh-phone");
+    let mut fresh = server.device("fresh-phone").await;
     fresh.sync(&server.url).await.unwrap();
     assert_eq!(fresh.records(&log).len(), total);
 }
@@ -54,11 +54,11 @@ async fn compaction_keeps_every_change_across_restarts() {
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_syncs() {
     let mut server = TestServer::start().await;
-    let model = new_model();
+    let model = server.model().await;
     let log = DocId::log(model, 2025).unwrap();
     let mut phones = Vec::new();
     for i in 0..10 {
-        let mut p = Device::new(&format!("p{i}"));
+        let mut p = server.device(&format!("p{i}")).await;
         let own = records(2025, 20);
         for r in &own {
             p.put_record(model, r);
@@ -85,7 +85,7 @@ async fn graceful_shutdown_finishes_in_flight_syncs() {
 
     // Whatever a phone was told is synced is in the store after the restart.
     server.restart().await;
-    let mut check = Device::new("check");
+    let mut check = server.device("check").await;
     check.sync(&server.url).await.unwrap();
     let stored = check.records(&log);
     for (p, own, acknowledged) in &done {

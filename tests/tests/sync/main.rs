@@ -6,6 +6,7 @@ mod concurrency;
 mod convergence;
 mod durability;
 mod property;
+mod security;
 
 use kheo_shared::ids::{ModelId, RecordId};
 use kheo_shared::record::Record;

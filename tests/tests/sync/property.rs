@@ -7,7 +7,7 @@ use kheo_shared::ids::{DocId, RecordId};
 use kheo_tests::{Device, TestServer};
 use proptest::prelude::*;
 
-use crate::{new_model, records};
+use crate::records;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -40,8 +40,11 @@ fn step() -> impl Strategy<Value = Step> {
 
 async fn run(schedule: Vec<Step>) {
     let mut server = TestServer::start().await;
-    let model = new_model();
-    let mut devices: Vec<Device> = (0..4).map(|i| Device::new(&format!("d{i}"))).collect();
+    let model = server.model().await;
+    let mut devices: Vec<Device> = Vec::new();
+    for i in 0..4 {
+        devices.push(server.device(&format!("d{i}")).await);
+    }
     let mut created: BTreeSet<RecordId> = BTreeSet::new();
     let logs = [DocId::log(model, 2025).unwrap(), DocId::log(model, 2026).unwrap()];
     for s in schedule {

@@ -1,0 +1,164 @@
+//! `kheo-server admin ...`: account, device and organisation-tree
+//! administration straight on the store, for the first admin account, bulk
+//! set-up and scripts. The same operations are on the admin API.
+//!
+//! Account and device changes take effect on a running server at its next
+//! request; a new organisation tree imported here is read when the server
+//! starts (use `PUT /api/v1/admin/org` to change it live).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use kheo_shared::codes::{Code, Role};
+use kheo_shared::scalars::Timestamp;
+
+use crate::accounts::{Accounts, NewAccount};
+use crate::config::Config;
+use crate::org::{self, OrgTree};
+use crate::store::directory::AccountUpdate;
+use crate::store::{Directory, SqliteStore};
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::from_code(s).ok_or_else(|| "one of volunteer, commune_staff, province_staff, admin".to_owned())
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account bound to a unit.
+    CreateAccount {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        unit: String,
+        /// Password or PIN (at least 6 characters).
+        #[arg(long, env = "KHEO_NEW_SECRET")]
+        secret: String,
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// Create the accounts of a CSV file (username,phone,display_name,role,unit,secret).
+    ImportAccounts {
+        csv: PathBuf,
+    },
+    /// List every account with its role, unit and state.
+    ListAccounts,
+    /// Refuse the account's logins and devices until it is enabled again.
+    DisableAccount {
+        username: String,
+    },
+    EnableAccount {
+        username: String,
+    },
+    /// Bind an account to another unit; its devices follow at their next sync.
+    MoveAccount {
+        username: String,
+        unit: String,
+    },
+    /// List devices, of one account or of all.
+    ListDevices {
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Sign a device out: it is refused from its next sync on.
+    RevokeDevice {
+        device_id: String,
+    },
+    /// Replace the organisation tree from JSON ({"units": [...], "successions": [...]}).
+    ImportOrg {
+        json: PathBuf,
+    },
+    /// Print the organisation tree as JSON.
+    ExportOrg,
+    /// List changes refused by a rule, with the reason.
+    ListQuarantine,
+}
+
+pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let sqlite = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
+    let directory: Arc<dyn Directory> = sqlite.clone();
+    let (units, successions) = directory.org().await?;
+    let accounts = Accounts::new(directory.clone(), OrgTree::new(units, successions)?);
+    let result = execute(&accounts, command).await;
+    sqlite.close_pool().await;
+    result
+}
+
+async fn account_id(accounts: &Accounts, username: &str) -> anyhow::Result<String> {
+    match accounts.directory.account_by_login(&username.to_lowercase()).await? {
+        Some(a) => Ok(a.id),
+        None => bail!("no account {username}"),
+    }
+}
+
+async fn execute(accounts: &Accounts, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreateAccount { username, display_name, role, unit, secret, phone } => {
+            let info =
+                accounts.create_account(NewAccount { username, phone, display_name, role, unit, secret }).await?;
+            println!("created {} ({}, {})", info.username, info.role, info.unit);
+        }
+        AdminCommand::ImportAccounts { csv } => {
+            let bytes = std::fs::read(&csv).with_context(|| format!("reading {}", csv.display()))?;
+            let created = accounts.import_csv(&bytes).await?;
+            println!("created {} accounts", created.len());
+        }
+        AdminCommand::ListAccounts => {
+            for a in accounts.directory.accounts().await? {
+                let state = if a.disabled { "disabled" } else { "active" };
+                println!("{:<20} {:<15} {:<16} {:<8} {}", a.username, a.role.code(), a.unit, state, a.display_name);
+            }
+        }
+        AdminCommand::DisableAccount { username } => {
+            let id = account_id(accounts, &username).await?;
+            accounts.update_account(&id, AccountUpdate { disabled: Some(true), ..Default::default() }).await?;
+            println!("disabled {username}");
+        }
+        AdminCommand::EnableAccount { username } => {
+            let id = account_id(accounts, &username).await?;
+            accounts.update_account(&id, AccountUpdate { disabled: Some(false), ..Default::default() }).await?;
+            println!("enabled {username}");
+        }
+        AdminCommand::MoveAccount { username, unit } => {
+            let id = account_id(accounts, &username).await?;
+            accounts.update_account(&id, AccountUpdate { unit: Some(unit.clone()), ..Default::default() }).await?;
+            println!("moved {username} to {unit}");
+        }
+        AdminCommand::ListDevices { username } => {
+            let account = match username {
+                Some(u) => Some(account_id(accounts, &u).await?),
+                None => None,
+            };
+            for d in accounts.directory.devices(account.as_deref()).await? {
+                let state = if d.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}  {:<8} account {}  {}", d.id, state, d.account, d.label);
+            }
+        }
+        AdminCommand::RevokeDevice { device_id } => {
+            if !accounts.directory.revoke_device(&device_id, Timestamp::now().millis()).await? {
+                bail!("no active device {device_id}");
+            }
+            println!("revoked {device_id}");
+        }
+        AdminCommand::ImportOrg { json } => {
+            let text = std::fs::read_to_string(&json).with_context(|| format!("reading {}", json.display()))?;
+            let tree = org::from_json(&text)?;
+            let n = tree.units().len();
+            accounts.replace_org(tree).await?;
+            println!("imported {n} units");
+        }
+        AdminCommand::ExportOrg => println!("{}", org::to_json(&accounts.org())?),
+        AdminCommand::ListQuarantine => {
+            for q in accounts.directory.quarantined().await? {
+                println!("{}  {}  {}  {}  {}: {}", q.id, q.at, q.device, q.doc_id, q.rule, q.message);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! Who may do what: authentication on every endpoint, device tokens,
+//! login throttling, bound actors, read scopes, and the write rules as a
+//! matrix of role × action × in or out of scope.
+
+use automerge::ActorId;
+use kheo_shared::codes::{ModelStatus, ReviewState, Role};
+use kheo_shared::ids::{DocId, ModelId, RecordId};
+use kheo_shared::protocol::{LOGIN_PATH, LoginRequest};
+use kheo_shared::record::Review;
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::testdata;
+use kheo_tests::{Device, HOME_UNIT, SyncFailure, TestServer};
+
+const OTHER_UNIT: &str = "QNA.DB.DP";
+
+async fn json_call(
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+fn refused_with(outcome: Result<kheo_tests::Traffic, SyncFailure>, status: u16, rule: &str) {
+    match outcome {
+        Err(SyncFailure::Refused { status: s, body }) => {
+            assert_eq!(s, status, "{body:?}");
+            assert_eq!(body.rule.as_deref(), Some(rule), "{body:?}");
+        }
+        other => panic!("expected a {status} naming {rule}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn no_endpoint_but_login_and_health_answers_without_a_token() {
+    let server = TestServer::start().await;
+    let routes = [
+        ("POST", "/api/v1/sync"),
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/devices"),
+        ("POST", "/api/v1/devices/x/revoke"),
+        ("GET", "/api/v1/admin/accounts"),
+        ("POST", "/api/v1/admin/accounts"),
+        ("POST", "/api/v1/admin/accounts/import"),
+        ("PATCH", "/api/v1/admin/accounts/x"),
+        ("GET", "/api/v1/admin/devices"),
+        ("GET", "/api/v1/admin/quarantine"),
+        ("GET", "/api/v1/admin/org"),
+        ("PUT", "/api/v1/admin/org"),
+    ];
+    let well_formed_unknown = format!("kheo_{}", "A".repeat(43));
+    for (method, path) in routes {
+        let method: reqwest::Method = method.parse().unwrap();
+        let url = format!("{}{path}", server.url);
+        for token in [None, Some("garbage"), Some(well_formed_unknown.as_str())] {
+            let (status, body) = json_call(method.clone(), &url, token, None).await;
+            assert_eq!(status, 401, "{method} {path} with {token:?}");
+            assert_eq!(body["error"], "unauthenticated", "{method} {path}");
+        }
+    }
+    let (status, _) = json_call(reqwest::Method::GET, &format!("{}/healthz", server.url), None, None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn logins_are_checked_and_brute_force_is_throttled() {
+    let server = TestServer::start().await;
+    let _ = server.device("guarded").await;
+    let url = format!("{}{LOGIN_PATH}", server.url);
+    let attempt = |secret: &str| {
+        let body = serde_json::to_value(LoginRequest {
+            login: "guarded.test".into(),
+            secret: secret.into(),
+            device_label: String::new(),
+        })
+        .unwrap();
+        json_call(reqwest::Method::POST, &url, None, Some(body))
+    };
+    let (status, body) = attempt("wrong-guess").await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_credentials")));
+    for _ in 1..kheo_server::accounts::ACCOUNT_FAILURES {
+        assert_eq!(attempt("wrong-guess").await.0, 401);
+    }
+    // Locked now, even with the right secret.
+    let (status, body) = attempt("guarded-secret").await;
+    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_attempts")));
+    // An unknown name answers exactly like a wrong secret.
+    let body = serde_json::json!({ "login": "nobody.here", "secret": "whatever1" });
+    let (status, unknown) = json_call(reqwest::Method::POST, &url, None, Some(body)).await;
+    assert_eq!((status, unknown["error"].as_str()), (401, Some("invalid_credentials")));
+}
+
+#[tokio::test]
+async fn revoked_tokens_and_disabled_accounts_stop_at_the_next_sync() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("owner").await;
+    phone.put_record(model, &testdata::meeting(RecordId::new_random(), "2025-03-01", 5));
+    phone.sync(&server.url).await.unwrap();
+    // The owner signs the phone out from another device.
+    let other = Device::login(&server.url, "owner.test", "owner-secret").await.unwrap();
+    let revoke = format!("{}/api/v1/devices/{}/revoke", server.url, phone.device_id);
+    let (status, _) = json_call(reqwest::Method::POST, &revoke, Some(&other.token), None).await;
+    assert_eq!(status, 204);
+    match phone.sync(&server.url).await {
+        Err(SyncFailure::Refused { status: 401, body }) => assert_eq!(body.error, "token_revoked"),
+        other => panic!("{other:?}"),
+    }
+    // Another user cannot revoke someone else's device; an admin can.
+    let stranger = server.device("stranger").await;
+    let revoke_other = format!("{}/api/v1/devices/{}/revoke", server.url, other.device_id);
+    assert_eq!(json_call(reqwest::Method::POST, &revoke_other, Some(&stranger.token), None).await.0, 403);
+    let admin = server.device_as("root", Role::Admin, "QNA").await;
+    assert_eq!(json_call(reqwest::Method::POST, &revoke_other, Some(&admin.token), None).await.0, 204);
+
+    // Disabling an account stops all its devices.
+    let mut worker = server.device("worker").await;
+    let me = json_call(reqwest::Method::GET, &format!("{}/api/v1/me", server.url), Some(&worker.token), None).await;
+    let id = me.1["id"].as_str().unwrap().to_owned();
+    let patch = format!("{}/api/v1/admin/accounts/{id}", server.url);
+    let (status, body) =
+        json_call(reqwest::Method::PATCH, &patch, Some(&admin.token), Some(serde_json::json!({"disabled": true})))
+            .await;
+    assert_eq!((status, body["disabled"].as_bool()), (200, Some(true)));
+    match worker.sync(&server.url).await {
+        Err(SyncFailure::Refused { status: 401, body }) => assert_eq!(body.error, "account_disabled"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn admin_endpoints_need_the_admin_role() {
+    let server = TestServer::start().await;
+    let admin = server.device_as("root", Role::Admin, "QNA").await;
+    let province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    for path in ["/api/v1/admin/accounts", "/api/v1/admin/devices", "/api/v1/admin/quarantine", "/api/v1/admin/org"] {
+        let url = format!("{}{path}", server.url);
+        let (status, body) = json_call(reqwest::Method::GET, &url, Some(&province.token), None).await;
+        assert_eq!((status, body["rule"].as_str()), (403, Some("needs_role")), "{path}");
+        assert_eq!(json_call(reqwest::Method::GET, &url, Some(&admin.token), None).await.0, 200, "{path}");
+    }
+    // Creating accounts through the API, one and in bulk.
+    let create = format!("{}/api/v1/admin/accounts", server.url);
+    let new = serde_json::json!({
+        "username": "new.volunteer", "display_name": "Tình nguyện viên mới", "role": "volunteer",
+        "unit": "QNA.TK.TT.KD", "secret": "246810"
+    });
+    let (status, body) = json_call(reqwest::Method::POST, &create, Some(&admin.token), Some(new.clone())).await;
+    assert_eq!((status, body["unit"].as_str()), (201, Some("QNA.TK.TT.KD")));
+    assert_eq!(json_call(reqwest::Method::POST, &create, Some(&admin.token), Some(new)).await.0, 409);
+    let csv = "username,phone,display_name,role,unit,secret\n\
+               bulk.one,0905000001,Nguyễn Văn Một,volunteer,QNA.TK.TT,135790\n\
+               bulk.two,,Trần Thị Hai,commune_staff,QNA.DB.DP,975310\n";
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/accounts/import", server.url))
+        .bearer_auth(&admin.token)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let created: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(created.as_array().map(Vec::len), Some(2));
+    assert_eq!(created[0]["display_name"], "Nguyễn Văn Một");
+    // The phone number logs in too.
+    Device::login(&server.url, "0905000001", "135790").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_change_under_another_actor_is_refused_and_quarantined() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut forger = server.device("forger").await;
+    // Same token, but the changes claim to be another device's.
+    forger.replica = kheo_shared::client::Replica::new(ActorId::random());
+    forger.put_record(model, &testdata::meeting(RecordId::new_random(), "2025-04-01", 9));
+    refused_with(forger.sync(&server.url).await, 403, "foreign_actor");
+    let admin = server.device_as("root", Role::Admin, "QNA").await;
+    let (status, list) =
+        json_call(reqwest::Method::GET, &format!("{}/api/v1/admin/quarantine", server.url), Some(&admin.token), None)
+            .await;
+    assert_eq!(status, 200);
+    let entries = list.as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["rule"], "foreign_actor");
+    assert!(entries[0]["bytes"].as_u64().unwrap() > 0, "the refused changes are kept");
+}
+
+/// The state every matrix case starts from: one model in the home commune
+/// and one in another, each with a record, made by province staff.
+struct World {
+    server: TestServer,
+    models: [ModelId; 2],
+    records: [RecordId; 2],
+    province: Device,
+}
+
+async fn world() -> World {
+    let server = TestServer::start().await;
+    let mut province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let mut models = [ModelId::new_random(); 2];
+    let mut records = [RecordId::new_random(); 2];
+    for (i, unit) in [HOME_UNIT, OTHER_UNIT].into_iter().enumerate() {
+        models[i] = ModelId::new_random();
+        let mut profile = testdata::model(models[i], unit);
+        profile.status = ModelStatus::Recognised;
+        profile.status_years.typical = None;
+        province.put_model(&profile);
+        records[i] = RecordId::new_random();
+        province.put_record(models[i], &testdata::patrol(records[i], "2025-05-05", 1));
+    }
+    province.sync(&server.url).await.unwrap();
+    World { server, models, records, province }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Action {
+    CreateRecord,
+    EditRecord,
+    Review,
+    CreateModel,
+    EditModel,
+    MakeTypical,
+}
+
+/// Gives `device` the documents of model `i` as province staff holds them
+/// (as if they had leaked), then performs the action on them.
+fn act(world: &mut World, device: &mut Device, action: Action, i: usize) {
+    let model = world.models[i];
+    let log = DocId::log(model, 2025).unwrap();
+    for id in [DocId::Model(model), log] {
+        let (doc, _) = world.province.replica.export(&id).unwrap();
+        let fresh = automerge::sync::State::new().encode();
+        device.replica.import(id, &doc, &fresh).unwrap();
+    }
+    let unit = if i == 0 { HOME_UNIT } else { OTHER_UNIT };
+    let current = || world.province.records(&log)[&world.records[i]].clone();
+    match action {
+        Action::CreateRecord => {
+            device.put_record(model, &testdata::production(RecordId::new_random(), "2025-06-06", 1_000_000));
+        }
+        Action::EditRecord => {
+            let mut r = current();
+            r.note = format!("sửa bởi {}", device.name);
+            device.put_record(model, &r);
+        }
+        Action::Review => {
+            let mut r = current();
+            r.review = Review {
+                state: ReviewState::Approved,
+                reviewer: Some(device.name.clone()),
+                reviewed_at: Some(Timestamp(1_760_000_000_000)),
+                comment: String::new(),
+            };
+            device.put_record(model, &r);
+        }
+        Action::CreateModel => {
+            let mut p = testdata::model(ModelId::new_random(), unit);
+            p.status = ModelStatus::Building;
+            p.status_years = Default::default();
+            p.status_years.building = Some(2025);
+            device.put_model(&p);
+        }
+        Action::EditModel | Action::MakeTypical => {
+            let doc = device.replica.doc(&DocId::Model(model)).unwrap();
+            let mut p = kheo_shared::schema::read_model(doc, model).unwrap();
+            if action == Action::EditModel {
+                p.members += 1;
+            } else {
+                p.status = ModelStatus::Typical;
+                p.status_years.typical = Some(2025);
+            }
+            device.put_model(&p);
+        }
+    }
+}
+
+#[tokio::test]
+async fn write_rules_matrix_of_role_action_and_scope() {
+    use Action::*;
+    // (role, action, in scope?) -> None when allowed, Some(rule) when refused.
+    let expected = |role: Role, action: Action, home: bool| -> Option<&'static str> {
+        let staff = role >= Role::CommuneStaff;
+        let province = role >= Role::ProvinceStaff;
+        if !home && !province {
+            // Scope is checked before the role's rights.
+            return Some("out_of_scope");
+        }
+        match action {
+            CreateRecord | EditRecord => None,
+            Review if !staff => Some("review_needs_staff"),
+            CreateModel | EditModel if !staff => Some("model_needs_staff"),
+            MakeTypical if !staff => Some("model_needs_staff"),
+            MakeTypical if !province => Some("status_needs_province"),
+            _ => None,
+        }
+    };
+    let mut world = world().await;
+    let mut n = 0;
+    for role in [Role::Volunteer, Role::CommuneStaff, Role::ProvinceStaff, Role::Admin] {
+        let unit = if role >= Role::ProvinceStaff { "QNA" } else { HOME_UNIT };
+        for action in [CreateRecord, EditRecord, Review, CreateModel, EditModel, MakeTypical] {
+            for (i, home) in [(0, true), (1, false)] {
+                n += 1;
+                let mut device = world.server.device_as(&format!("m{n}"), role, unit).await;
+                act(&mut world, &mut device, action, i);
+                let outcome = device.sync_held(&world.server.url).await;
+                match expected(role, action, home) {
+                    None => assert!(outcome.is_ok(), "{role} {action:?} home={home}: {outcome:?}"),
+                    Some(rule) => match outcome {
+                        Err(SyncFailure::Refused { status: 403, body }) => {
+                            assert_eq!(body.rule.as_deref(), Some(rule), "{role} {action:?} home={home}: {body:?}");
+                        }
+                        other => panic!("{role} {action:?} home={home}: expected {rule}, got {other:?}"),
+                    },
+                }
+            }
+        }
+    }
+    assert_eq!(n, 4 * 6 * 2);
+}
+
+#[tokio::test]
+async fn reads_follow_the_scope_and_an_account_move() {
+    let mut world = world().await;
+    let url = world.server.url.clone();
+    let mut volunteer = world.server.device("reader").await;
+    volunteer.sync(&url).await.unwrap();
+    let home_log = DocId::log(world.models[0], 2025).unwrap();
+    let other_log = DocId::log(world.models[1], 2025).unwrap();
+    assert_eq!(volunteer.records(&home_log).len(), 1, "sees its commune");
+    assert!(volunteer.replica.doc(&other_log).is_none(), "does not see another commune");
+    // Asking for an out-of-scope document by id is refused.
+    let mut prober = world.server.device("prober").await;
+    prober.replica.edit(other_log, Timestamp(1), |_| Ok::<(), std::convert::Infallible>(())).unwrap();
+    refused_with(prober.sync_held(&url).await, 403, "out_of_scope");
+    // Province staff see everything.
+    let mut province = world.server.device_as("province2", Role::ProvinceStaff, "QNA").await;
+    province.sync(&url).await.unwrap();
+    assert_eq!(province.records(&other_log).len(), 1);
+
+    // Moving the volunteer to Điện Phước moves what it receives.
+    let admin = world.server.device_as("root", Role::Admin, "QNA").await;
+    let me = json_call(reqwest::Method::GET, &format!("{url}/api/v1/me"), Some(&volunteer.token), None).await.1;
+    let patch = format!("{url}/api/v1/admin/accounts/{}", me["id"].as_str().unwrap());
+    let moved = serde_json::json!({ "unit": OTHER_UNIT });
+    assert_eq!(json_call(reqwest::Method::PATCH, &patch, Some(&admin.token), Some(moved)).await.0, 200);
+    let mut after_move = Device::login(&url, "reader.test", "reader-secret").await.unwrap();
+    after_move.sync(&url).await.unwrap();
+    assert_eq!(after_move.records(&other_log).len(), 1);
+    assert!(after_move.replica.doc(&home_log).is_none());
+    // The old phone still holds the old documents but may no longer sync them.
+    refused_with(volunteer.sync(&url).await, 403, "out_of_scope");
+    let _ = &mut world.province;
+}
+
+#[tokio::test]
+async fn the_admin_command_sets_up_a_store_the_server_then_uses() {
+    use kheo_server::admin_cli::{AdminCommand, run};
+    let dir = tempfile::tempdir().unwrap();
+    let config = kheo_server::Config::for_tests(dir.path().to_owned());
+    let tree = dir.path().join("tree.json");
+    std::fs::write(&tree, kheo_server::org::to_json(&kheo_server::org::demo()).unwrap()).unwrap();
+    run(&config, AdminCommand::ImportOrg { json: tree }).await.unwrap();
+    let csv = dir.path().join("accounts.csv");
+    std::fs::write(&csv, "username,phone,display_name,role,unit,secret\ncli.tv,,Tổ viên,volunteer,QNA.TK.TT,112233\n")
+        .unwrap();
+    run(&config, AdminCommand::ImportAccounts { csv }).await.unwrap();
+    let create = AdminCommand::CreateAccount {
+        username: "cli.admin".into(),
+        display_name: "Quản trị".into(),
+        role: Role::Admin,
+        unit: "QNA".into(),
+        secret: "admin-secret".into(),
+        phone: None,
+    };
+    run(&config, create).await.unwrap();
+    run(&config, AdminCommand::DisableAccount { username: "cli.tv".into() }).await.unwrap();
+    let unknown_unit = AdminCommand::MoveAccount { username: "cli.admin".into(), unit: "NOWHERE".into() };
+    assert!(run(&config, unknown_unit).await.is_err());
+
+    let server = kheo_server::start(config.clone()).await.unwrap();
+    let url = server.url();
+    let admin = Device::login(&url, "cli.admin", "admin-secret").await.unwrap();
+    assert!(matches!(Device::login(&url, "cli.tv", "112233").await, Err(SyncFailure::Refused { status: 401, .. })));
+    server.stop().await.unwrap();
+    run(&config, AdminCommand::RevokeDevice { device_id: admin.device_id.clone() }).await.unwrap();
+    assert!(run(&config, AdminCommand::RevokeDevice { device_id: admin.device_id }).await.is_err(), "only once");
+}
