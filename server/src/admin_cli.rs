@@ -73,8 +73,18 @@ pub enum AdminCommand {
     ImportOrg {
         json: PathBuf,
     },
+    /// Replace the organisation tree from two CSV files (code,name,level,parent,valid_from,valid_to
+    /// and old,new,effective).
+    ImportOrgCsv {
+        units: PathBuf,
+        successions: PathBuf,
+    },
     /// Print the organisation tree as JSON.
     ExportOrg,
+    /// Write the organisation tree as units.csv and successions.csv into a directory.
+    ExportOrgCsv {
+        dir: PathBuf,
+    },
     /// List changes refused by a rule, with the reason.
     ListQuarantine,
 }
@@ -153,7 +163,21 @@ async fn execute(accounts: &Accounts, command: AdminCommand) -> anyhow::Result<(
             accounts.replace_org(tree).await?;
             println!("imported {n} units");
         }
+        AdminCommand::ImportOrgCsv { units, successions } => {
+            let open = |p: &PathBuf| std::fs::File::open(p).with_context(|| format!("reading {}", p.display()));
+            let tree = org::from_csv(open(&units)?, open(&successions)?)?;
+            let n = tree.units().len();
+            accounts.replace_org(tree).await?;
+            println!("imported {n} units");
+        }
         AdminCommand::ExportOrg => println!("{}", org::to_json(&accounts.org())?),
+        AdminCommand::ExportOrgCsv { dir } => {
+            std::fs::create_dir_all(&dir)?;
+            let tree = accounts.org();
+            org::units_to_csv(&tree, std::fs::File::create(dir.join("units.csv"))?)?;
+            org::successions_to_csv(&tree, std::fs::File::create(dir.join("successions.csv"))?)?;
+            println!("wrote {} units to {}", tree.units().len(), dir.display());
+        }
         AdminCommand::ListQuarantine => {
             for q in accounts.directory.quarantined().await? {
                 println!("{}  {}  {}  {}  {}: {}", q.id, q.at, q.device, q.doc_id, q.rule, q.message);

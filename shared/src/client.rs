@@ -56,11 +56,57 @@ pub struct Replica {
     saved: BTreeMap<DocId, sync::State>,
     /// Live sync state of the current session.
     session: BTreeMap<DocId, sync::State>,
+    /// Documents whose latest changes the server refused.
+    rejected: BTreeMap<DocId, Rejection>,
+}
+
+/// The server refused a document's changes. They stay on the device, shown
+/// with the reason; the document is left out of sync until it changes
+/// again (a fix), so a refused change is not retried forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The error code (`forbidden`, `schema_violation`, ...).
+    pub error: String,
+    /// The rule broken, for a `forbidden` refusal.
+    pub rule: Option<String>,
+    /// Words for people.
+    pub message: String,
+    /// The document's heads when it was refused.
+    pub heads: Vec<automerge::ChangeHash>,
 }
 
 impl Replica {
     pub fn new(actor: ActorId) -> Self {
-        Replica { actor, docs: BTreeMap::new(), saved: BTreeMap::new(), session: BTreeMap::new() }
+        Replica {
+            actor,
+            docs: BTreeMap::new(),
+            saved: BTreeMap::new(),
+            session: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+        }
+    }
+
+    /// Records that the server refused `id` as it is now.
+    pub fn reject(&mut self, id: DocId, error: &str, rule: Option<&str>, message: &str) {
+        let heads = self.heads(&id);
+        let rejection =
+            Rejection { error: error.to_owned(), rule: rule.map(str::to_owned), message: message.to_owned(), heads };
+        self.rejected.insert(id, rejection);
+    }
+
+    /// Documents refused by the server and not changed since.
+    pub fn rejections(&mut self) -> BTreeMap<DocId, Rejection> {
+        let current: Vec<(DocId, Vec<automerge::ChangeHash>)> = self
+            .rejected
+            .keys()
+            .map(|id| (*id, self.docs.get_mut(id).map(|d| d.get_heads()).unwrap_or_default()))
+            .collect();
+        for (id, heads) in current {
+            if self.rejected.get(&id).is_some_and(|r| r.heads != heads) {
+                self.rejected.remove(&id);
+            }
+        }
+        self.rejected.clone()
     }
 
     pub fn actor(&self) -> &ActorId {
@@ -111,8 +157,12 @@ impl Replica {
     /// the server can name the ones this device lacks; a request with no
     /// documents and `full == false` need not be sent: the session is done.
     pub fn request(&mut self, full: bool) -> SyncRequest {
+        let rejected = self.rejections();
         let mut docs = Vec::new();
         for (id, doc) in &mut self.docs {
+            if rejected.contains_key(id) {
+                continue;
+            }
             let state = self.session.entry(*id).or_default();
             if let Some(msg) = doc.sync().generate_sync_message(state) {
                 docs.push(DocMessage::new(*id, msg.encode()));
@@ -261,6 +311,24 @@ mod tests {
         phone.abort_session();
         sync(&mut phone, &mut server);
         assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
+    }
+
+    #[test]
+    fn a_rejected_document_waits_for_a_fix() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else { unreachable!() };
+        let mut phone = Replica::new(ActorId::random());
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
+        phone.start_session();
+        assert_eq!(phone.request(true).docs.len(), 1);
+        phone.abort_session();
+        phone.reject(log, "forbidden", Some("out_of_scope"), "not yours");
+        assert_eq!(phone.rejections()[&log].rule.as_deref(), Some("out_of_scope"));
+        assert!(phone.request(true).docs.is_empty(), "left out while unchanged");
+        let r = testdata::meeting(RecordId::new_random(), "2025-01-01", 3);
+        phone.edit(log, Timestamp(1), |d| schema::put_record(d, &r)).unwrap();
+        assert!(phone.rejections().is_empty(), "a new edit clears the rejection");
+        assert_eq!(phone.request(false).docs.len(), 1);
     }
 
     #[test]

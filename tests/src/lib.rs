@@ -246,6 +246,16 @@ impl Device {
                 return Ok(traffic);
             }
             match self.post(base_url, &request, &mut traffic).await {
+                Err(SyncFailure::Refused { status, body }) => {
+                    self.replica.abort_session();
+                    // What the phone does: keep the refused document, show why, sync the rest later.
+                    if let Some(id) = body.doc.as_deref().and_then(|d| DocId::parse(d).ok())
+                        && matches!(status, 403 | 422)
+                    {
+                        self.replica.reject(id, &body.error, body.rule.as_deref(), &body.message);
+                    }
+                    return Err(SyncFailure::Refused { status, body });
+                }
                 Ok(response) => {
                     let started = std::time::Instant::now();
                     self.replica.receive(response)?;

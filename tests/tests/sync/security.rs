@@ -370,9 +370,16 @@ async fn the_admin_command_sets_up_a_store_the_server_then_uses() {
     use kheo_server::admin_cli::{AdminCommand, run};
     let dir = tempfile::tempdir().unwrap();
     let config = kheo_server::Config::for_tests(dir.path().to_owned());
+    // The tree goes in as JSON, comes out as CSV and goes back in from the CSV.
     let tree = dir.path().join("tree.json");
     std::fs::write(&tree, kheo_server::org::to_json(&kheo_server::org::demo()).unwrap()).unwrap();
     run(&config, AdminCommand::ImportOrg { json: tree }).await.unwrap();
+    let csv_dir = dir.path().join("org-csv");
+    run(&config, AdminCommand::ExportOrgCsv { dir: csv_dir.clone() }).await.unwrap();
+    let units_csv = std::fs::read_to_string(csv_dir.join("units.csv")).unwrap();
+    assert!(units_csv.contains("Thôn Kim Đới"), "diacritics intact");
+    let (units, successions) = (csv_dir.join("units.csv"), csv_dir.join("successions.csv"));
+    run(&config, AdminCommand::ImportOrgCsv { units, successions }).await.unwrap();
     let csv = dir.path().join("accounts.csv");
     std::fs::write(&csv, "username,phone,display_name,role,unit,secret\ncli.tv,,Tổ viên,volunteer,QNA.TK.TT,112233\n")
         .unwrap();
@@ -397,4 +404,31 @@ async fn the_admin_command_sets_up_a_store_the_server_then_uses() {
     server.stop().await.unwrap();
     run(&config, AdminCommand::RevokeDevice { device_id: admin.device_id.clone() }).await.unwrap();
     assert!(run(&config, AdminCommand::RevokeDevice { device_id: admin.device_id }).await.is_err(), "only once");
+}
+
+#[tokio::test]
+async fn a_refused_document_stays_on_the_phone_and_the_rest_still_syncs() {
+    let mut server = TestServer::start().await;
+    let (reviewed, other) = (server.model().await, server.model().await);
+    let mut phone = server.device("eager").await;
+    let mut r = testdata::meeting(RecordId::new_random(), "2025-02-02", 4);
+    r.review = Review {
+        state: ReviewState::Approved,
+        reviewer: Some("eager.test".into()),
+        reviewed_at: Some(Timestamp(1_760_000_000_000)),
+        comment: String::new(),
+    };
+    let refused_log = phone.put_record(reviewed, &r);
+    let fine = testdata::meeting(RecordId::new_random(), "2025-02-03", 6);
+    let fine_log = phone.put_record(other, &fine);
+    refused_with(phone.sync(&server.url).await, 403, "review_needs_staff");
+    // The next attempt leaves the refused document out and syncs the other.
+    phone.sync(&server.url).await.unwrap();
+    let rejections = phone.replica.rejections();
+    assert_eq!(rejections[&refused_log].rule.as_deref(), Some("review_needs_staff"));
+    assert!(phone.records(&refused_log).contains_key(&r.id), "kept on the phone");
+    let mut reader = server.device("reader").await;
+    reader.sync(&server.url).await.unwrap();
+    assert!(reader.records(&fine_log).contains_key(&fine.id));
+    assert!(reader.replica.doc(&refused_log).is_none());
 }
