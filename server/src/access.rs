@@ -74,6 +74,12 @@ pub fn check_write(scope: &Scope<'_>, c: Change<'_>) -> Result<Option<String>, V
     match c.id {
         DocId::Model(model) => {
             let after = schema::read_model(c.merged, *model).map_err(schema_broken)?;
+            if scope.org.get(&after.unit).is_none() {
+                return Err(Violation {
+                    rule: "unknown_unit",
+                    message: format!("unit {} is not in the organisation tree", after.unit),
+                });
+            }
             let before = if c.before.is_empty() {
                 None
             } else {

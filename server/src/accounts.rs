@@ -61,6 +61,12 @@ pub fn info(a: &AccountRow) -> AccountInfo {
     }
 }
 
+/// The username and (if any) phone an account logs in with.
+fn logins_of(a: &NewAccount) -> Vec<String> {
+    let phone = a.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned);
+    std::iter::once(a.username.trim().to_lowercase()).chain(phone).collect()
+}
+
 fn valid_login(s: &str) -> bool {
     (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
 }
@@ -96,14 +102,16 @@ impl Accounts {
         Ok(())
     }
 
-    pub async fn create_account(&self, new: NewAccount) -> Result<AccountInfo, AppError> {
+    /// Every check an account must pass before it is created, so that a
+    /// CSV import can check all rows before creating any.
+    async fn check_new(&self, new: &NewAccount) -> Result<(), AppError> {
         let username = new.username.trim().to_lowercase();
         if !valid_login(&username) {
             return Err(AppError::BadRequest("a username is 3 to 64 of a-z, 0-9, '.', '_', '-', '+'".into()));
         }
-        if let Some(phone) = &new.phone
-            && !(phone.len() >= 8 && phone.len() <= 16 && phone.bytes().all(|b| b.is_ascii_digit() || b == b'+'))
-        {
+        let phone = new.phone.as_deref().unwrap_or("").trim();
+        let phone_ok = (8..=16).contains(&phone.len()) && phone.bytes().all(|b| b.is_ascii_digit() || b == b'+');
+        if !phone.is_empty() && !phone_ok {
             return Err(AppError::BadRequest(format!("{phone:?} is not a phone number")));
         }
         if new.display_name.trim().is_empty() || new.display_name.chars().count() > 200 {
@@ -112,6 +120,21 @@ impl Accounts {
         if self.org().get(&new.unit).is_none() {
             return Err(AppError::BadRequest(format!("unit {} is not in the organisation tree", new.unit)));
         }
+        if new.secret.chars().count() < secret::MIN_SECRET_CHARS {
+            return Err(AppError::BadRequest(secret::SecretError::TooShort.to_string()));
+        }
+        // A login is a username or a phone number: neither may name two accounts.
+        for login in logins_of(new) {
+            if self.directory.account_by_login(&login).await?.is_some() {
+                return Err(AppError::Conflict(format!("{login} is already taken")));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create_account(&self, new: NewAccount) -> Result<AccountInfo, AppError> {
+        self.check_new(&new).await?;
+        let username = new.username.trim().to_lowercase();
         let secret = new.secret.clone();
         let secret_hash = tokio::task::spawn_blocking(move || secret::hash(&secret))
             .await
@@ -120,7 +143,7 @@ impl Accounts {
         let row = AccountRow {
             id: uuid::Uuid::new_v4().to_string(),
             username,
-            phone: new.phone.filter(|p| !p.is_empty()),
+            phone: new.phone.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()),
             display_name: new.display_name.trim().to_owned(),
             role: new.role,
             unit: new.unit,
@@ -150,7 +173,9 @@ impl Accounts {
     pub async fn login(&self, request: LoginRequest, address: Option<IpAddr>) -> Result<LoginResponse, AppError> {
         let now = Instant::now();
         let login = request.login.trim().to_lowercase();
-        let account_key = format!("account:{login}");
+        let account = self.directory.account_by_login(&login).await?;
+        // Counted per account, whichever of its logins was typed.
+        let account_key = format!("account:{}", account.as_ref().map_or(login.as_str(), |a| a.id.as_str()));
         let address_key = address.map(|a| format!("address:{a}"));
         for key in std::iter::once(&account_key).chain(address_key.as_ref()) {
             let throttle = if key.starts_with("account:") { &self.by_account } else { &self.by_address };
@@ -158,7 +183,6 @@ impl Accounts {
                 return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
             }
         }
-        let account = self.directory.account_by_login(&login).await?;
         let stored = account.as_ref().map(|a| a.secret_hash.clone()).unwrap_or_else(|| secret::decoy().to_owned());
         let secret = request.secret;
         let matches = tokio::task::spawn_blocking(move || secret::verify(&secret, &stored))
@@ -244,25 +268,21 @@ impl Accounts {
     /// `username,phone,display_name,role,unit,secret`). Every row is checked
     /// before any account is created, so a bad file creates nothing.
     pub async fn import_csv(&self, csv: &[u8]) -> Result<Vec<AccountInfo>, AppError> {
+        // Spreadsheets save CSV with a byte-order mark.
+        let csv = csv.strip_prefix("\u{feff}".as_bytes()).unwrap_or(csv);
         let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv);
         let mut rows: Vec<NewAccount> = Vec::new();
         for (i, row) in reader.deserialize::<NewAccount>().enumerate() {
             let line = i + 2;
+            let at_line = |e: AppError| match e {
+                AppError::Conflict(m) => AppError::Conflict(format!("line {line}: {m}")),
+                other => AppError::BadRequest(format!("line {line}: {other}")),
+            };
             let row = row.map_err(|e| AppError::BadRequest(format!("line {line}: {e}")))?;
-            if self.org().get(&row.unit).is_none() {
-                return Err(AppError::BadRequest(format!(
-                    "line {line}: unit {} is not in the organisation tree",
-                    row.unit
-                )));
-            }
-            let name = row.username.trim().to_lowercase();
-            if rows.iter().any(|r| r.username.trim().to_lowercase() == name)
-                || self.directory.account_by_login(&name).await?.is_some()
-            {
-                return Err(AppError::Conflict(format!("line {line}: {name} is already taken")));
-            }
-            if row.secret.chars().count() < secret::MIN_SECRET_CHARS {
-                return Err(AppError::BadRequest(format!("line {line}: {}", secret::SecretError::TooShort)));
+            self.check_new(&row).await.map_err(at_line)?;
+            let mine = logins_of(&row);
+            if rows.iter().any(|r| logins_of(r).iter().any(|l| mine.contains(l))) {
+                return Err(AppError::Conflict(format!("line {line}: a username or phone appears twice in the file")));
             }
             rows.push(row);
         }

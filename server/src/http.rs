@@ -42,6 +42,7 @@ pub fn app(state: AppState) -> Router {
         .route(SYNC_PATH, post(sync))
         .route("/api/v1/me", get(me))
         .route("/api/v1/devices", get(my_devices))
+        .route("/api/v1/org", get(read_org))
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
         .route("/api/v1/admin/accounts", get(list_accounts).post(create_account))
         .route("/api/v1/admin/accounts/import", post(import_accounts))
@@ -166,6 +167,13 @@ async fn quarantine(who: Principal, State(state): State<AppState>) -> Result<Jso
     Ok(Json(state.accounts.directory.quarantined().await?))
 }
 
+/// Every signed-in user reads the tree: the app shows unit names and lets
+/// staff pick a unit for a new model.
+async fn read_org(_who: Principal, State(state): State<AppState>) -> Result<Response, AppError> {
+    let json = crate::org::to_json(&state.accounts.org()).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
 async fn export_org(who: Principal, State(state): State<AppState>) -> Result<Response, AppError> {
     require(&who, Role::Admin)?;
     let json = crate::org::to_json(&state.accounts.org()).map_err(|e| AppError::Internal(e.to_string()))?;
@@ -204,8 +212,6 @@ async fn sync(
     })?;
     let org = state.accounts.org();
     let response = state.sync.handle(&who, &org, request).await?;
-    let _ =
-        state.accounts.directory.touch_device(&who.device_id, kheo_shared::scalars::Timestamp::now().millis()).await;
     Ok((
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),

@@ -122,7 +122,11 @@ impl SyncService {
             }
         }
         {
-            let known = self.model_units.read().unwrap_or_else(|p| p.into_inner()).clone();
+            // Only the units of the models this request touches, read once.
+            let known: HashMap<ModelId, String> = {
+                let all = self.model_units.read().unwrap_or_else(|p| p.into_inner());
+                requested.iter().filter_map(|id| all.get(&id.model()).map(|u| (id.model(), u.clone()))).collect()
+            };
             for (p, guard) in prepared.iter_mut().zip(guards.iter()) {
                 let hot = guard.as_ref().ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
                 let model = p.id.model();
@@ -182,6 +186,8 @@ impl SyncService {
             }
         }
         batch.model_units = new_units.iter().map(|(m, u)| (*m, u.clone())).collect();
+        // Folded into the same group commit: a separate write would cost an fsync per request.
+        batch.device_seen = Some((who.device_id.clone(), now.millis()));
         let touched: Vec<DocId> = batch
             .docs
             .iter()
@@ -208,11 +214,9 @@ impl SyncService {
 
     /// Documents in scope that the device did not name.
     async fn missing(&self, scope: &Scope<'_>, requested: &BTreeSet<DocId>) -> Result<Vec<DocId>, AppError> {
-        let units = self.model_units.read().unwrap_or_else(|p| p.into_inner()).clone();
-        Ok(self
-            .store
-            .doc_ids()
-            .await?
+        let stored = self.store.doc_ids().await?;
+        let units = self.model_units.read().unwrap_or_else(|p| p.into_inner());
+        Ok(stored
             .into_iter()
             .filter(|id| !requested.contains(id))
             .filter(|id| units.get(&id.model()).is_some_and(|unit| scope.covers(unit)))

@@ -155,11 +155,8 @@ async fn throughput() {
     let n = 200;
     let t = Instant::now();
     for i in 0..n {
-        let batch = WriteBatch {
-            docs: vec![DocWrite::Append { doc, chunk: vec![i as u8; 600] }],
-            sync_states: vec![],
-            model_units: vec![],
-        };
+        let batch =
+            WriteBatch { docs: vec![DocWrite::Append { doc, chunk: vec![i as u8; 600] }], ..WriteBatch::default() };
         store.commit(&[batch]).await.expect("commit");
     }
     let fsync_rate = n as f64 / t.elapsed().as_secs_f64();

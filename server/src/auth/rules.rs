@@ -8,6 +8,7 @@
 //! | `status_needs_province` | province staff and above set `typical` and `replicating` |
 //! | `review_needs_staff` | commune staff and above set review fields |
 //! | `unknown_model` | a log is accepted only for a model the server knows |
+//! | `unknown_unit` | a model belongs to a unit of the organisation tree |
 //! | `foreign_actor` | a change must be written under the device's own actor |
 
 use kheo_shared::codes::{ModelStatus, Role};

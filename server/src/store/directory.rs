@@ -92,7 +92,6 @@ pub trait Directory: Send + Sync + 'static {
     async fn devices(&self, account: Option<&str>) -> Result<Vec<DeviceRow>, DirectoryError>;
     /// False when there is no such device or it was already revoked.
     async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, DirectoryError>;
-    async fn touch_device(&self, id: &str, at: i64) -> Result<(), DirectoryError>;
 
     async fn org(&self) -> Result<(Vec<Unit>, Vec<Succession>), DirectoryError>;
     /// Replaces the whole tree (it was validated as a whole).

@@ -54,11 +54,13 @@ pub struct WriteBatch {
     pub sync_states: Vec<(String, DocId, Vec<u8>)>,
     /// The unit each merged model document now names.
     pub model_units: Vec<(ModelId, String)>,
+    /// (device, when): the device's last sync, shown in device lists.
+    pub device_seen: Option<(String, i64)>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty() && self.sync_states.is_empty() && self.model_units.is_empty()
+        self.docs.is_empty() && self.sync_states.is_empty() && self.model_units.is_empty() && self.device_seen.is_none()
     }
 }
 

@@ -119,6 +119,13 @@ impl Store for SqliteStore {
                     }
                 }
             }
+            if let Some((device, at)) = &batch.device_seen {
+                sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
+                    .bind(at)
+                    .bind(device)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for (model, unit) in &batch.model_units {
                 sqlx::query("INSERT INTO model_units (model, unit) VALUES (?, ?) ON CONFLICT(model) DO UPDATE SET unit = excluded.unit")
                     .bind(model.to_string())

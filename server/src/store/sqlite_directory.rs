@@ -167,11 +167,6 @@ impl Directory for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn touch_device(&self, id: &str, at: i64) -> Result<(), DirectoryError> {
-        sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?").bind(at).bind(id).execute(self.pool()).await?;
-        Ok(())
-    }
-
     async fn org(&self) -> Result<(Vec<Unit>, Vec<Succession>), DirectoryError> {
         let units = sqlx::query("SELECT code, name, level, parent, valid_from, valid_to FROM units ORDER BY code")
             .fetch_all(self.pool())

@@ -49,6 +49,7 @@ async fn no_endpoint_but_login_and_health_answers_without_a_token() {
         ("POST", "/api/v1/sync"),
         ("GET", "/api/v1/me"),
         ("GET", "/api/v1/devices"),
+        ("GET", "/api/v1/org"),
         ("POST", "/api/v1/devices/x/revoke"),
         ("GET", "/api/v1/admin/accounts"),
         ("POST", "/api/v1/admin/accounts"),
@@ -175,6 +176,40 @@ async fn admin_endpoints_need_the_admin_role() {
     assert_eq!(created[0]["display_name"], "Nguyễn Văn Một");
     // The phone number logs in too.
     Device::login(&server.url, "0905000001", "135790").await.unwrap();
+
+    // A file with one bad row creates nothing, and says which line; a byte-order mark is fine.
+    let bad = "\u{feff}username,phone,display_name,role,unit,secret\n\
+               bulk.three,,Ba,volunteer,QNA.TK.TT,135790\n\
+               bulk.four,12ab,Bốn,volunteer,QNA.TK.TT,135790\n";
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/accounts/import", server.url))
+        .bearer_auth(&admin.token)
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert!(error["message"].as_str().unwrap().starts_with("line 3:"), "{error}");
+    assert!(Device::login(&server.url, "bulk.three", "135790").await.is_err(), "nothing was created");
+
+    // Everyone signed in reads the organisation tree.
+    let volunteer = server.device("tree.reader").await;
+    let (status, tree) =
+        json_call(reqwest::Method::GET, &format!("{}/api/v1/org", server.url), Some(&volunteer.token), None).await;
+    assert_eq!(status, 200);
+    assert!(tree["units"].as_array().unwrap().iter().any(|u| u["name"] == "Thôn Kim Đới"));
+}
+
+#[tokio::test]
+async fn a_model_must_belong_to_a_unit_of_the_tree() {
+    let server = TestServer::start().await;
+    let mut province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let mut profile = testdata::model(ModelId::new_random(), "NOWHERE");
+    profile.status = ModelStatus::Recognised;
+    profile.status_years.typical = None;
+    province.put_model(&profile);
+    refused_with(province.sync(&server.url).await, 403, "unknown_unit");
 }
 
 #[tokio::test]
