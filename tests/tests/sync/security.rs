@@ -100,6 +100,16 @@ async fn logins_are_checked_and_brute_force_is_throttled() {
     let body = serde_json::json!({ "login": "nobody.here", "secret": "whatever1" });
     let (status, unknown) = json_call(reqwest::Method::POST, &url, None, Some(body)).await;
     assert_eq!((status, unknown["error"].as_str()), (401, Some("invalid_credentials")));
+
+    // Spraying many names from one address locks the address, for every account.
+    let _ = server.device("innocent").await;
+    for i in 0..kheo_server::accounts::ADDRESS_FAILURES {
+        let body = serde_json::json!({ "login": format!("spray.{i}"), "secret": "guess-123" });
+        json_call(reqwest::Method::POST, &url, None, Some(body)).await;
+    }
+    let body = serde_json::json!({ "login": "innocent.test", "secret": "innocent-secret" });
+    let (status, locked) = json_call(reqwest::Method::POST, &url, None, Some(body)).await;
+    assert_eq!((status, locked["error"].as_str()), (429, Some("too_many_attempts")));
 }
 
 #[tokio::test]
@@ -144,12 +154,31 @@ async fn revoked_tokens_and_disabled_accounts_stop_at_the_next_sync() {
 async fn admin_endpoints_need_the_admin_role() {
     let server = TestServer::start().await;
     let admin = server.device_as("root", Role::Admin, "QNA").await;
-    let province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
-    for path in ["/api/v1/admin/accounts", "/api/v1/admin/devices", "/api/v1/admin/quarantine", "/api/v1/admin/org"] {
+    let others = [
+        server.device_as("volunteer", Role::Volunteer, HOME_UNIT).await,
+        server.device_as("commune", Role::CommuneStaff, HOME_UNIT).await,
+        server.device_as("province", Role::ProvinceStaff, "QNA").await,
+    ];
+    // Every admin endpoint, every method: refused below admin before the body is read.
+    let admin_routes = [
+        ("GET", "/api/v1/admin/accounts"),
+        ("POST", "/api/v1/admin/accounts"),
+        ("POST", "/api/v1/admin/accounts/import"),
+        ("PATCH", "/api/v1/admin/accounts/x"),
+        ("GET", "/api/v1/admin/devices"),
+        ("GET", "/api/v1/admin/quarantine"),
+        ("GET", "/api/v1/admin/org"),
+        ("PUT", "/api/v1/admin/org"),
+    ];
+    for (method, path) in admin_routes {
         let url = format!("{}{path}", server.url);
-        let (status, body) = json_call(reqwest::Method::GET, &url, Some(&province.token), None).await;
-        assert_eq!((status, body["rule"].as_str()), (403, Some("needs_role")), "{path}");
-        assert_eq!(json_call(reqwest::Method::GET, &url, Some(&admin.token), None).await.0, 200, "{path}");
+        for who in &others {
+            let (status, body) = json_call(method.parse().unwrap(), &url, Some(&who.token), None).await;
+            assert_eq!((status, body["rule"].as_str()), (403, Some("needs_role")), "{} {method} {path}", who.name);
+        }
+        if method == "GET" {
+            assert_eq!(json_call(reqwest::Method::GET, &url, Some(&admin.token), None).await.0, 200, "{path}");
+        }
     }
     // Creating accounts through the API, one and in bulk.
     let create = format!("{}/api/v1/admin/accounts", server.url);
