@@ -13,6 +13,7 @@ use kheo_shared::schema;
 use uuid::Uuid;
 
 use crate::accounts::{Accounts, NewAccount};
+use crate::read_model::{ModelRow, ReadModelWrite, RecordRow};
 use crate::store::{DocWrite, Store, StoreError, WriteBatch};
 
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +243,8 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> Result<(), DemoErro
         doc.commit_with(commit());
         batch.docs.push(DocWrite::Snapshot { doc: DocId::Model(profile.id), bytes: doc.save() });
         batch.model_units.push((profile.id, profile.unit.clone()));
+        batch.read_model.push(ReadModelWrite::Model(ModelRow { profile: profile.clone() }));
+        batch.read_model.extend(records.iter().map(|r| ReadModelWrite::Record(RecordRow::from_record(profile.id, r))));
         let mut logs: std::collections::BTreeMap<i32, AutoCommit> = Default::default();
         for r in records {
             let year = r.occurred_on.year();

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use axum::{Extension, Json, Router};
 use kheo_shared::codes::Role;
 use kheo_shared::protocol::{
@@ -25,6 +25,8 @@ use crate::accounts::{self, Accounts, NewAccount};
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::org::OrgTree;
+use crate::reports::{self, Grouping, Period, TargetSetting};
+use crate::store::ReportStore;
 use crate::store::directory::{AccountUpdate, DeviceRow, QuarantineEntry};
 use crate::sync::SyncService;
 
@@ -32,6 +34,7 @@ use crate::sync::SyncService;
 pub struct AppState {
     pub sync: Arc<SyncService>,
     pub accounts: Arc<Accounts>,
+    pub reports: Arc<dyn ReportStore>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
@@ -43,6 +46,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/devices", get(my_devices))
         .route("/api/v1/org", get(read_org))
+        .route("/api/v1/reports/rollup", get(rollup))
+        .route("/api/v1/reports/targets", get(targets))
+        .route("/api/v1/admin/targets", put(set_target))
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
         .route("/api/v1/admin/accounts", get(list_accounts).post(create_account))
         .route("/api/v1/admin/accounts/import", post(import_accounts))
@@ -165,6 +171,87 @@ async fn all_devices(who: Principal, State(state): State<AppState>) -> Result<Js
 async fn quarantine(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<QuarantineEntry>>, AppError> {
     require(&who, Role::Admin)?;
     Ok(Json(state.accounts.directory.quarantined().await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct RollupParams {
+    from: String,
+    to: String,
+    #[serde(default = "default_group")]
+    group: String,
+    #[serde(default)]
+    approved: bool,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+fn default_group() -> String {
+    "field".into()
+}
+
+/// A rollup of the reader's scope; `format=csv` or `format=xlsx` downloads it.
+async fn rollup(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(p): Query<RollupParams>,
+) -> Result<Response, AppError> {
+    let org = state.accounts.org();
+    let period = Period::parse(&p.from, &p.to)?;
+    let scope = reports::report_scope(&who, &org);
+    let r =
+        reports::rollup(state.reports.as_ref(), &org, scope.as_deref(), period, Grouping::parse(&p.group)?, p.approved)
+            .await?;
+    let name = format!("tong-hop-{}-{}", p.from, p.to);
+    match p.format.as_deref() {
+        None | Some("json") => Ok(Json(r).into_response()),
+        Some("csv") => Ok(download(reports::to_csv(&r)?, "text/csv; charset=utf-8", &format!("{name}.csv"))),
+        Some("xlsx") => Ok(download(
+            reports::to_xlsx(&r)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{name}.xlsx"),
+        )),
+        Some(other) => Err(AppError::BadRequest(format!("format json, csv or xlsx, not {other:?}"))),
+    }
+}
+
+fn download(bytes: Vec<u8>, content_type: &'static str, file: &str) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type)), (header::CONTENT_DISPOSITION, disposition)],
+        bytes,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct YearParam {
+    year: i32,
+}
+
+/// Progress against the yearly targets, for the units in the reader's scope.
+async fn targets(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(p): Query<YearParam>,
+) -> Result<Json<Vec<reports::Progress>>, AppError> {
+    let org = state.accounts.org();
+    let scope = reports::report_scope(&who, &org);
+    let rows = reports::progress(state.reports.as_ref(), &org, p.year).await?;
+    Ok(Json(rows.into_iter().filter(|r| scope.as_deref().is_none_or(|s| org.is_within(&r.unit, s))).collect()))
+}
+
+async fn set_target(who: Principal, State(state): State<AppState>, body: Body) -> Result<StatusCode, AppError> {
+    require(&who, Role::ProvinceStaff)?;
+    let t: TargetSetting = json_body(body).await?;
+    if state.accounts.org().get(&t.unit).is_none() {
+        return Err(AppError::BadRequest(format!("unit {} is not in the organisation tree", t.unit)));
+    }
+    if !(0..=1000).contains(&t.new_models) || !(0..=1000).contains(&t.typical) || !(2000..=2100).contains(&t.year) {
+        return Err(AppError::BadRequest("targets are 0 to 1000 models, for a year 2000 to 2100".into()));
+    }
+    state.reports.set_target(&t.unit, t.year, t.new_models, t.typical).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every signed-in user reads the tree: the app shows unit names and lets

@@ -34,6 +34,8 @@ pub mod docs;
 pub mod error;
 pub mod http;
 pub mod org;
+pub mod read_model;
+pub mod reports;
 pub mod store;
 pub mod sync;
 pub mod writer;
@@ -54,7 +56,7 @@ pub use http::{AppState, app};
 use crate::accounts::Accounts;
 use crate::docs::DocCache;
 use crate::org::OrgTree;
-use crate::store::{Directory, SqliteStore, Store};
+use crate::store::{Directory, ReportStore, SqliteStore, Store};
 use crate::sync::SyncService;
 use crate::writer::Writer;
 
@@ -121,19 +123,25 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let sqlite = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
     let store: Arc<dyn Store> = sqlite.clone();
-    let directory: Arc<dyn Directory> = sqlite;
+    let directory: Arc<dyn Directory> = sqlite.clone();
+    let reports: Arc<dyn ReportStore> = sqlite;
     let (units, successions) = directory.org().await.context("reading the organisation tree")?;
     let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;
     let accounts = Arc::new(Accounts::new(directory.clone(), org));
     if config.demo {
         demo::seed(store.as_ref(), &accounts).await.context("seeding demo data")?;
     }
+    let model_units = directory.model_units().await.context("reading model units")?;
+    if reports.read_model_size().await? < model_units.len() as i64 {
+        let rows = read_model::rebuild(store.as_ref()).await.context("rebuilding the read model")?;
+        tracing::info!(rows, "rebuilt the read model from the documents");
+    }
     let (writer, writer_task) = Writer::spawn(store.clone());
     // Each process writes its own (rare) merge changes under its own actor.
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
-    let model_units = RwLock::new(directory.model_units().await.context("reading model units")?);
+    let model_units = RwLock::new(model_units);
     let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer, model_units });
-    Ok(Prepared { store, state: AppState { sync, accounts }, writer_task })
+    Ok(Prepared { store, state: AppState { sync, accounts, reports }, writer_task })
 }
 
 async fn serve(

@@ -30,6 +30,7 @@ use crate::auth::Principal;
 use crate::docs::{DocCache, HotDoc};
 use crate::error::AppError;
 use crate::org::OrgTree;
+use crate::read_model::{ModelRow, ReadModelWrite, RecordRow};
 use crate::store::directory::{Directory, QuarantineEntry};
 use crate::store::{DocWrite, Store, WriteBatch};
 use crate::writer::Writer;
@@ -165,8 +166,9 @@ impl SyncService {
         for (p, guard) in prepared.into_iter().zip(guards.iter_mut()) {
             let hot = guard.as_mut().ok_or_else(|| AppError::Internal(format!("{} not loaded", p.id)))?;
             let Prepared { id, mut state, merged, .. } = p;
-            if let Some(Merged { doc, before, waiting, .. }) = merged {
+            if let Some(Merged { doc, before, waiting, touched }) = merged {
                 hot.doc = doc;
+                batch.read_model.extend(read_model_rows(&id, &hot.doc, touched));
                 if waiting.is_some() {
                     hot.waiting_actors.insert(who.actor.clone());
                 } else if hot.doc.get_missing_deps(&[]).is_empty() {
@@ -240,6 +242,21 @@ impl SyncService {
         if let Err(e) = self.directory.quarantine(&entry).await {
             tracing::error!(error = %e, %doc, "could not quarantine refused changes");
         }
+    }
+}
+
+/// The read-model rows a merge changed: the model's, or the touched records'.
+fn read_model_rows(id: &DocId, doc: &AutoCommit, touched: BTreeSet<String>) -> Vec<ReadModelWrite> {
+    match id {
+        // Both documents were validated in this request; a read failure here is impossible.
+        DocId::Model(model) => schema::read_model(doc, *model)
+            .map(|profile| vec![ReadModelWrite::Model(ModelRow { profile })])
+            .unwrap_or_default(),
+        DocId::Log { model, .. } => schema::read_existing_records(doc, id, touched)
+            .map(|records| {
+                records.values().map(|r| ReadModelWrite::Record(RecordRow::from_record(*model, r))).collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -8,10 +8,13 @@
 //! paying one fsync for many concurrent syncs.
 
 pub mod directory;
+pub mod reports;
 mod sqlite;
 mod sqlite_directory;
+mod sqlite_reports;
 
 pub use directory::Directory;
+pub use reports::ReportStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -56,11 +59,17 @@ pub struct WriteBatch {
     pub model_units: Vec<(ModelId, String)>,
     /// (device, when): the device's last sync, shown in device lists.
     pub device_seen: Option<(String, i64)>,
+    /// Rows of the read model the merge changed.
+    pub read_model: Vec<crate::read_model::ReadModelWrite>,
 }
 
 impl WriteBatch {
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty() && self.sync_states.is_empty() && self.model_units.is_empty() && self.device_seen.is_none()
+        self.docs.is_empty()
+            && self.sync_states.is_empty()
+            && self.model_units.is_empty()
+            && self.device_seen.is_none()
+            && self.read_model.is_empty()
     }
 }
 

@@ -11,6 +11,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{DocWrite, Store, StoreError, StoredDoc, WriteBatch};
+use crate::read_model::{ModelRow, ReadModelWrite};
+use kheo_shared::codes::Code;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -39,6 +41,82 @@ impl SqliteStore {
     pub async fn close_pool(&self) {
         self.pool.close().await;
     }
+}
+
+async fn write_read_model(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    write: &ReadModelWrite,
+) -> Result<(), sqlx::Error> {
+    match write {
+        ReadModelWrite::Model(ModelRow { profile: p }) => {
+            sqlx::query(
+                "INSERT OR REPLACE INTO rm_models (model, name, field, unit, status, started_on, building_year, \
+                 recognised_year, typical_year, replicating_year, stopped_year, replicated_from, members, households) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(p.id.to_string())
+            .bind(&p.name)
+            .bind(p.field.code())
+            .bind(&p.unit)
+            .bind(p.status.code())
+            .bind(p.started_on.to_string())
+            .bind(p.status_years.building)
+            .bind(p.status_years.recognised)
+            .bind(p.status_years.typical)
+            .bind(p.status_years.replicating)
+            .bind(p.status_years.stopped)
+            .bind(p.replicated_from.map(|m| m.to_string()))
+            .bind(i64::from(p.members))
+            .bind(i64::from(p.households))
+            .execute(&mut **tx)
+            .await?;
+        }
+        ReadModelWrite::Record(r) => {
+            sqlx::query(
+                "INSERT OR REPLACE INTO rm_records (record, model, kind, occurred_on, deleted, review_state, author, \
+                 incidents, handed_to_police, supported_police, receiver, support_type, amount_vnd, workdays, houses, \
+                 revenue_vnd, attendees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.record)
+            .bind(&r.model)
+            .bind(r.kind)
+            .bind(&r.occurred_on)
+            .bind(r.deleted)
+            .bind(r.review_state)
+            .bind(&r.author)
+            .bind(r.incidents.len() as i64)
+            .bind(r.handed_to_police)
+            .bind(r.supported_police)
+            .bind(&r.receiver)
+            .bind(r.support_type)
+            .bind(r.amount_vnd)
+            .bind(r.workdays)
+            .bind(r.houses)
+            .bind(r.revenue_vnd)
+            .bind(r.attendees)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query("DELETE FROM rm_incidents WHERE record = ?").bind(&r.record).execute(&mut **tx).await?;
+            // A deleted record keeps its row (a tombstone) but counts nothing.
+            if !r.deleted {
+                for (position, (category, outcome)) in r.incidents.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO rm_incidents (record, position, model, occurred_on, category, outcome) \
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&r.record)
+                    .bind(position as i64)
+                    .bind(&r.model)
+                    .bind(&r.occurred_on)
+                    .bind(category)
+                    .bind(outcome)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn now_millis() -> i64 {
@@ -132,6 +210,9 @@ impl Store for SqliteStore {
                     .bind(unit)
                     .execute(&mut *tx)
                     .await?;
+            }
+            for write in &batch.read_model {
+                write_read_model(&mut tx, write).await?;
             }
             for (device, doc, state) in &batch.sync_states {
                 sqlx::query("INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) ON CONFLICT(device, doc_id) DO UPDATE SET state = excluded.state")

@@ -6,6 +6,7 @@ mod concurrency;
 mod convergence;
 mod durability;
 mod property;
+mod reports;
 mod security;
 
 use kheo_shared::ids::{ModelId, RecordId};

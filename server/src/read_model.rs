@@ -1,0 +1,125 @@
+//! The read model: one flat row per model and per record (plus one per
+//! incident), derived from the merged documents and written in the same
+//! transaction as the merge, so reports run as SQL over rows and never load
+//! an Automerge document.
+
+use kheo_shared::codes::{Code, IncidentOutcome, ReviewState, SupportType};
+use kheo_shared::ids::ModelId;
+use kheo_shared::model::ModelProfile;
+use kheo_shared::record::{Activity, Record};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRow {
+    pub profile: ModelProfile,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    pub record: String,
+    pub model: String,
+    pub kind: &'static str,
+    pub occurred_on: String,
+    pub deleted: bool,
+    pub review_state: &'static str,
+    pub author: String,
+    pub incidents: Vec<(&'static str, &'static str)>,
+    pub handed_to_police: i64,
+    pub supported_police: i64,
+    pub receiver: Option<String>,
+    pub support_type: Option<&'static str>,
+    pub amount_vnd: i64,
+    pub workdays: f64,
+    pub houses: i64,
+    pub revenue_vnd: i64,
+    pub attendees: i64,
+}
+
+/// A change to the read model, carried in a write batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadModelWrite {
+    Model(ModelRow),
+    Record(RecordRow),
+}
+
+impl RecordRow {
+    pub fn from_record(model: ModelId, r: &Record) -> RecordRow {
+        let mut row = RecordRow {
+            record: r.id.to_string(),
+            model: model.to_string(),
+            kind: r.kind().code(),
+            occurred_on: r.occurred_on.to_string(),
+            deleted: r.deleted,
+            review_state: r.review.state.code(),
+            author: r.author.clone(),
+            incidents: Vec::new(),
+            handed_to_police: 0,
+            supported_police: 0,
+            receiver: None,
+            support_type: None,
+            amount_vnd: 0,
+            workdays: 0.0,
+            houses: 0,
+            revenue_vnd: 0,
+            attendees: 0,
+        };
+        match &r.activity {
+            Activity::Patrol(p) => {
+                row.incidents = p.incidents.iter().map(|i| (i.category.code(), i.outcome.code())).collect();
+                let count = |o: IncidentOutcome| p.incidents.iter().filter(|i| i.outcome == o).count() as i64;
+                row.handed_to_police = count(IncidentOutcome::HandedToPolice);
+                row.supported_police = count(IncidentOutcome::SupportedPolice);
+            }
+            Activity::HouseholdSupport(s) => {
+                row.receiver = Some(s.receiver.trim().to_lowercase());
+                row.support_type = Some(s.support_type.code());
+                row.amount_vnd = s.amount_vnd;
+                row.workdays = s.workdays;
+                row.houses = i64::from(matches!(s.support_type, SupportType::HouseRepair | SupportType::HouseBuilding));
+            }
+            Activity::Production(p) => row.revenue_vnd = p.revenue_vnd,
+            Activity::Meeting(m) => row.attendees = i64::from(m.attendees),
+        }
+        row
+    }
+
+    pub fn is_approved(&self) -> bool {
+        self.review_state == ReviewState::Approved.code()
+    }
+}
+
+/// Rebuilds every row from the stored documents: for a store written
+/// before the read model existed, or after its tables were dropped.
+pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::store::StoreError> {
+    use kheo_shared::ids::DocId;
+    use kheo_shared::schema;
+    let mut batch = crate::store::WriteBatch::default();
+    for id in store.doc_ids().await? {
+        let Some(stored) = store.load_doc(&id).await? else { continue };
+        let mut doc = if stored.snapshot.is_empty() {
+            automerge::Automerge::new()
+        } else {
+            automerge::Automerge::load(&stored.snapshot)
+                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?
+        };
+        for chunk in &stored.chunks {
+            doc.load_incremental(chunk).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        }
+        match id {
+            DocId::Model(model) => {
+                if let Ok(profile) = schema::read_model(&doc, model) {
+                    batch.read_model.push(ReadModelWrite::Model(ModelRow { profile }));
+                }
+            }
+            DocId::Log { model, .. } => {
+                if let Ok(log) = schema::read_log(&doc, &id) {
+                    batch
+                        .read_model
+                        .extend(log.records.values().map(|r| ReadModelWrite::Record(RecordRow::from_record(model, r))));
+                }
+            }
+        }
+    }
+    let rows = batch.read_model.len();
+    store.commit(&[batch]).await?;
+    Ok(rows)
+}

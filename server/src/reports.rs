@@ -1,0 +1,413 @@
+//! Consolidation: rollups of the read model over a period, grouped by field,
+//! by unit at any level of the organisation tree, or by model; yearly
+//! targets and progress; CSV and XLSX exports with Vietnamese column names.
+//!
+//! SQL aggregates the period's rows per model; grouping happens here, in
+//! the organisation tree, because a model's unit may have ended: a report
+//! maps each unit to its successor as of the period's last day (the 2025
+//! reform) and lists the units it mapped, so readers know.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kheo_shared::codes::{Code, ModelStatus, Role};
+use kheo_shared::scalars::Day;
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::org::{Level, OrgTree};
+use crate::store::ReportStore;
+use crate::store::reports::ModelFacts;
+
+/// A period of days, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    #[serde(serialize_with = "as_day")]
+    pub from: Date,
+    #[serde(serialize_with = "as_day")]
+    pub to: Date,
+}
+
+fn as_day<S: serde::Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&Day(*d))
+}
+
+impl Period {
+    pub fn parse(from: &str, to: &str) -> Result<Period, AppError> {
+        let day = |s: &str| {
+            Day::parse(s).map(|d| d.0).ok_or_else(|| AppError::BadRequest(format!("{s:?} is not YYYY-MM-DD")))
+        };
+        let period = Period { from: day(from)?, to: day(to)? };
+        if period.to < period.from {
+            return Err(AppError::BadRequest("the period ends before it starts".into()));
+        }
+        Ok(period)
+    }
+
+    fn contains(&self, day: &str) -> bool {
+        Day::parse(day).is_some_and(|d| self.from <= d.0 && d.0 <= self.to)
+    }
+}
+
+/// How rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    Field,
+    Model,
+    Unit(Level),
+}
+
+impl Grouping {
+    pub fn parse(s: &str) -> Result<Grouping, AppError> {
+        match s {
+            "field" => Ok(Grouping::Field),
+            "model" => Ok(Grouping::Model),
+            other => other
+                .parse::<Level>()
+                .map(Grouping::Unit)
+                .map_err(|_| AppError::BadRequest(format!("group by field, model or a level, not {other:?}"))),
+        }
+    }
+}
+
+/// The figures of a group. Counts of models describe the models as they
+/// stand; everything else counts what happened in the period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub models: i64,
+    pub models_by_status: BTreeMap<String, i64>,
+    pub new_models: i64,
+    pub typical_models: i64,
+    pub replications: i64,
+    pub patrols: i64,
+    pub incidents: i64,
+    pub incidents_by_category: BTreeMap<String, i64>,
+    pub incidents_by_outcome: BTreeMap<String, i64>,
+    pub handed_to_police: i64,
+    pub supported_police: i64,
+    pub households_supported: i64,
+    pub money_vnd: i64,
+    pub workdays: f64,
+    pub houses: i64,
+    pub production_records: i64,
+    pub revenue_vnd: i64,
+    pub meetings: i64,
+    pub attendees: i64,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.models += o.models;
+        for (k, v) in &o.models_by_status {
+            *self.models_by_status.entry(k.clone()).or_default() += v;
+        }
+        self.new_models += o.new_models;
+        self.typical_models += o.typical_models;
+        self.replications += o.replications;
+        self.patrols += o.patrols;
+        self.incidents += o.incidents;
+        for (k, v) in &o.incidents_by_category {
+            *self.incidents_by_category.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.incidents_by_outcome {
+            *self.incidents_by_outcome.entry(k.clone()).or_default() += v;
+        }
+        self.handed_to_police += o.handed_to_police;
+        self.supported_police += o.supported_police;
+        self.households_supported += o.households_supported;
+        self.money_vnd += o.money_vnd;
+        self.workdays += o.workdays;
+        self.houses += o.houses;
+        self.production_records += o.production_records;
+        self.revenue_vnd += o.revenue_vnd;
+        self.meetings += o.meetings;
+        self.attendees += o.attendees;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RollupRow {
+    pub key: String,
+    pub label: String,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rollup {
+    pub period: Period,
+    pub grouping: Grouping,
+    pub approved_only: bool,
+    /// The unit the report covers (the reader's unit, or the whole province).
+    pub scope: String,
+    pub rows: Vec<RollupRow>,
+    pub total: Totals,
+    /// Units mapped to their successors as of the period's end: (old, new).
+    pub mapped_units: Vec<(String, String)>,
+}
+
+/// Where a reader's reports stop: their unit, or everything for province staff.
+pub fn report_scope(who: &Principal, org: &OrgTree) -> Option<String> {
+    if who.is_at_least(Role::ProvinceStaff) {
+        None
+    } else {
+        org.get(&who.unit).map(|u| u.code.clone()).or_else(|| Some(who.unit.clone()))
+    }
+}
+
+/// The unit a model's unit stands for on `day`: itself while it exists,
+/// else its successor(s) (the first, when a unit was split).
+fn effective_unit<'a>(org: &'a OrgTree, unit: &'a str, day: Date) -> &'a str {
+    if org.is_valid_on(unit, day) { unit } else { org.current_unit(unit, day).into_iter().next().unwrap_or(unit) }
+}
+
+fn at_level<'a>(org: &'a OrgTree, unit: &'a str, level: Level) -> Option<&'a str> {
+    let this = org.get(unit)?;
+    if this.level == level {
+        return Some(&this.code);
+    }
+    org.ancestors(unit).into_iter().find(|u| u.level == level).map(|u| u.code.as_str())
+}
+
+pub async fn rollup(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+    period: Period,
+    grouping: Grouping,
+    approved_only: bool,
+) -> Result<Rollup, AppError> {
+    let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
+    let models: HashMap<String, ModelFacts> = store
+        .models()
+        .await?
+        .into_iter()
+        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
+        .map(|m| (m.model.clone(), m))
+        .collect();
+    let activity = store.activity(&from, &to, approved_only).await?;
+    let incidents = store.incidents(&from, &to, approved_only).await?;
+
+    let mut mapped = BTreeMap::new();
+    let mut key_of = |m: &ModelFacts| -> (String, String) {
+        match grouping {
+            Grouping::Field => (m.field.clone(), m.field.clone()),
+            Grouping::Model => (m.model.clone(), m.name.clone()),
+            Grouping::Unit(level) => {
+                let unit = effective_unit(org, &m.unit, period.to);
+                if unit != m.unit {
+                    mapped.insert(m.unit.clone(), unit.to_owned());
+                }
+                match at_level(org, unit, level) {
+                    Some(code) => (code.to_owned(), org.get(code).map(|u| u.name.clone()).unwrap_or_default()),
+                    None => (String::new(), format!("(no {level})")),
+                }
+            }
+        }
+    };
+
+    let mut per_model: HashMap<&str, Totals> = HashMap::new();
+    for m in models.values() {
+        // A model counts once it has started, as it stands now.
+        if m.started_on.as_str() > to.as_str() {
+            continue;
+        }
+        let t = per_model.entry(&m.model).or_default();
+        t.models = 1;
+        t.models_by_status.insert(m.status.clone(), 1);
+        t.new_models = i64::from(period.contains(&m.started_on));
+        let typical =
+            matches!(ModelStatus::from_code(&m.status), Some(ModelStatus::Typical | ModelStatus::Replicating));
+        t.typical_models = i64::from(typical);
+        t.replications = i64::from(m.replicated_from.is_some() && period.contains(&m.started_on));
+    }
+    for a in &activity {
+        let Some(t) = models.get(&a.model).and_then(|m| per_model.get_mut(m.model.as_str())) else { continue };
+        t.patrols += a.patrols;
+        t.incidents += a.incidents;
+        t.handed_to_police += a.handed_to_police;
+        t.supported_police += a.supported_police;
+        t.households_supported += a.households_supported;
+        t.money_vnd += a.money_vnd;
+        t.workdays += a.workdays;
+        t.houses += a.houses;
+        t.production_records += a.production_records;
+        t.revenue_vnd += a.revenue_vnd;
+        t.meetings += a.meetings;
+        t.attendees += a.attendees;
+    }
+    for i in &incidents {
+        let Some(t) = per_model.get_mut(i.model.as_str()) else { continue };
+        *t.incidents_by_category.entry(i.category.clone()).or_default() += i.count;
+        *t.incidents_by_outcome.entry(i.outcome.clone()).or_default() += i.count;
+    }
+
+    let mut groups: BTreeMap<String, RollupRow> = BTreeMap::new();
+    let mut total = Totals::default();
+    for (model, t) in &per_model {
+        let Some(m) = models.get(*model) else { continue };
+        let (key, label) = key_of(m);
+        let row = groups.entry(key.clone()).or_insert_with(|| RollupRow { key, label, totals: Totals::default() });
+        row.totals.add(t);
+        total.add(t);
+    }
+    Ok(Rollup {
+        period,
+        grouping,
+        approved_only,
+        scope: scope.unwrap_or("*").to_owned(),
+        rows: groups.into_values().collect(),
+        total,
+        mapped_units: mapped.into_iter().collect(),
+    })
+}
+
+/// Progress of one unit against its targets for a year.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    pub unit: String,
+    pub name: String,
+    pub level: Level,
+    pub new_models_target: i64,
+    pub new_models: i64,
+    pub typical_target: i64,
+    pub typical: i64,
+    pub behind: bool,
+}
+
+/// The province's rule: every district-level unit (after the reform, the
+/// communes directly under the province) builds 2 new models and selects 1
+/// typical model a year; every provincial agency keeps 1 typical model
+/// (2025-2030). A row in `targets` overrides the rule for a unit and year.
+pub async fn progress(store: &dyn ReportStore, org: &OrgTree, year: i32) -> Result<Vec<Progress>, AppError> {
+    let last_day = Date::from_calendar_date(year, time::Month::December, 31)
+        .map_err(|_| AppError::BadRequest(format!("{year} is not a year")))?;
+    let overrides: HashMap<String, (i64, i64)> =
+        store.targets(year).await?.into_iter().map(|(u, n, t)| (u, (n, t))).collect();
+    let models = store.models().await?;
+    let mut rows = Vec::new();
+    for unit in org.units().filter(|u| u.is_valid_on(last_day)) {
+        let under_province =
+            unit.parent.as_deref().and_then(|p| org.get(p)).is_some_and(|p| p.level == Level::Province);
+        let default = match unit.level {
+            Level::District => (2, 1),
+            Level::Commune if under_province => (2, 1),
+            Level::Agency if (2025..=2030).contains(&year) => (0, 1),
+            _ => continue,
+        };
+        let (new_target, typical_target) = overrides.get(&unit.code).copied().unwrap_or(default);
+        let within: Vec<&ModelFacts> = models.iter().filter(|m| org.is_within(&m.unit, &unit.code)).collect();
+        let new_models = within.iter().filter(|m| m.started_on.starts_with(&format!("{year}-"))).count() as i64;
+        let typical = if unit.level == Level::Agency {
+            within
+                .iter()
+                .filter(|m| {
+                    matches!(ModelStatus::from_code(&m.status), Some(ModelStatus::Typical | ModelStatus::Replicating))
+                })
+                .count() as i64
+        } else {
+            within.iter().filter(|m| m.typical_year == Some(year)).count() as i64
+        };
+        rows.push(Progress {
+            unit: unit.code.clone(),
+            name: unit.name.clone(),
+            level: unit.level,
+            new_models_target: new_target,
+            new_models,
+            typical_target,
+            typical,
+            behind: new_models < new_target || typical < typical_target,
+        });
+    }
+    Ok(rows)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TargetSetting {
+    pub unit: String,
+    pub year: i32,
+    pub new_models: i64,
+    pub typical: i64,
+}
+
+/// The columns of a rollup export, in Vietnamese.
+pub const COLUMNS: [&str; 17] = [
+    "Nhóm",
+    "Mã",
+    "Số mô hình",
+    "Mô hình mới",
+    "Mô hình điển hình",
+    "Nhân rộng",
+    "Số lần tuần tra",
+    "Số vụ việc",
+    "Chuyển công an xã",
+    "Hỗ trợ công an",
+    "Số hộ được giúp đỡ",
+    "Tiền (đồng)",
+    "Ngày công",
+    "Nhà sửa, xây",
+    "Doanh thu (đồng)",
+    "Số buổi họp",
+    "Số người tham dự",
+];
+
+fn cells(label: &str, key: &str, t: &Totals) -> Vec<String> {
+    vec![
+        label.to_owned(),
+        key.to_owned(),
+        t.models.to_string(),
+        t.new_models.to_string(),
+        t.typical_models.to_string(),
+        t.replications.to_string(),
+        t.patrols.to_string(),
+        t.incidents.to_string(),
+        t.handed_to_police.to_string(),
+        t.supported_police.to_string(),
+        t.households_supported.to_string(),
+        t.money_vnd.to_string(),
+        t.workdays.to_string(),
+        t.houses.to_string(),
+        t.revenue_vnd.to_string(),
+        t.meetings.to_string(),
+        t.attendees.to_string(),
+    ]
+}
+
+fn table(r: &Rollup) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = r.rows.iter().map(|row| cells(&row.label, &row.key, &row.totals)).collect();
+    rows.push(cells("Tổng cộng", "", &r.total));
+    rows
+}
+
+pub fn to_csv(r: &Rollup) -> Result<Vec<u8>, AppError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| AppError::Internal(e.to_string());
+    w.write_record(COLUMNS).map_err(fail)?;
+    for row in table(r) {
+        w.write_record(&row).map_err(fail)?;
+    }
+    w.into_inner().map_err(|e| AppError::Internal(e.to_string()))
+}
+
+pub fn to_xlsx(r: &Rollup) -> Result<Vec<u8>, AppError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let fail = |e: rust_xlsxwriter::XlsxError| AppError::Internal(e.to_string());
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Tổng hợp").map_err(fail)?;
+    let bold = Format::new().set_bold();
+    for (c, name) in COLUMNS.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *name, &bold).map_err(fail)?;
+    }
+    for (i, row) in table(r).iter().enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            let (row_n, col) = (i as u32 + 1, c as u16);
+            match value.parse::<f64>() {
+                Ok(n) if c >= 2 => sheet.write_number(row_n, col, n).map_err(fail)?,
+                _ => sheet.write_string(row_n, col, value).map_err(fail)?,
+            };
+        }
+    }
+    book.save_to_buffer().map_err(fail)
+}

@@ -1,0 +1,59 @@
+//! What reports read from the read model, behind a trait like the other stores.
+
+use async_trait::async_trait;
+
+use super::directory::DirectoryError;
+
+/// A model as reports see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFacts {
+    pub model: String,
+    pub name: String,
+    pub field: String,
+    pub unit: String,
+    pub status: String,
+    pub started_on: String,
+    pub typical_year: Option<i32>,
+    pub replicated_from: Option<String>,
+}
+
+/// One model's activity in a period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelActivity {
+    pub model: String,
+    pub patrols: i64,
+    pub incidents: i64,
+    pub handed_to_police: i64,
+    pub supported_police: i64,
+    pub households_supported: i64,
+    pub money_vnd: i64,
+    pub workdays: f64,
+    pub houses: i64,
+    pub production_records: i64,
+    pub revenue_vnd: i64,
+    pub meetings: i64,
+    pub attendees: i64,
+}
+
+/// Incidents of one model by category and outcome in a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentCount {
+    pub model: String,
+    pub category: String,
+    pub outcome: String,
+    pub count: i64,
+}
+
+/// Days are `YYYY-MM-DD`, both ends included.
+#[async_trait]
+pub trait ReportStore: Send + Sync + 'static {
+    async fn models(&self) -> Result<Vec<ModelFacts>, DirectoryError>;
+    async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError>;
+    async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError>;
+    /// (unit, new models, typical) set for `year`.
+    async fn targets(&self, year: i32) -> Result<Vec<(String, i64, i64)>, DirectoryError>;
+    async fn set_target(&self, unit: &str, year: i32, new_models: i64, typical: i64) -> Result<(), DirectoryError>;
+    async fn read_model_size(&self) -> Result<i64, DirectoryError>;
+    /// Records in a period, counted with no grouping: the baseline reports are measured against.
+    async fn scan_count(&self, from: &str, to: &str) -> Result<i64, DirectoryError>;
+}

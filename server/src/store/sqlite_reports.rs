@@ -1,0 +1,126 @@
+//! [`ReportStore`] on the embedded SQLite store: aggregates in SQL, one
+//! pass over the period's rows.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::SqliteStore;
+use super::directory::DirectoryError;
+use super::reports::{IncidentCount, ModelActivity, ModelFacts, ReportStore};
+
+#[async_trait]
+impl ReportStore for SqliteStore {
+    async fn models(&self) -> Result<Vec<ModelFacts>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT model, name, field, unit, status, started_on, typical_year, replicated_from FROM rm_models",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ModelFacts {
+                    model: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    field: r.try_get(2)?,
+                    unit: r.try_get(3)?,
+                    status: r.try_get(4)?,
+                    started_on: r.try_get(5)?,
+                    typical_year: r.try_get(6)?,
+                    replicated_from: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT model, SUM(kind = 'patrol'), SUM(incidents), SUM(handed_to_police), SUM(supported_police), \
+             COUNT(DISTINCT receiver), SUM(amount_vnd), SUM(workdays), SUM(houses), SUM(kind = 'production'), \
+             SUM(revenue_vnd), SUM(kind = 'meeting'), SUM(attendees) \
+             FROM rm_records WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
+             AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(approved_only)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ModelActivity {
+                    model: r.try_get(0)?,
+                    patrols: r.try_get(1)?,
+                    incidents: r.try_get(2)?,
+                    handed_to_police: r.try_get(3)?,
+                    supported_police: r.try_get(4)?,
+                    households_supported: r.try_get(5)?,
+                    money_vnd: r.try_get(6)?,
+                    workdays: r.try_get(7)?,
+                    houses: r.try_get(8)?,
+                    production_records: r.try_get(9)?,
+                    revenue_vnd: r.try_get(10)?,
+                    meetings: r.try_get(11)?,
+                    attendees: r.try_get(12)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT i.model, i.category, i.outcome, COUNT(*) FROM rm_incidents i \
+             JOIN rm_records r ON r.record = i.record \
+             WHERE i.occurred_on BETWEEN ?1 AND ?2 AND (?3 = 0 OR r.review_state = 'approved') \
+             GROUP BY i.model, i.category, i.outcome",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(approved_only)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(IncidentCount {
+                    model: r.try_get(0)?,
+                    category: r.try_get(1)?,
+                    outcome: r.try_get(2)?,
+                    count: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn targets(&self, year: i32) -> Result<Vec<(String, i64, i64)>, DirectoryError> {
+        let rows = sqlx::query("SELECT unit, new_models, typical FROM targets WHERE year = ?")
+            .bind(year)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    }
+
+    async fn set_target(&self, unit: &str, year: i32, new_models: i64, typical: i64) -> Result<(), DirectoryError> {
+        sqlx::query("INSERT OR REPLACE INTO targets (unit, year, new_models, typical) VALUES (?, ?, ?, ?)")
+            .bind(unit)
+            .bind(year)
+            .bind(new_models)
+            .bind(typical)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn scan_count(&self, from: &str, to: &str) -> Result<i64, DirectoryError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), SUM(amount_vnd) FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn read_model_size(&self) -> Result<i64, DirectoryError> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM rm_models").fetch_one(self.pool()).await?.try_get(0)?)
+    }
+}

@@ -1,0 +1,75 @@
+//! Province-wide yearly rollup over 1,000,000 generated records on the
+//! embedded store:
+//!
+//! ```text
+//! cargo bench -p kheo-tests --bench reports          # or: -- 200000 for a smaller run
+//! ```
+//!
+//! Prints the rollup's time by commune and by field, next to a bare scan
+//! of the same rows measured in the same run (machines here are noisy).
+
+use std::time::Instant;
+
+use kheo_server::org;
+use kheo_server::read_model::{ModelRow, ReadModelWrite, RecordRow};
+use kheo_server::reports::{self, Grouping, Period};
+use kheo_server::store::{ReportStore, SqliteStore, Store, WriteBatch};
+use kheo_shared::ids::{ModelId, RecordId};
+use kheo_shared::testdata;
+
+fn main() {
+    let records: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(run(records));
+}
+
+async fn run(total: usize) {
+    const MODELS: usize = 6_540;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).await.expect("store");
+    let tree = org::demo();
+    let units: Vec<String> = tree.units().map(|u| u.code.clone()).filter(|c| c != "QNA").collect();
+
+    let t = Instant::now();
+    let models: Vec<ModelId> = (0..MODELS).map(|_| ModelId::new_random()).collect();
+    let mut batch = WriteBatch::default();
+    for (i, m) in models.iter().enumerate() {
+        let profile = testdata::model(*m, &units[i % units.len()]);
+        batch.read_model.push(ReadModelWrite::Model(ModelRow { profile }));
+    }
+    store.commit(&[batch]).await.expect("models");
+    let mut written = 0;
+    while written < total {
+        let n = (total - written).min(50_000);
+        let mut batch = WriteBatch::default();
+        for k in written..written + n {
+            let day = format!("2025-{:02}-{:02}", 1 + k % 12, 1 + k % 28);
+            let record = testdata::any_record(RecordId::new_random(), &day, k);
+            batch.read_model.push(ReadModelWrite::Record(RecordRow::from_record(models[k % MODELS], &record)));
+        }
+        store.commit(&[batch]).await.expect("records");
+        written += n;
+    }
+    println!("generated {total} records over {MODELS} models in {:.1} s", t.elapsed().as_secs_f64());
+
+    let year = Period::parse("2025-01-01", "2025-12-31").expect("period");
+    // Baseline: one pass over the same rows with nothing grouped.
+    let t = Instant::now();
+    let scanned = store.scan_count("2025-01-01", "2025-12-31").await.expect("scan");
+    let scan = t.elapsed();
+    assert_eq!(scanned as usize, total);
+    for (name, grouping) in [("by commune", Grouping::Unit(org::Level::Commune)), ("by field", Grouping::Field)] {
+        let t = Instant::now();
+        let r = reports::rollup(&store, &tree, None, year, grouping, false).await.expect("rollup");
+        let took = t.elapsed();
+        let counted = r.total.patrols + r.total.meetings + r.total.production_records;
+        assert!(counted > 0 && r.total.models == MODELS as i64);
+        println!(
+            "yearly rollup {name:<11} {:>7.1} ms  ({} rows; bare scan {:.1} ms, rollup = {:.2}x scan; goal < 1000 ms)",
+            took.as_secs_f64() * 1e3,
+            r.rows.len(),
+            scan.as_secs_f64() * 1e3,
+            took.as_secs_f64() / scan.as_secs_f64()
+        );
+    }
+}

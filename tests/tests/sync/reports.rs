@@ -1,0 +1,228 @@
+//! Consolidation over the read model: figures known in advance come out
+//! exactly, periods that span the 2025 reform map old units to new ones,
+//! targets show who is behind, exports keep Vietnamese intact.
+
+use kheo_shared::codes::{IncidentCategory, IncidentOutcome, ModelStatus, ReviewState, Role};
+use kheo_shared::ids::{ModelId, RecordId};
+use kheo_shared::record::{Activity, Incident, Review};
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::testdata;
+use kheo_tests::{Device, HOME_UNIT, TestServer};
+
+async fn get_json(server: &TestServer, token: &str, path: &str) -> serde_json::Value {
+    let response =
+        reqwest::Client::new().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.expect("request");
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.json().await.expect("json")
+}
+
+/// The Tam Thăng "5 in 1" team as the brief reports it: over 300 patrols,
+/// 37 cases found, prevented or handled, and support to the police in 73 cases.
+#[tokio::test]
+async fn the_tam_thang_figures_reproduce_exactly() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phones = Vec::new();
+    for i in 0..3 {
+        phones.push(server.device(&format!("tt{i}")).await);
+    }
+    let (mut handled, mut supported) = (0, 0);
+    for n in 0..305usize {
+        let year = 2022 + (n % 3) as i32;
+        let day = format!("{year}-{:02}-{:02}", 1 + n % 12, 1 + n % 28);
+        let mut r = testdata::patrol(RecordId::new_random(), &day, 0);
+        let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
+        let mut add = |outcome: IncidentOutcome, category: IncidentCategory| {
+            let id = format!("{}-{}", r.id, p.incidents.len());
+            p.incidents.push(Incident { id, category, description: String::new(), outcome });
+        };
+        if handled < 37 && n % 8 == 0 {
+            let outcome =
+                if handled % 2 == 0 { IncidentOutcome::HandledByTeam } else { IncidentOutcome::HandedToPolice };
+            add(outcome, IncidentCategory::IllegalSandMining);
+            handled += 1;
+        }
+        if supported < 73 && n % 4 == 1 {
+            add(IncidentOutcome::SupportedPolice, IncidentCategory::Theft);
+            supported += 1;
+        }
+        phones[n % 3].put_record(model, &r);
+    }
+    assert_eq!((handled, supported), (37, 73), "the dataset holds the brief's figures");
+    // A tombstone must not count.
+    let mut extra = testdata::patrol(RecordId::new_random(), "2023-05-05", 2);
+    extra.deleted = true;
+    phones[0].put_record(model, &extra);
+    for p in &mut phones {
+        p.sync(&server.url).await.unwrap();
+    }
+
+    let province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let r =
+        get_json(&server, &province.token, "/api/v1/reports/rollup?from=2022-01-01&to=2024-12-31&group=commune").await;
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["key"], HOME_UNIT);
+    let t = &rows[0]["totals"];
+    assert_eq!(t["patrols"], 305);
+    assert_eq!(t["supported_police"], 73);
+    assert_eq!(t["incidents_by_outcome"]["supported_police"], 73);
+    let by_team = t["incidents_by_outcome"]["handled_by_team"].as_i64().unwrap()
+        + t["incidents_by_outcome"]["handed_to_police"].as_i64().unwrap();
+    assert_eq!(by_team, 37);
+    assert_eq!(t["incidents"], 110);
+    assert_eq!(t["incidents_by_category"]["illegal_sand_mining"], 37);
+    assert_eq!(r["mapped_units"].as_array().unwrap().len(), 0, "no reform inside this period");
+
+    // One year only, and by district.
+    let y =
+        get_json(&server, &province.token, "/api/v1/reports/rollup?from=2023-01-01&to=2023-12-31&group=district").await;
+    assert_eq!(y["rows"][0]["key"], "QNA.TK");
+    assert_eq!(y["total"]["patrols"], 102);
+}
+
+#[tokio::test]
+async fn approved_only_counts_what_staff_approved() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("logger").await;
+    let records: Vec<_> =
+        (0..4).map(|i| testdata::meeting(RecordId::new_random(), &format!("2025-03-0{}", i + 1), 10)).collect();
+    for r in &records {
+        phone.put_record(model, r);
+    }
+    phone.sync(&server.url).await.unwrap();
+    let mut staff = server.device_as("reviewer", Role::CommuneStaff, HOME_UNIT).await;
+    staff.sync(&server.url).await.unwrap();
+    for r in records.iter().take(3) {
+        let mut approved = r.clone();
+        approved.review = Review {
+            state: ReviewState::Approved,
+            reviewer: Some("reviewer.test".into()),
+            reviewed_at: Some(Timestamp(1_760_000_000_000)),
+            comment: String::new(),
+        };
+        staff.put_record(model, &approved);
+    }
+    staff.sync(&server.url).await.unwrap();
+    let all = get_json(&server, &staff.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31").await;
+    let approved =
+        get_json(&server, &staff.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31&approved=true").await;
+    assert_eq!(all["total"]["meetings"], 4);
+    assert_eq!(approved["total"]["meetings"], 3);
+    assert_eq!(approved["total"]["attendees"], 30);
+}
+
+#[tokio::test]
+async fn a_period_across_the_2025_reform_rolls_up_to_the_new_units_and_says_so() {
+    let server = TestServer::start().await;
+    let mut province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let (old_model, new_model) = (ModelId::new_random(), ModelId::new_random());
+    let mut old = testdata::model(old_model, "QNA.TK.TT");
+    old.status = ModelStatus::Recognised;
+    old.status_years.typical = None;
+    let mut new = testdata::model(new_model, "QNA.X.TT");
+    new.started_on = kheo_shared::scalars::Day::parse("2025-08-01").unwrap();
+    new.status = ModelStatus::Building;
+    new.status_years = Default::default();
+    new.status_years.building = Some(2025);
+    province.put_model(&old);
+    province.put_model(&new);
+    province.put_record(old_model, &testdata::meeting(RecordId::new_random(), "2025-03-15", 20));
+    province.put_record(new_model, &testdata::meeting(RecordId::new_random(), "2025-09-15", 25));
+    province.sync(&server.url).await.unwrap();
+
+    let r =
+        get_json(&server, &province.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31&group=commune").await;
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!(rows[0]["key"], "QNA.X.TT");
+    assert_eq!(rows[0]["totals"]["meetings"], 2);
+    assert_eq!(rows[0]["totals"]["attendees"], 45);
+    assert_eq!(rows[0]["totals"]["new_models"], 1);
+    assert_eq!(r["mapped_units"][0], serde_json::json!(["QNA.TK.TT", "QNA.X.TT"]));
+    // Before the reform, the old commune stands on its own.
+    let before =
+        get_json(&server, &province.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-06-30&group=commune").await;
+    assert_eq!(before["rows"][0]["key"], "QNA.TK.TT");
+    assert_eq!(before["rows"][0]["totals"]["attendees"], 20);
+
+    // A commune staff account of the new commune sees the old commune's work too.
+    let staff = server.device_as("new.staff", Role::CommuneStaff, "QNA.X.TT").await;
+    let scoped = get_json(&server, &staff.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(scoped["total"]["meetings"], 2);
+    // Another commune's staff sees none of it.
+    let other = server.device_as("dp.staff", Role::CommuneStaff, "QNA.DB.DP").await;
+    let none = get_json(&server, &other.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(none["total"]["meetings"], 0);
+}
+
+#[tokio::test]
+async fn targets_show_who_is_behind_and_exports_keep_vietnamese() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await; // started 2022 in Tam Thăng
+    let province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let mut phone: Device = server.device("logger").await;
+    phone.put_record(model, &testdata::household_support(RecordId::new_random(), "2024-04-04", 2_500_000));
+    phone.sync(&server.url).await.unwrap();
+
+    let progress = get_json(&server, &province.token, "/api/v1/reports/targets?year=2022").await;
+    let tam_ky = progress.as_array().unwrap().iter().find(|p| p["unit"] == "QNA.TK").unwrap();
+    assert_eq!((tam_ky["new_models"].as_i64(), tam_ky["new_models_target"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(tam_ky["behind"], true);
+    // Targets are configurable per unit and year.
+    let put = reqwest::Client::new()
+        .put(format!("{}/api/v1/admin/targets", server.url))
+        .bearer_auth(&province.token)
+        .json(&serde_json::json!({"unit": "QNA.TK", "year": 2022, "new_models": 1, "typical": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 204);
+    let progress = get_json(&server, &province.token, "/api/v1/reports/targets?year=2022").await;
+    let tam_ky = progress.as_array().unwrap().iter().find(|p| p["unit"] == "QNA.TK").unwrap();
+    assert_eq!(tam_ky["behind"], false);
+
+    let csv = reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&group=commune&format=csv", server.url))
+        .bearer_auth(&province.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("Nhóm,Mã,Số mô hình"), "{csv}");
+    assert!(csv.contains("Xã Tam Thăng") && csv.contains("2500000"), "{csv}");
+    let xlsx = reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&format=xlsx", server.url))
+        .bearer_auth(&province.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xlsx.status().as_u16(), 200);
+    let bytes = xlsx.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], b"PK", "an XLSX is a zip");
+}
+
+#[tokio::test]
+async fn the_read_model_is_rebuilt_from_the_documents_when_missing() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("logger").await;
+    for i in 0..5 {
+        phone.put_record(model, &testdata::meeting(RecordId::new_random(), &format!("2025-04-0{}", i + 1), 7));
+    }
+    phone.sync(&server.url).await.unwrap();
+    server.stop().await;
+    let url = format!("sqlite://{}", server.data_dir().join("kheo.sqlite3").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM rm_records").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM rm_models").execute(&pool).await.unwrap();
+    pool.close().await;
+    server.restart().await;
+    let province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let r = get_json(&server, &province.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(r["total"]["meetings"], 5);
+    assert_eq!(r["total"]["attendees"], 35);
+}
