@@ -36,18 +36,27 @@ CREATE TABLE rm_records (
     revenue_vnd       INTEGER NOT NULL,
     attendees         INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX rm_records_by_day ON rm_records(occurred_on);
+-- Covering index for rollups: ordered by model, so GROUP BY model streams
+-- without a sort, and holding every aggregated column, so a rollup reads
+-- the index alone instead of looking each row up by its random record id.
+CREATE INDEX rm_records_rollup ON rm_records(
+    model, occurred_on, deleted, review_state, kind, incidents, handed_to_police, supported_police,
+    receiver, amount_vnd, workdays, houses, revenue_vnd, attendees
+);
 
+-- Incidents carry their record's review state (rewritten with the record),
+-- so counting them never joins back to rm_records.
 CREATE TABLE rm_incidents (
-    record    TEXT NOT NULL,
-    position  INTEGER NOT NULL,
-    model     TEXT NOT NULL,
-    occurred_on TEXT NOT NULL,
-    category  TEXT NOT NULL,
-    outcome   TEXT NOT NULL,
+    record        TEXT NOT NULL,
+    position      INTEGER NOT NULL,
+    model         TEXT NOT NULL,
+    occurred_on   TEXT NOT NULL,
+    review_state  TEXT NOT NULL,
+    category      TEXT NOT NULL,
+    outcome       TEXT NOT NULL,
     PRIMARY KEY (record, position)
 ) WITHOUT ROWID;
-CREATE INDEX rm_incidents_by_day ON rm_incidents(occurred_on);
+CREATE INDEX rm_incidents_rollup ON rm_incidents(model, occurred_on, review_state, category, outcome);
 
 -- Yearly targets per unit; units without a row follow the province's rule.
 CREATE TABLE targets (

@@ -48,6 +48,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/org", get(read_org))
         .route("/api/v1/reports/rollup", get(rollup))
         .route("/api/v1/reports/targets", get(targets))
+        .route("/api/v1/reports/records", get(records_export))
+        .route("/api/v1/reports/replications/{model}", get(replications))
         .route("/api/v1/admin/targets", put(set_target))
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
         .route("/api/v1/admin/accounts", get(list_accounts).post(create_account))
@@ -222,6 +224,51 @@ fn download(bytes: Vec<u8>, content_type: &'static str, file: &str) -> Response 
         bytes,
     )
         .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordsParams {
+    from: String,
+    to: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// The raw records of a period in the reader's scope, as CSV (default) or XLSX.
+async fn records_export(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(p): Query<RecordsParams>,
+) -> Result<Response, AppError> {
+    let org = state.accounts.org();
+    let period = Period::parse(&p.from, &p.to)?;
+    let scope = reports::report_scope(&who, &org);
+    let rows = reports::record_rows(state.reports.as_ref(), &org, scope.as_deref(), period).await?;
+    let name = format!("ban-ghi-{}-{}", p.from, p.to);
+    match p.format.as_deref() {
+        None | Some("csv") => Ok(download(
+            reports::rows_to_csv(&reports::RECORD_COLUMNS, &rows)?,
+            "text/csv; charset=utf-8",
+            &format!("{name}.csv"),
+        )),
+        Some("xlsx") => Ok(download(
+            reports::rows_to_xlsx("Bản ghi", &reports::RECORD_COLUMNS, &rows, 8)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{name}.xlsx"),
+        )),
+        Some(other) => Err(AppError::BadRequest(format!("format csv or xlsx, not {other:?}"))),
+    }
+}
+
+/// A typical model and where it was replicated.
+async fn replications(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<Vec<reports::Replication>>, AppError> {
+    let org = state.accounts.org();
+    let scope = reports::report_scope(&who, &org);
+    Ok(Json(reports::replications(state.reports.as_ref(), &org, scope.as_deref(), &model).await?))
 }
 
 #[derive(Debug, Deserialize)]

@@ -381,30 +381,148 @@ fn table(r: &Rollup) -> Vec<Vec<String>> {
 }
 
 pub fn to_csv(r: &Rollup) -> Result<Vec<u8>, AppError> {
+    rows_to_csv(&COLUMNS, &table(r))
+}
+
+pub fn to_xlsx(r: &Rollup) -> Result<Vec<u8>, AppError> {
+    rows_to_xlsx("Tổng hợp", &COLUMNS, &table(r), 2)
+}
+
+/// The columns of the raw records export, in Vietnamese.
+pub const RECORD_COLUMNS: [&str; 14] = [
+    "Mã bản ghi",
+    "Mô hình",
+    "Đơn vị",
+    "Loại hoạt động",
+    "Ngày",
+    "Trạng thái duyệt",
+    "Người ghi",
+    "Đã xóa",
+    "Số vụ việc",
+    "Tiền (đồng)",
+    "Ngày công",
+    "Doanh thu (đồng)",
+    "Số người tham dự",
+    "Mã mô hình",
+];
+
+/// Every record of a period in the reader's scope, one row each.
+pub async fn record_rows(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+    period: Period,
+) -> Result<Vec<Vec<String>>, AppError> {
+    let models: HashMap<String, ModelFacts> = store
+        .models()
+        .await?
+        .into_iter()
+        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
+        .map(|m| (m.model.clone(), m))
+        .collect();
+    let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
+    Ok(store
+        .records(&from, &to)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let m = models.get(&r.model)?;
+            let unit = org.get(&m.unit).map_or(m.unit.clone(), |u| u.name.clone());
+            Some(vec![
+                r.record,
+                m.name.clone(),
+                unit,
+                r.kind,
+                r.occurred_on,
+                r.review_state,
+                r.author,
+                if r.deleted { "có".into() } else { "không".into() },
+                r.incidents.to_string(),
+                r.amount_vnd.to_string(),
+                r.workdays.to_string(),
+                r.revenue_vnd.to_string(),
+                r.attendees.to_string(),
+                r.model,
+            ])
+        })
+        .collect())
+}
+
+/// A typical model and the models replicated from it, directly or through
+/// another replication, with where and when each started.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replication {
+    pub model: String,
+    pub name: String,
+    pub unit: String,
+    pub unit_name: String,
+    pub started_on: String,
+    /// 1 for a direct replication, 2 for a replication of a replication, ...
+    pub depth: usize,
+}
+
+pub async fn replications(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+    root: &str,
+) -> Result<Vec<Replication>, AppError> {
+    let models = store.models().await?;
+    if !models.iter().any(|m| m.model == root && scope.is_none_or(|s| org.is_within(&m.unit, s))) {
+        return Err(AppError::NotFound(format!("no model {root} in this account's scope")));
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root.to_owned()];
+    let mut depth = 0;
+    // Bounded by the number of models, so a cycle in bad data cannot loop forever.
+    while !frontier.is_empty() && depth < models.len() {
+        depth += 1;
+        let next: Vec<&ModelFacts> =
+            models.iter().filter(|m| m.replicated_from.as_ref().is_some_and(|f| frontier.contains(f))).collect();
+        frontier = next.iter().map(|m| m.model.clone()).collect();
+        out.extend(next.into_iter().filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s))).map(|m| Replication {
+            model: m.model.clone(),
+            name: m.name.clone(),
+            unit: m.unit.clone(),
+            unit_name: org.get(&m.unit).map(|u| u.name.clone()).unwrap_or_default(),
+            started_on: m.started_on.clone(),
+            depth,
+        }));
+    }
+    out.sort_by(|a, b| (a.depth, &a.started_on, &a.unit).cmp(&(b.depth, &b.started_on, &b.unit)));
+    Ok(out)
+}
+
+pub fn rows_to_csv(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, AppError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| AppError::Internal(e.to_string());
-    w.write_record(COLUMNS).map_err(fail)?;
-    for row in table(r) {
-        w.write_record(&row).map_err(fail)?;
+    w.write_record(header).map_err(fail)?;
+    for row in rows {
+        w.write_record(row).map_err(fail)?;
     }
     w.into_inner().map_err(|e| AppError::Internal(e.to_string()))
 }
 
-pub fn to_xlsx(r: &Rollup) -> Result<Vec<u8>, AppError> {
+pub fn rows_to_xlsx(
+    sheet_name: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+    numeric_from: usize,
+) -> Result<Vec<u8>, AppError> {
     use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| AppError::Internal(e.to_string());
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
-    sheet.set_name("Tổng hợp").map_err(fail)?;
+    sheet.set_name(sheet_name).map_err(fail)?;
     let bold = Format::new().set_bold();
-    for (c, name) in COLUMNS.iter().enumerate() {
+    for (c, name) in header.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, *name, &bold).map_err(fail)?;
     }
-    for (i, row) in table(r).iter().enumerate() {
+    for (i, row) in rows.iter().enumerate() {
         for (c, value) in row.iter().enumerate() {
             let (row_n, col) = (i as u32 + 1, c as u16);
             match value.parse::<f64>() {
-                Ok(n) if c >= 2 => sheet.write_number(row_n, col, n).map_err(fail)?,
+                Ok(n) if c >= numeric_from => sheet.write_number(row_n, col, n).map_err(fail)?,
                 _ => sheet.write_string(row_n, col, value).map_err(fail)?,
             };
         }

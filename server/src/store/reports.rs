@@ -44,6 +44,23 @@ pub struct IncidentCount {
     pub count: i64,
 }
 
+/// One record as the raw export shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordFacts {
+    pub record: String,
+    pub model: String,
+    pub kind: String,
+    pub occurred_on: String,
+    pub review_state: String,
+    pub author: String,
+    pub deleted: bool,
+    pub incidents: i64,
+    pub amount_vnd: i64,
+    pub workdays: f64,
+    pub revenue_vnd: i64,
+    pub attendees: i64,
+}
+
 /// Days are `YYYY-MM-DD`, both ends included.
 #[async_trait]
 pub trait ReportStore: Send + Sync + 'static {
@@ -54,6 +71,8 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn targets(&self, year: i32) -> Result<Vec<(String, i64, i64)>, DirectoryError>;
     async fn set_target(&self, unit: &str, year: i32, new_models: i64, typical: i64) -> Result<(), DirectoryError>;
     async fn read_model_size(&self) -> Result<i64, DirectoryError>;
+    /// Every record of a period, tombstones included, oldest first.
+    async fn records(&self, from: &str, to: &str) -> Result<Vec<RecordFacts>, DirectoryError>;
     /// Records in a period, counted with no grouping: the baseline reports are measured against.
     async fn scan_count(&self, from: &str, to: &str) -> Result<i64, DirectoryError>;
 }

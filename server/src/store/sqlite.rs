@@ -101,13 +101,14 @@ async fn write_read_model(
             if !r.deleted {
                 for (position, (category, outcome)) in r.incidents.iter().enumerate() {
                     sqlx::query(
-                        "INSERT INTO rm_incidents (record, position, model, occurred_on, category, outcome) \
-                         VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO rm_incidents (record, position, model, occurred_on, review_state, category, \
+                         outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     )
                     .bind(&r.record)
                     .bind(position as i64)
                     .bind(&r.model)
                     .bind(&r.occurred_on)
+                    .bind(r.review_state)
                     .bind(category)
                     .bind(outcome)
                     .execute(&mut **tx)

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use super::directory::DirectoryError;
-use super::reports::{IncidentCount, ModelActivity, ModelFacts, ReportStore};
+use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore};
 
 #[async_trait]
 impl ReportStore for SqliteStore {
@@ -37,7 +37,7 @@ impl ReportStore for SqliteStore {
             "SELECT model, SUM(kind = 'patrol'), SUM(incidents), SUM(handed_to_police), SUM(supported_police), \
              COUNT(DISTINCT receiver), SUM(amount_vnd), SUM(workdays), SUM(houses), SUM(kind = 'production'), \
              SUM(revenue_vnd), SUM(kind = 'meeting'), SUM(attendees) \
-             FROM rm_records WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
+             FROM rm_records INDEXED BY rm_records_rollup WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
              AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
         )
         .bind(from)
@@ -68,10 +68,9 @@ impl ReportStore for SqliteStore {
 
     async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError> {
         let rows = sqlx::query(
-            "SELECT i.model, i.category, i.outcome, COUNT(*) FROM rm_incidents i \
-             JOIN rm_records r ON r.record = i.record \
-             WHERE i.occurred_on BETWEEN ?1 AND ?2 AND (?3 = 0 OR r.review_state = 'approved') \
-             GROUP BY i.model, i.category, i.outcome",
+            "SELECT model, category, outcome, COUNT(*) FROM rm_incidents INDEXED BY rm_incidents_rollup \
+             WHERE occurred_on BETWEEN ?1 AND ?2 AND (?3 = 0 OR review_state = 'approved') \
+             GROUP BY model, category, outcome",
         )
         .bind(from)
         .bind(to)
@@ -111,13 +110,43 @@ impl ReportStore for SqliteStore {
 
     async fn scan_count(&self, from: &str, to: &str) -> Result<i64, DirectoryError> {
         let row = sqlx::query(
-            "SELECT COUNT(*), SUM(amount_vnd) FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0",
+            "SELECT COUNT(*), SUM(amount_vnd) FROM rm_records INDEXED BY rm_records_rollup \
+             WHERE occurred_on BETWEEN ? AND ? AND deleted = 0",
         )
         .bind(from)
         .bind(to)
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn records(&self, from: &str, to: &str) -> Result<Vec<RecordFacts>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT record, model, kind, occurred_on, review_state, author, deleted, incidents, amount_vnd, workdays, \
+             revenue_vnd, attendees FROM rm_records WHERE occurred_on BETWEEN ? AND ? ORDER BY occurred_on, record",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecordFacts {
+                    record: r.try_get(0)?,
+                    model: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    occurred_on: r.try_get(3)?,
+                    review_state: r.try_get(4)?,
+                    author: r.try_get(5)?,
+                    deleted: r.try_get(6)?,
+                    incidents: r.try_get(7)?,
+                    amount_vnd: r.try_get(8)?,
+                    workdays: r.try_get(9)?,
+                    revenue_vnd: r.try_get(10)?,
+                    attendees: r.try_get(11)?,
+                })
+            })
+            .collect()
     }
 
     async fn read_model_size(&self) -> Result<i64, DirectoryError> {

@@ -226,3 +226,50 @@ async fn the_read_model_is_rebuilt_from_the_documents_when_missing() {
     assert_eq!(r["total"]["meetings"], 5);
     assert_eq!(r["total"]["attendees"], 35);
 }
+
+/// The Tam Thăng team spread from Kim Đới to all 8 villages.
+#[tokio::test]
+async fn the_replication_view_shows_where_a_typical_model_spread() {
+    let server = TestServer::start().await;
+    let mut province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
+    let root = ModelId::new_random();
+    let mut typical = testdata::model(root, "QNA.TK.TT.KD");
+    typical.name = "Tổ tự quản \"5 trong 1\" thôn Kim Đới".into();
+    province.put_model(&typical);
+    let villages = ["VB", "TTA", "MC", "NT", "PK", "AP", "TM"];
+    for (i, v) in villages.iter().enumerate() {
+        let mut copy = testdata::model(ModelId::new_random(), &format!("QNA.TK.TT.{v}"));
+        copy.replicated_from = Some(root);
+        copy.status = ModelStatus::Building;
+        copy.status_years = Default::default();
+        copy.status_years.building = Some(2023);
+        copy.started_on = kheo_shared::scalars::Day::parse(&format!("2023-0{}-01", 1 + i % 9)).unwrap();
+        province.put_model(&copy);
+    }
+    province.put_record(root, &testdata::patrol(RecordId::new_random(), "2024-02-02", 1));
+    province.sync(&server.url).await.unwrap();
+
+    let list = get_json(&server, &province.token, &format!("/api/v1/reports/replications/{root}")).await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 7, "with Kim Đới itself, 8 villages");
+    assert!(list.iter().all(|r| r["depth"] == 1 && r["unit"].as_str().unwrap().starts_with("QNA.TK.TT.")));
+    let y =
+        get_json(&server, &province.token, "/api/v1/reports/rollup?from=2023-01-01&to=2023-12-31&group=commune").await;
+    assert_eq!(y["total"]["replications"], 7);
+    assert_eq!(y["total"]["new_models"], 7);
+
+    let csv = reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/records?from=2024-01-01&to=2024-12-31", server.url))
+        .bearer_auth(&province.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("Mã bản ghi,Mô hình,Đơn vị,Loại hoạt động"));
+    let row = lines.next().unwrap();
+    assert!(row.contains("Thôn Kim Đới") && row.contains("patrol"), "{row}");
+    assert!(lines.next().is_none());
+}
