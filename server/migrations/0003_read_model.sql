@@ -41,8 +41,11 @@ CREATE TABLE rm_records (
 -- the index alone instead of looking each row up by its random record id.
 CREATE INDEX rm_records_rollup ON rm_records(
     model, occurred_on, deleted, review_state, kind, incidents, handed_to_police, supported_police,
-    receiver, amount_vnd, workdays, houses, revenue_vnd, attendees
+    amount_vnd, workdays, houses, revenue_vnd, attendees
 );
+-- Households supported are counted distinct per model: a separate, narrow
+-- index over support records only keeps that count off the main pass.
+CREATE INDEX rm_records_receivers ON rm_records(kind, model, occurred_on, deleted, review_state, receiver);
 
 -- Incidents carry their record's review state (rewritten with the record),
 -- so counting them never joins back to rm_records.

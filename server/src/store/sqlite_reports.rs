@@ -35,7 +35,7 @@ impl ReportStore for SqliteStore {
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {
         let rows = sqlx::query(
             "SELECT model, SUM(kind = 'patrol'), SUM(incidents), SUM(handed_to_police), SUM(supported_police), \
-             COUNT(DISTINCT receiver), SUM(amount_vnd), SUM(workdays), SUM(houses), SUM(kind = 'production'), \
+             SUM(amount_vnd), SUM(workdays), SUM(houses), SUM(kind = 'production'), \
              SUM(revenue_vnd), SUM(kind = 'meeting'), SUM(attendees) \
              FROM rm_records INDEXED BY rm_records_rollup WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
              AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
@@ -45,22 +45,36 @@ impl ReportStore for SqliteStore {
         .bind(approved_only)
         .fetch_all(self.pool())
         .await?;
+        let households: std::collections::HashMap<String, i64> = sqlx::query(
+            "SELECT model, COUNT(DISTINCT receiver) FROM rm_records INDEXED BY rm_records_receivers \
+             WHERE kind = 'household_support' AND occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
+             AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(approved_only)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
         rows.iter()
             .map(|r| {
+                let model: String = r.try_get(0)?;
                 Ok(ModelActivity {
-                    model: r.try_get(0)?,
+                    households_supported: households.get(&model).copied().unwrap_or(0),
+                    model,
                     patrols: r.try_get(1)?,
                     incidents: r.try_get(2)?,
                     handed_to_police: r.try_get(3)?,
                     supported_police: r.try_get(4)?,
-                    households_supported: r.try_get(5)?,
-                    money_vnd: r.try_get(6)?,
-                    workdays: r.try_get(7)?,
-                    houses: r.try_get(8)?,
-                    production_records: r.try_get(9)?,
-                    revenue_vnd: r.try_get(10)?,
-                    meetings: r.try_get(11)?,
-                    attendees: r.try_get(12)?,
+                    money_vnd: r.try_get(5)?,
+                    workdays: r.try_get(6)?,
+                    houses: r.try_get(7)?,
+                    production_records: r.try_get(8)?,
+                    revenue_vnd: r.try_get(9)?,
+                    meetings: r.try_get(10)?,
+                    attendees: r.try_get(11)?,
                 })
             })
             .collect()

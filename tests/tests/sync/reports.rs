@@ -183,6 +183,14 @@ async fn targets_show_who_is_behind_and_exports_keep_vietnamese() {
     let tam_ky = progress.as_array().unwrap().iter().find(|p| p["unit"] == "QNA.TK").unwrap();
     assert_eq!(tam_ky["behind"], false);
 
+    // Two supports to the same household count it once.
+    phone.put_record(model, &testdata::household_support(RecordId::new_random(), "2024-05-05", 1_000_000));
+    phone.sync(&server.url).await.unwrap();
+    let r = get_json(&server, &province.token, "/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31").await;
+    assert_eq!(r["total"]["households_supported"], 1);
+    assert_eq!(r["total"]["money_vnd"], 3_500_000);
+    assert_eq!(r["total"]["workdays"], 5.0);
+
     let csv = reqwest::Client::new()
         .get(format!("{}/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&group=commune&format=csv", server.url))
         .bearer_auth(&province.token)
@@ -193,7 +201,7 @@ async fn targets_show_who_is_behind_and_exports_keep_vietnamese() {
         .await
         .unwrap();
     assert!(csv.starts_with("Nhóm,Mã,Số mô hình"), "{csv}");
-    assert!(csv.contains("Xã Tam Thăng") && csv.contains("2500000"), "{csv}");
+    assert!(csv.contains("Xã Tam Thăng") && csv.contains("3500000"), "{csv}");
     let xlsx = reqwest::Client::new()
         .get(format!("{}/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&format=xlsx", server.url))
         .bearer_auth(&province.token)
