@@ -34,7 +34,11 @@ CREATE TABLE rm_records (
     workdays          REAL NOT NULL,
     houses            INTEGER NOT NULL,
     revenue_vnd       INTEGER NOT NULL,
-    attendees         INTEGER NOT NULL
+    attendees         INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    reviewer          TEXT,
+    reviewed_at       INTEGER,
+    review_comment    TEXT NOT NULL
 ) WITHOUT ROWID;
 -- Covering index for rollups: ordered by model, so GROUP BY model streams
 -- without a sort, and holding every aggregated column, so a rollup reads

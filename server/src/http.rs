@@ -49,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/reports/rollup", get(rollup))
         .route("/api/v1/reports/targets", get(targets))
         .route("/api/v1/reports/records", get(records_export))
+        .route("/api/v1/review/queue", get(review_queue))
         .route("/api/v1/reports/replications/{model}", get(replications))
         .route("/api/v1/admin/targets", put(set_target))
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
@@ -258,6 +259,18 @@ async fn records_export(
         )),
         Some(other) => Err(AppError::BadRequest(format!("format csv or xlsx, not {other:?}"))),
     }
+}
+
+/// The review queue of the reader's commune (commune staff and above).
+async fn review_queue(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(f): Query<reports::QueueFilter>,
+) -> Result<Json<Vec<reports::QueueItem>>, AppError> {
+    require(&who, Role::CommuneStaff)?;
+    let org = state.accounts.org();
+    let scope = reports::report_scope(&who, &org);
+    Ok(Json(reports::review_queue(state.reports.as_ref(), &org, scope.as_deref(), &f).await?))
 }
 
 /// A typical model and where it was replicated.

@@ -32,6 +32,10 @@ pub struct RecordRow {
     pub houses: i64,
     pub revenue_vnd: i64,
     pub attendees: i64,
+    pub updated_at: i64,
+    pub reviewer: Option<String>,
+    pub reviewed_at: Option<i64>,
+    pub review_comment: String,
 }
 
 /// A change to the read model, carried in a write batch.
@@ -61,6 +65,10 @@ impl RecordRow {
             houses: 0,
             revenue_vnd: 0,
             attendees: 0,
+            updated_at: r.updated_at.millis(),
+            reviewer: r.review.reviewer.clone(),
+            reviewed_at: r.review.reviewed_at.map(|t| t.millis()),
+            review_comment: r.review.comment.clone(),
         };
         match &r.activity {
             Activity::Patrol(p) => {

@@ -529,3 +529,63 @@ pub fn rows_to_xlsx(
     }
     book.save_to_buffer().map_err(fail)
 }
+
+/// Filters of the review queue; every one is optional.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// A unit (typically a village): models of that unit and below.
+    pub unit: Option<String>,
+    pub model: Option<String>,
+    pub kind: Option<String>,
+    /// `new`, `approved`, `returned` or `edited_after_approval`.
+    pub state: Option<String>,
+}
+
+/// A record in the queue, with where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueItem {
+    #[serde(flatten)]
+    pub item: crate::store::reports::ReviewItem,
+    pub model_name: String,
+    pub unit: String,
+    pub unit_name: String,
+}
+
+/// The records synced from the reader's scope, for commune review.
+pub async fn review_queue(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+    f: &QueueFilter,
+) -> Result<Vec<QueueItem>, AppError> {
+    let from = f.from.clone().unwrap_or_else(|| "2000-01-01".into());
+    let to = f.to.clone().unwrap_or_else(|| "2100-12-31".into());
+    Period::parse(&from, &to)?;
+    let models: HashMap<String, ModelFacts> = store
+        .models()
+        .await?
+        .into_iter()
+        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
+        .filter(|m| f.unit.as_deref().is_none_or(|u| org.is_within(&m.unit, u)))
+        .filter(|m| f.model.as_deref().is_none_or(|id| m.model == id))
+        .map(|m| (m.model.clone(), m))
+        .collect();
+    Ok(store
+        .review_items(&from, &to)
+        .await?
+        .into_iter()
+        .filter(|i| f.kind.as_deref().is_none_or(|k| i.kind == k))
+        .filter(|i| f.state.as_deref().is_none_or(|s| i.state == s))
+        .filter_map(|item| {
+            let m = models.get(&item.model)?;
+            Some(QueueItem {
+                model_name: m.name.clone(),
+                unit: m.unit.clone(),
+                unit_name: org.get(&m.unit).map(|u| u.name.clone()).unwrap_or_default(),
+                item,
+            })
+        })
+        .collect())
+}

@@ -61,6 +61,21 @@ pub struct RecordFacts {
     pub attendees: i64,
 }
 
+/// A record waiting for, or carrying, a commune decision.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReviewItem {
+    pub record: String,
+    pub model: String,
+    pub kind: String,
+    pub occurred_on: String,
+    pub author: String,
+    /// `new`, `approved`, `returned`, or `edited_after_approval`.
+    pub state: String,
+    pub reviewer: Option<String>,
+    pub comment: String,
+    pub updated_at: i64,
+}
+
 /// Days are `YYYY-MM-DD`, both ends included.
 #[async_trait]
 pub trait ReportStore: Send + Sync + 'static {
@@ -71,6 +86,8 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn targets(&self, year: i32) -> Result<Vec<(String, i64, i64)>, DirectoryError>;
     async fn set_target(&self, unit: &str, year: i32, new_models: i64, typical: i64) -> Result<(), DirectoryError>;
     async fn read_model_size(&self) -> Result<i64, DirectoryError>;
+    /// Live records of a period for review, newest first.
+    async fn review_items(&self, from: &str, to: &str) -> Result<Vec<ReviewItem>, DirectoryError>;
     /// Every record of a period, tombstones included, oldest first.
     async fn records(&self, from: &str, to: &str) -> Result<Vec<RecordFacts>, DirectoryError>;
     /// Records in a period, counted with no grouping: the baseline reports are measured against.

@@ -75,7 +75,8 @@ async fn write_read_model(
             sqlx::query(
                 "INSERT OR REPLACE INTO rm_records (record, model, kind, occurred_on, deleted, review_state, author, \
                  incidents, handed_to_police, supported_police, receiver, support_type, amount_vnd, workdays, houses, \
-                 revenue_vnd, attendees) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 revenue_vnd, attendees, updated_at, reviewer, reviewed_at, review_comment) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&r.record)
             .bind(&r.model)
@@ -94,6 +95,10 @@ async fn write_read_model(
             .bind(r.houses)
             .bind(r.revenue_vnd)
             .bind(r.attendees)
+            .bind(r.updated_at)
+            .bind(&r.reviewer)
+            .bind(r.reviewed_at)
+            .bind(&r.review_comment)
             .execute(&mut **tx)
             .await?;
             sqlx::query("DELETE FROM rm_incidents WHERE record = ?").bind(&r.record).execute(&mut **tx).await?;

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::SqliteStore;
 use super::directory::DirectoryError;
-use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore};
+use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore, ReviewItem};
 
 #[async_trait]
 impl ReportStore for SqliteStore {
@@ -132,6 +132,38 @@ impl ReportStore for SqliteStore {
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn review_items(&self, from: &str, to: &str) -> Result<Vec<ReviewItem>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT record, model, kind, occurred_on, author, review_state, reviewer, review_comment, updated_at, \
+             reviewed_at FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0 \
+             ORDER BY occurred_on DESC, record",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get(5)?;
+                let updated_at: i64 = r.try_get(8)?;
+                let reviewed_at: Option<i64> = r.try_get(9)?;
+                // An approval older than the record's last edit no longer covers it.
+                let edited = state == "approved" && reviewed_at.is_some_and(|at| updated_at > at);
+                Ok(ReviewItem {
+                    record: r.try_get(0)?,
+                    model: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    occurred_on: r.try_get(3)?,
+                    author: r.try_get(4)?,
+                    state: if edited { "edited_after_approval".into() } else { state },
+                    reviewer: r.try_get(6)?,
+                    comment: r.try_get(7)?,
+                    updated_at,
+                })
+            })
+            .collect()
     }
 
     async fn records(&self, from: &str, to: &str) -> Result<Vec<RecordFacts>, DirectoryError> {

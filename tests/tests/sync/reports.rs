@@ -281,3 +281,68 @@ async fn the_replication_view_shows_where_a_typical_model_spread() {
     assert!(row.contains("Thôn Kim Đới") && row.contains("patrol"), "{row}");
     assert!(lines.next().is_none());
 }
+
+#[tokio::test]
+async fn the_review_queue_filters_and_shows_edits_after_approval() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("logger").await;
+    let [a, b, c] = [
+        testdata::meeting(RecordId::new_random(), "2025-03-01", 5),
+        testdata::patrol(RecordId::new_random(), "2025-03-02", 1),
+        testdata::meeting(RecordId::new_random(), "2025-03-03", 9),
+    ];
+    for r in [&a, &b, &c] {
+        phone.put_record(model, r);
+    }
+    phone.sync(&server.url).await.unwrap();
+    let mut staff = server.device_as("reviewer", Role::CommuneStaff, HOME_UNIT).await;
+    staff.sync(&server.url).await.unwrap();
+    let decide = |r: &kheo_shared::record::Record, state: ReviewState, comment: &str| {
+        let mut r = r.clone();
+        r.review = Review {
+            state,
+            reviewer: Some("reviewer.test".into()),
+            reviewed_at: Some(Timestamp(1_760_000_000_000)),
+            comment: comment.into(),
+        };
+        r
+    };
+    staff.put_record(model, &decide(&a, ReviewState::Approved, ""));
+    staff.put_record(model, &decide(&b, ReviewState::Returned, "Thiếu số người tham gia"));
+    staff.sync(&server.url).await.unwrap();
+    // The volunteer edits the approved record after the decision.
+    phone.sync(&server.url).await.unwrap();
+    let mut edited = phone.records(&kheo_shared::ids::DocId::log(model, 2025).unwrap())[&a.id].clone();
+    edited.note = "bổ sung".into();
+    edited.updated_at = Timestamp(1_770_000_000_000);
+    phone.put_record(model, &edited);
+    phone.sync(&server.url).await.unwrap();
+
+    let queue = |query: &str| {
+        let path = format!("/api/v1/review/queue{query}");
+        let (server, token) = (&server, staff.token.clone());
+        async move { get_json(server, &token, &path).await }
+    };
+    let all = queue("").await;
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let state_of = |id: &RecordId, list: &serde_json::Value| {
+        list.as_array().unwrap().iter().find(|i| i["record"] == id.to_string()).map(|i| i["state"].clone())
+    };
+    assert_eq!(state_of(&a.id, &all), Some("edited_after_approval".into()));
+    assert_eq!(state_of(&b.id, &all), Some("returned".into()));
+    assert_eq!(state_of(&c.id, &all), Some("new".into()));
+    let returned = queue("?state=returned").await;
+    assert_eq!(returned[0]["comment"], "Thiếu số người tham gia");
+    assert_eq!(queue("?kind=meeting").await.as_array().unwrap().len(), 2);
+    assert_eq!(queue("?unit=QNA.TK.TT.KD").await.as_array().unwrap().len(), 0, "the model is commune-wide");
+    assert_eq!(queue("?from=2025-03-02&to=2025-03-02").await.as_array().unwrap().len(), 1);
+    // Volunteers have no review queue.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/review/queue", server.url))
+        .bearer_auth(&phone.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+}
