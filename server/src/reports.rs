@@ -186,8 +186,9 @@ pub async fn rollup(
         .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
         .map(|m| (m.model.clone(), m))
         .collect();
-    let activity = store.activity(&from, &to, approved_only).await?;
-    let incidents = store.incidents(&from, &to, approved_only).await?;
+    // Independent scans: run them side by side on the store's connections.
+    let (activity, incidents) =
+        tokio::try_join!(store.activity(&from, &to, approved_only), store.incidents(&from, &to, approved_only))?;
 
     let mut mapped = BTreeMap::new();
     let mut key_of = |m: &ModelFacts| -> (String, String) {

@@ -33,7 +33,7 @@ impl ReportStore for SqliteStore {
     }
 
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {
-        let rows = sqlx::query(
+        let totals = sqlx::query(
             "SELECT model, SUM(kind = 'patrol'), SUM(incidents), SUM(handed_to_police), SUM(supported_police), \
              SUM(amount_vnd), SUM(workdays), SUM(houses), SUM(kind = 'production'), \
              SUM(revenue_vnd), SUM(kind = 'meeting'), SUM(attendees) \
@@ -43,9 +43,8 @@ impl ReportStore for SqliteStore {
         .bind(from)
         .bind(to)
         .bind(approved_only)
-        .fetch_all(self.pool())
-        .await?;
-        let households: std::collections::HashMap<String, i64> = sqlx::query(
+        .fetch_all(self.pool());
+        let households = sqlx::query(
             "SELECT model, COUNT(DISTINCT receiver) FROM rm_records INDEXED BY rm_records_receivers \
              WHERE kind = 'household_support' AND occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
              AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
@@ -53,11 +52,11 @@ impl ReportStore for SqliteStore {
         .bind(from)
         .bind(to)
         .bind(approved_only)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+        .fetch_all(self.pool());
+        // Two scans of different indexes, on two connections at once.
+        let (rows, households) = tokio::try_join!(totals, households)?;
+        let households: std::collections::HashMap<String, i64> =
+            households.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?;
         rows.iter()
             .map(|r| {
                 let model: String = r.try_get(0)?;
