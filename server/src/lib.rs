@@ -46,6 +46,7 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use automerge::ActorId;
+use kheo_shared::codes::Code;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -106,7 +107,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     if config.demo {
         println!("Demo accounts (username / password or PIN, role, unit):");
         for (username, secret, role, unit, _) in demo::DEMO_ACCOUNTS {
-            println!("  {username:<14} {secret:<14} {role:<15} {unit}");
+            println!("  {username:<14} {secret:<14} {:<15} {unit}", role.code());
         }
     }
     serve(listener, prepared, shutdown).await
