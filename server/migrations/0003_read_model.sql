@@ -38,7 +38,9 @@ CREATE TABLE rm_records (
     updated_at        INTEGER NOT NULL,
     reviewer          TEXT,
     reviewed_at       INTEGER,
-    review_comment    TEXT NOT NULL
+    review_comment    TEXT NOT NULL,
+    -- JSON list of fields two devices changed concurrently (path and values).
+    conflicts         TEXT NOT NULL
 ) WITHOUT ROWID;
 -- Covering index for rollups: ordered by model, so GROUP BY model streams
 -- without a sort, and holding every aggregated column, so a rollup reads

@@ -7,6 +7,7 @@ use kheo_shared::codes::{Code, IncidentOutcome, ReviewState, SupportType};
 use kheo_shared::ids::ModelId;
 use kheo_shared::model::ModelProfile;
 use kheo_shared::record::{Activity, Record};
+use kheo_shared::schema::conflicts::{FieldConflict, record_conflicts};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelRow {
@@ -36,6 +37,8 @@ pub struct RecordRow {
     pub reviewer: Option<String>,
     pub reviewed_at: Option<i64>,
     pub review_comment: String,
+    /// Fields two devices changed concurrently, found at merge time.
+    pub conflicts: Vec<FieldConflict>,
 }
 
 /// A change to the read model, carried in a write batch.
@@ -69,6 +72,7 @@ impl RecordRow {
             reviewer: r.review.reviewer.clone(),
             reviewed_at: r.review.reviewed_at.map(|t| t.millis()),
             review_comment: r.review.comment.clone(),
+            conflicts: Vec::new(),
         };
         match &r.activity {
             Activity::Patrol(p) => {
@@ -87,6 +91,13 @@ impl RecordRow {
             Activity::Production(p) => row.revenue_vnd = p.revenue_vnd,
             Activity::Meeting(m) => row.attendees = i64::from(m.attendees),
         }
+        row
+    }
+
+    /// The row of a record as it stands in `doc`, with its conflicts.
+    pub fn in_doc<D: automerge::ReadDoc>(doc: &D, model: ModelId, r: &Record) -> RecordRow {
+        let mut row = RecordRow::from_record(model, r);
+        row.conflicts = record_conflicts(doc, &row.record);
         row
     }
 
@@ -120,9 +131,9 @@ pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::st
             }
             DocId::Log { model, .. } => {
                 if let Ok(log) = schema::read_log(&doc, &id) {
-                    batch
-                        .read_model
-                        .extend(log.records.values().map(|r| ReadModelWrite::Record(RecordRow::from_record(model, r))));
+                    batch.read_model.extend(
+                        log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(&doc, model, r))),
+                    );
                 }
             }
         }

@@ -254,7 +254,7 @@ fn read_model_rows(id: &DocId, doc: &AutoCommit, touched: BTreeSet<String>) -> V
             .unwrap_or_default(),
         DocId::Log { model, .. } => schema::read_existing_records(doc, id, touched)
             .map(|records| {
-                records.values().map(|r| ReadModelWrite::Record(RecordRow::from_record(*model, r))).collect()
+                records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(doc, *model, r))).collect()
             })
             .unwrap_or_default(),
     }

@@ -74,6 +74,8 @@ pub struct ReviewItem {
     pub reviewer: Option<String>,
     pub comment: String,
     pub updated_at: i64,
+    /// Fields two phones changed concurrently: both values are shown.
+    pub conflicts: Vec<kheo_shared::schema::conflicts::FieldConflict>,
 }
 
 /// Days are `YYYY-MM-DD`, both ends included.

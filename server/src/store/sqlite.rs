@@ -79,8 +79,8 @@ async fn write_read_model(
             sqlx::query(
                 "INSERT OR REPLACE INTO rm_records (record, model, kind, occurred_on, deleted, review_state, author, \
                  incidents, handed_to_police, supported_police, receiver, support_type, amount_vnd, workdays, houses, \
-                 revenue_vnd, attendees, updated_at, reviewer, reviewed_at, review_comment) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 revenue_vnd, attendees, updated_at, reviewer, reviewed_at, review_comment, conflicts) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&r.record)
             .bind(&r.model)
@@ -103,6 +103,7 @@ async fn write_read_model(
             .bind(&r.reviewer)
             .bind(r.reviewed_at)
             .bind(&r.review_comment)
+            .bind(serde_json::to_string(&r.conflicts).unwrap_or_else(|_| "[]".into()))
             .execute(&mut **tx)
             .await?;
             sqlx::query("DELETE FROM rm_incidents WHERE record = ?").bind(&r.record).execute(&mut **tx).await?;

@@ -136,7 +136,7 @@ impl ReportStore for SqliteStore {
     async fn review_items(&self, from: &str, to: &str) -> Result<Vec<ReviewItem>, DirectoryError> {
         let rows = sqlx::query(
             "SELECT record, model, kind, occurred_on, author, review_state, reviewer, review_comment, updated_at, \
-             reviewed_at FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0 \
+             reviewed_at, conflicts FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0 \
              ORDER BY occurred_on DESC, record",
         )
         .bind(from)
@@ -160,6 +160,7 @@ impl ReportStore for SqliteStore {
                     reviewer: r.try_get(6)?,
                     comment: r.try_get(7)?,
                     updated_at,
+                    conflicts: serde_json::from_str(&r.try_get::<String, _>(10)?).unwrap_or_default(),
                 })
             })
             .collect()

@@ -29,6 +29,7 @@
 //! assert_eq!(log.records[&record.id], record);
 //! ```
 
+pub mod conflicts;
 pub mod reader;
 
 use std::collections::BTreeMap;

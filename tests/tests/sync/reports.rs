@@ -346,3 +346,35 @@ async fn the_review_queue_filters_and_shows_edits_after_approval() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 403);
 }
+
+#[tokio::test]
+async fn concurrent_edits_of_one_field_show_both_values_to_the_reviewer() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut a = server.device("phone.a").await;
+    let mut b = server.device("phone.b").await;
+    let r = testdata::meeting(RecordId::new_random(), "2025-06-01", 30);
+    let log = a.put_record(model, &r);
+    a.sync(&server.url).await.unwrap();
+    b.sync(&server.url).await.unwrap();
+    // Both phones, offline, correct the attendance differently.
+    let mut on_a = b.records(&log)[&r.id].clone();
+    let mut on_b = on_a.clone();
+    on_a.note = "30 người".into();
+    on_b.note = "35 người".into();
+    a.put_record(model, &on_a);
+    b.put_record(model, &on_b);
+    a.sync(&server.url).await.unwrap();
+    b.sync(&server.url).await.unwrap();
+
+    let staff = server.device_as("reviewer", Role::CommuneStaff, HOME_UNIT).await;
+    let queue = get_json(&server, &staff.token, "/api/v1/review/queue").await;
+    let item = queue.as_array().unwrap().iter().find(|i| i["record"] == r.id.to_string()).unwrap().clone();
+    let conflicts = item["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1, "{item}");
+    assert_eq!(conflicts[0]["path"], "note");
+    let mut values: Vec<String> =
+        conflicts[0]["values"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    values.sort();
+    assert_eq!(values, ["30 người", "35 người"]);
+}
