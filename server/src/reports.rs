@@ -97,23 +97,23 @@ pub struct Totals {
     pub attendees: i64,
 }
 
+fn add_counts(into: &mut BTreeMap<String, i64>, from: &BTreeMap<String, i64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
 impl Totals {
     fn add(&mut self, o: &Totals) {
         self.models += o.models;
-        for (k, v) in &o.models_by_status {
-            *self.models_by_status.entry(k.clone()).or_default() += v;
-        }
+        add_counts(&mut self.models_by_status, &o.models_by_status);
         self.new_models += o.new_models;
         self.typical_models += o.typical_models;
         self.replications += o.replications;
         self.patrols += o.patrols;
         self.incidents += o.incidents;
-        for (k, v) in &o.incidents_by_category {
-            *self.incidents_by_category.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &o.incidents_by_outcome {
-            *self.incidents_by_outcome.entry(k.clone()).or_default() += v;
-        }
+        add_counts(&mut self.incidents_by_category, &o.incidents_by_category);
+        add_counts(&mut self.incidents_by_outcome, &o.incidents_by_outcome);
         self.handed_to_police += o.handed_to_police;
         self.supported_police += o.supported_police;
         self.households_supported += o.households_supported;

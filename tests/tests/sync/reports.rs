@@ -16,6 +16,18 @@ async fn get_json(server: &TestServer, token: &str, path: &str) -> serde_json::V
     response.json().await.expect("json")
 }
 
+/// A staff decision on a record, as the review screen writes it.
+fn decided(r: &kheo_shared::record::Record, state: ReviewState, comment: &str) -> kheo_shared::record::Record {
+    let mut r = r.clone();
+    r.review = Review {
+        state,
+        reviewer: Some("reviewer.test".into()),
+        reviewed_at: Some(Timestamp(1_760_000_000_000)),
+        comment: comment.into(),
+    };
+    r
+}
+
 /// The Tam Thăng "5 in 1" team as the brief reports it: over 300 patrols,
 /// 37 cases found, prevented or handled, and support to the police in 73 cases.
 #[tokio::test]
@@ -95,14 +107,7 @@ async fn approved_only_counts_what_staff_approved() {
     let mut staff = server.device_as("reviewer", Role::CommuneStaff, HOME_UNIT).await;
     staff.sync(&server.url).await.unwrap();
     for r in records.iter().take(3) {
-        let mut approved = r.clone();
-        approved.review = Review {
-            state: ReviewState::Approved,
-            reviewer: Some("reviewer.test".into()),
-            reviewed_at: Some(Timestamp(1_760_000_000_000)),
-            comment: String::new(),
-        };
-        staff.put_record(model, &approved);
+        staff.put_record(model, &decided(r, ReviewState::Approved, ""));
     }
     staff.sync(&server.url).await.unwrap();
     let all = get_json(&server, &staff.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31").await;
@@ -298,18 +303,8 @@ async fn the_review_queue_filters_and_shows_edits_after_approval() {
     phone.sync(&server.url).await.unwrap();
     let mut staff = server.device_as("reviewer", Role::CommuneStaff, HOME_UNIT).await;
     staff.sync(&server.url).await.unwrap();
-    let decide = |r: &kheo_shared::record::Record, state: ReviewState, comment: &str| {
-        let mut r = r.clone();
-        r.review = Review {
-            state,
-            reviewer: Some("reviewer.test".into()),
-            reviewed_at: Some(Timestamp(1_760_000_000_000)),
-            comment: comment.into(),
-        };
-        r
-    };
-    staff.put_record(model, &decide(&a, ReviewState::Approved, ""));
-    staff.put_record(model, &decide(&b, ReviewState::Returned, "Thiếu số người tham gia"));
+    staff.put_record(model, &decided(&a, ReviewState::Approved, ""));
+    staff.put_record(model, &decided(&b, ReviewState::Returned, "Thiếu số người tham gia"));
     staff.sync(&server.url).await.unwrap();
     // The volunteer edits the approved record after the decision.
     phone.sync(&server.url).await.unwrap();
