@@ -50,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/reports/targets", get(targets))
         .route("/api/v1/reports/records", get(records_export))
         .route("/api/v1/review/queue", get(review_queue))
+        .route("/api/v1/reports/charts/{chart}", get(chart))
         .route("/api/v1/reports/replications/{model}", get(replications))
         .route("/api/v1/admin/targets", put(set_target))
         .route("/api/v1/devices/{id}/revoke", post(revoke_device))
@@ -259,6 +260,67 @@ async fn records_export(
         )),
         Some(other) => Err(AppError::BadRequest(format!("format csv or xlsx, not {other:?}"))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct ChartParams {
+    from: Option<String>,
+    to: Option<String>,
+    year: Option<i32>,
+    #[serde(default)]
+    approved: bool,
+}
+
+/// `records.svg` (records per month), `incidents.svg` (incidents by
+/// category) over `from`..`to`; `targets.svg` (new models against target per
+/// unit) for `year`. All scoped like the reports.
+async fn chart(
+    who: Principal,
+    State(state): State<AppState>,
+    Path(chart): Path<String>,
+    Query(p): Query<ChartParams>,
+) -> Result<Response, AppError> {
+    use crate::charts::{Bar, bars};
+    let org = state.accounts.org();
+    let scope = reports::report_scope(&who, &org);
+    let period = || match (&p.from, &p.to) {
+        (Some(from), Some(to)) => Period::parse(from, to),
+        _ => Err(AppError::BadRequest("this chart needs from and to (YYYY-MM-DD)".into())),
+    };
+    let svg = match chart.as_str() {
+        "records.svg" => {
+            let months =
+                reports::records_by_month(state.reports.as_ref(), &org, scope.as_deref(), period()?, p.approved)
+                    .await?;
+            let data: Vec<Bar> =
+                months.into_iter().map(|(m, n)| Bar { label: m, value: n as f64, target: None }).collect();
+            bars("Số hoạt động theo tháng", &data)
+        }
+        "incidents.svg" => {
+            let grouping = Grouping::Field;
+            let r = reports::rollup(state.reports.as_ref(), &org, scope.as_deref(), period()?, grouping, p.approved)
+                .await?;
+            let data: Vec<Bar> = r
+                .total
+                .incidents_by_category
+                .iter()
+                .map(|(c, n)| Bar { label: reports::category_name(c).to_owned(), value: *n as f64, target: None })
+                .collect();
+            bars("Vụ việc theo loại", &data)
+        }
+        "targets.svg" => {
+            let year = p.year.ok_or_else(|| AppError::BadRequest("this chart needs a year".into()))?;
+            let rows = reports::progress(state.reports.as_ref(), &org, year).await?;
+            let data: Vec<Bar> = rows
+                .into_iter()
+                .filter(|r| scope.as_deref().is_none_or(|s| org.is_within(&r.unit, s)))
+                .map(|r| Bar { label: r.name, value: r.new_models as f64, target: Some(r.new_models_target as f64) })
+                .collect();
+            bars(&format!("Mô hình mới so với chỉ tiêu năm {year}"), &data)
+        }
+        other => return Err(AppError::NotFound(format!("no chart {other}"))),
+    };
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")], svg).into_response())
 }
 
 /// The review queue of the reader's commune (commune staff and above).

@@ -28,6 +28,7 @@ pub mod access;
 pub mod accounts;
 pub mod admin_cli;
 pub mod auth;
+pub mod charts;
 pub mod config;
 pub mod demo;
 pub mod docs;

@@ -590,3 +590,42 @@ pub async fn review_queue(
         })
         .collect())
 }
+
+/// Live records per month of a period in the reader's scope, oldest month first.
+pub async fn records_by_month(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+    period: Period,
+    approved_only: bool,
+) -> Result<Vec<(String, i64)>, AppError> {
+    let in_scope: std::collections::HashSet<String> = store
+        .models()
+        .await?
+        .into_iter()
+        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
+        .map(|m| m.model)
+        .collect();
+    let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
+    let mut months: BTreeMap<String, i64> = BTreeMap::new();
+    for (model, month, n) in store.monthly(&from, &to, approved_only).await? {
+        if in_scope.contains(&model) {
+            *months.entry(month).or_default() += n;
+        }
+    }
+    Ok(months.into_iter().collect())
+}
+
+/// The Vietnamese name of an incident category, as the glossary gives it.
+pub fn category_name(code: &str) -> &str {
+    match code {
+        "theft" => "Trộm cắp tài sản",
+        "illegal_sand_mining" => "Khai thác cát trái phép",
+        "environmental_pollution" => "Gây ô nhiễm môi trường",
+        "gambling" => "Cờ bạc",
+        "public_disorder" => "Gây rối trật tự công cộng",
+        "traffic" => "An toàn giao thông",
+        "other" => "Khác",
+        other => other,
+    }
+}

@@ -88,6 +88,13 @@ pub trait ReportStore: Send + Sync + 'static {
     async fn targets(&self, year: i32) -> Result<Vec<(String, i64, i64)>, DirectoryError>;
     async fn set_target(&self, unit: &str, year: i32, new_models: i64, typical: i64) -> Result<(), DirectoryError>;
     async fn read_model_size(&self) -> Result<i64, DirectoryError>;
+    /// Live records per model and month (`YYYY-MM`) in a period.
+    async fn monthly(
+        &self,
+        from: &str,
+        to: &str,
+        approved_only: bool,
+    ) -> Result<Vec<(String, String, i64)>, DirectoryError>;
     /// Live records of a period for review, newest first.
     async fn review_items(&self, from: &str, to: &str) -> Result<Vec<ReviewItem>, DirectoryError>;
     /// Every record of a period, tombstones included, oldest first.

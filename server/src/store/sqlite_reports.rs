@@ -133,6 +133,25 @@ impl ReportStore for SqliteStore {
         Ok(row.try_get(0)?)
     }
 
+    async fn monthly(
+        &self,
+        from: &str,
+        to: &str,
+        approved_only: bool,
+    ) -> Result<Vec<(String, String, i64)>, DirectoryError> {
+        let rows = sqlx::query(
+            "SELECT model, substr(occurred_on, 1, 7), COUNT(*) FROM rm_records INDEXED BY rm_records_rollup \
+             WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 AND (?3 = 0 OR review_state = 'approved') \
+             GROUP BY model, substr(occurred_on, 1, 7)",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(approved_only)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+    }
+
     async fn review_items(&self, from: &str, to: &str) -> Result<Vec<ReviewItem>, DirectoryError> {
         let rows = sqlx::query(
             "SELECT record, model, kind, occurred_on, author, review_state, reviewer, review_comment, updated_at, \

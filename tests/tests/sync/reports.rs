@@ -86,6 +86,26 @@ async fn the_tam_thang_figures_reproduce_exactly() {
     assert_eq!(t["incidents_by_category"]["illegal_sand_mining"], 37);
     assert_eq!(r["mapped_units"].as_array().unwrap().len(), 0, "no reform inside this period");
 
+    // The same figures drawn: incidents by category, records per month.
+    let svg = |path: String| {
+        let token = province.token.clone();
+        let url = format!("{}{path}", server.url);
+        async move {
+            let response = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.headers()["content-type"], "image/svg+xml; charset=utf-8");
+            response.text().await.unwrap()
+        }
+    };
+    let incidents = svg("/api/v1/reports/charts/incidents.svg?from=2022-01-01&to=2024-12-31".into()).await;
+    assert!(incidents.starts_with("<svg") && incidents.contains("Khai thác cát trái phép"), "{incidents}");
+    assert_eq!(incidents.matches("<rect").count(), 2, "two categories");
+    let months = svg("/api/v1/reports/charts/records.svg?from=2023-01-01&to=2023-12-31".into()).await;
+    // 2023's patrols fall in February, May, August and November (day n of the set: month 1 + n % 12).
+    assert_eq!(months.matches("<rect").count(), 4);
+    assert!(months.contains("2023-02") && months.contains("2023-11"));
+    let progress = svg("/api/v1/reports/charts/targets.svg?year=2022".into()).await;
+    assert!(progress.contains("<line"), "targets are marked");
+
     // One year only, and by district.
     let y =
         get_json(&server, &province.token, "/api/v1/reports/rollup?from=2023-01-01&to=2023-12-31&group=district").await;
