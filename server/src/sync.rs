@@ -19,7 +19,7 @@ use automerge::sync::{Message, State, SyncDoc};
 use automerge::transaction::CommitOptions;
 use automerge::{AutoCommit, ChangeHash, PatchAction, Prop};
 use kheo_shared::ids::{DocId, ModelId};
-use kheo_shared::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use kheo_shared::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, MAX_HELD, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema::{self, SchemaError};
 
@@ -81,8 +81,14 @@ impl SyncService {
                 request.docs.len()
             )));
         }
+        if request.held.len() > MAX_HELD {
+            return Err(AppError::TooManyDocuments(format!("{} held ids; at most {MAX_HELD}", request.held.len())));
+        }
         let messages = decode_messages(request.docs)?;
-        let requested: BTreeSet<DocId> = messages.keys().copied().collect();
+        let mut requested: BTreeSet<DocId> = messages.keys().copied().collect();
+        for id in &request.held {
+            requested.insert(DocId::parse(id).map_err(|e| AppError::BadDocumentId(e.to_string()))?);
+        }
         let scope = Scope { who, org };
 
         let mut guards = Vec::with_capacity(messages.len());

@@ -33,7 +33,7 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, AutoCommit, ReadDoc, transaction::CommitOptions};
 
 use crate::ids::DocId;
-use crate::protocol::{DocMessage, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use crate::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use crate::scalars::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -156,19 +156,29 @@ impl Replica {
     /// The next request of this session. `full` lists every document, so
     /// the server can name the ones this device lacks; a request with no
     /// documents and `full == false` need not be sent: the session is done.
+    ///
+    /// A request carries messages for at most [`MAX_DOCS_PER_REQUEST`]
+    /// documents; the others wait for the next round of the session. A
+    /// `full` request names the rest in `held`.
     pub fn request(&mut self, full: bool) -> SyncRequest {
         let rejected = self.rejections();
         let mut docs = Vec::new();
+        let mut held = Vec::new();
         for (id, doc) in &mut self.docs {
-            if rejected.contains_key(id) {
+            if rejected.contains_key(id) || docs.len() == MAX_DOCS_PER_REQUEST {
+                if full {
+                    held.push(id.to_string());
+                }
                 continue;
             }
             let state = self.session.entry(*id).or_default();
-            if let Some(msg) = doc.sync().generate_sync_message(state) {
-                docs.push(DocMessage::new(*id, msg.encode()));
+            match doc.sync().generate_sync_message(state) {
+                Some(msg) => docs.push(DocMessage::new(*id, msg.encode())),
+                None if full => held.push(id.to_string()),
+                None => {}
             }
         }
-        SyncRequest { v: PROTOCOL_VERSION, docs, full }
+        SyncRequest { v: PROTOCOL_VERSION, docs, full, held }
     }
 
     /// Applies the server's answer. Documents the server names as missing
@@ -311,6 +321,25 @@ mod tests {
         phone.abort_session();
         sync(&mut phone, &mut server);
         assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
+    }
+
+    #[test]
+    fn a_request_carries_at_most_the_limit_and_names_the_rest() {
+        let mut phone = Replica::new(ActorId::random());
+        let extra = 5;
+        for _ in 0..MAX_DOCS_PER_REQUEST + extra {
+            let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+            let DocId::Log { model, year } = log else { unreachable!() };
+            phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
+        }
+        phone.start_session();
+        let first = phone.request(true);
+        assert_eq!(first.docs.len(), MAX_DOCS_PER_REQUEST);
+        assert_eq!(first.held.len(), extra);
+        // The next round carries the rest, even before the first is answered.
+        let second = phone.request(false);
+        assert_eq!(second.docs.len(), extra);
+        assert!(second.held.is_empty());
     }
 
     #[test]

@@ -22,8 +22,10 @@ pub const CONTENT_TYPE: &str = "application/cbor";
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Largest body after inflating.
 pub const MAX_INFLATED_BYTES: usize = 32 * 1024 * 1024;
-/// Most documents one request may carry.
+/// Most documents one request may carry messages for.
 pub const MAX_DOCS_PER_REQUEST: usize = 2_000;
+/// Most ids a `held` list may name.
+pub const MAX_HELD: usize = 200_000;
 
 /// One request from a device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,10 +33,15 @@ pub struct SyncRequest {
     pub v: u32,
     /// One sync message per document, at most one entry per document.
     pub docs: Vec<DocMessage>,
-    /// True when `docs` names every document the device holds, so the server
-    /// can answer with the documents of its scope the device lacks.
+    /// True when `docs` and `held` together name every document the device
+    /// holds, so the server can answer with the documents of its scope the
+    /// device lacks.
     #[serde(default)]
     pub full: bool,
+    /// With `full`: the ids of held documents that carry no message in this
+    /// request (a device may hold more documents than one request carries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 /// The server's answer.
@@ -164,7 +171,7 @@ mod tests {
 
     fn sample() -> SyncRequest {
         let id = DocId::log(ModelId::new_random(), 2025).unwrap();
-        SyncRequest { v: 1, docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])], full: true }
+        SyncRequest { v: 1, docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])], full: true, held: Vec::new() }
     }
 
     #[test]

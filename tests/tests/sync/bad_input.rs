@@ -45,13 +45,13 @@ fn empty_doc_message() -> Vec<u8> {
 fn request_with(id: &str, msg: Vec<u8>) -> Vec<u8> {
     let mut m = DocMessage::new(DocId::Model(new_model()), msg);
     m.id = id.to_owned();
-    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false })
+    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false, held: Vec::new() })
 }
 
 #[tokio::test]
 async fn truncated_body_is_refused() {
     let server = server_with_data().await;
-    let mut body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true });
+    let mut body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new() });
     body.truncate(body.len() - 6);
     expect_refusal(&server, body, 400, "malformed_body").await;
 }
@@ -95,9 +95,14 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
     let server = server_with_data().await;
     let id = DocId::Model(new_model());
     let msg = empty_doc_message();
-    let dup = SyncRequest { v: 1, docs: vec![DocMessage::new(id, msg.clone()), DocMessage::new(id, msg)], full: false };
+    let dup = SyncRequest {
+        v: 1,
+        docs: vec![DocMessage::new(id, msg.clone()), DocMessage::new(id, msg)],
+        full: false,
+        held: Vec::new(),
+    };
     expect_refusal(&server, protocol::encode(&dup), 400, "duplicate_document").await;
-    let future = SyncRequest { v: 99, docs: vec![], full: false };
+    let future = SyncRequest { v: 99, docs: vec![], full: false, held: Vec::new() };
     expect_refusal(&server, protocol::encode(&future), 400, "unsupported_version").await;
 }
 
@@ -105,7 +110,7 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
 async fn wrong_headers_are_refused() {
     let server = server_with_data().await;
     let before = store_fingerprint(&server.data_dir()).await;
-    let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true });
+    let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new() });
     let http = reqwest::Client::new();
     let url = format!("{}{}", server.url, protocol::SYNC_PATH);
     let no_token = http

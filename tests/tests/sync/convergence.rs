@@ -60,6 +60,20 @@ async fn a_new_phone_receives_every_document_of_its_scope() {
     assert_eq!(newcomer.records(&DocId::log(model, 2025).unwrap()).len(), 4);
     assert!(newcomer.replica.doc(&DocId::Model(model)).is_some());
     assert!(traffic.round_trips <= 3, "{traffic:?}");
+
+    // A full request may name held documents without a message for them.
+    let held: Vec<String> = newcomer.replica.doc_ids().map(ToString::to_string).collect();
+    let ask = |held: Vec<String>| kheo_shared::protocol::SyncRequest { v: 1, docs: vec![], full: true, held };
+    let http = reqwest::Client::new();
+    let missing = |body: Vec<u8>| {
+        let (http, url, token) = (http.clone(), server.url.clone(), newcomer.token.clone());
+        async move {
+            let bytes = kheo_tests::post_raw(&http, &url, &token, body).await.unwrap().bytes().await.unwrap();
+            kheo_shared::protocol::decode::<kheo_shared::protocol::SyncResponse>(&bytes).unwrap().missing.len()
+        }
+    };
+    assert_eq!(missing(kheo_shared::protocol::encode(&ask(Vec::new()))).await, held.len());
+    assert_eq!(missing(kheo_shared::protocol::encode(&ask(held))).await, 0);
 }
 
 #[tokio::test]
@@ -117,7 +131,12 @@ async fn a_change_that_arrives_before_its_dependency_is_kept() {
             flags: None,
             version: MessageVersion::V1,
         };
-        protocol::encode(&SyncRequest { v: 1, docs: vec![DocMessage::new(log, msg.encode())], full: false })
+        protocol::encode(&SyncRequest {
+            v: 1,
+            docs: vec![DocMessage::new(log, msg.encode())],
+            full: false,
+            held: Vec::new(),
+        })
     };
     let http = reqwest::Client::new();
     let r = kheo_tests::post_raw(&http, &server.url, &phone.token, send(&changes[1])).await.unwrap();
