@@ -155,11 +155,17 @@ impl Accounts {
         Ok(info(&row))
     }
 
-    pub async fn update_account(&self, id: &str, update: AccountUpdate) -> Result<AccountInfo, AppError> {
+    pub async fn update_account(&self, id: &str, mut update: AccountUpdate) -> Result<AccountInfo, AppError> {
         if let Some(unit) = &update.unit
             && self.org().get(unit).is_none()
         {
             return Err(AppError::BadRequest(format!("unit {unit} is not in the organisation tree")));
+        }
+        if let Some(name) = update.display_name.as_mut() {
+            *name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 200 {
+                return Err(AppError::BadRequest("a display name is 1 to 200 characters".into()));
+            }
         }
         if !self.directory.update_account(id, &update).await? {
             return Err(AppError::NotFound(format!("no account {id}")));

@@ -140,6 +140,8 @@ async fn revoked_tokens_and_disabled_accounts_stop_at_the_next_sync() {
     let me = json_call(reqwest::Method::GET, &format!("{}/api/v1/me", server.url), Some(&worker.token), None).await;
     let id = me.1["id"].as_str().unwrap().to_owned();
     let patch = format!("{}/api/v1/admin/accounts/{id}", server.url);
+    let blank = serde_json::json!({"display_name": "   "});
+    assert_eq!(json_call(reqwest::Method::PATCH, &patch, Some(&admin.token), Some(blank)).await.0, 400);
     let (status, body) =
         json_call(reqwest::Method::PATCH, &patch, Some(&admin.token), Some(serde_json::json!({"disabled": true})))
             .await;
