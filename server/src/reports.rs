@@ -156,6 +156,21 @@ pub fn report_scope(who: &Principal, org: &OrgTree) -> Option<String> {
     }
 }
 
+/// The models of the read model in a scope (`None`: all), by id.
+async fn models_in_scope(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+) -> Result<HashMap<String, ModelFacts>, AppError> {
+    Ok(store
+        .models()
+        .await?
+        .into_iter()
+        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
+        .map(|m| (m.model.clone(), m))
+        .collect())
+}
+
 /// The unit a model's unit stands for on `day`: itself while it exists,
 /// else its successor(s) (the first, when a unit was split).
 fn effective_unit<'a>(org: &'a OrgTree, unit: &'a str, day: Date) -> &'a str {
@@ -179,13 +194,7 @@ pub async fn rollup(
     approved_only: bool,
 ) -> Result<Rollup, AppError> {
     let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
-    let models: HashMap<String, ModelFacts> = store
-        .models()
-        .await?
-        .into_iter()
-        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
-        .map(|m| (m.model.clone(), m))
-        .collect();
+    let models = models_in_scope(store, org, scope).await?;
     // Independent scans: run them side by side on the store's connections.
     let (activity, incidents) =
         tokio::try_join!(store.activity(&from, &to, approved_only), store.incidents(&from, &to, approved_only))?;
@@ -414,13 +423,7 @@ pub async fn record_rows(
     scope: Option<&str>,
     period: Period,
 ) -> Result<Vec<Vec<String>>, AppError> {
-    let models: HashMap<String, ModelFacts> = store
-        .models()
-        .await?
-        .into_iter()
-        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
-        .map(|m| (m.model.clone(), m))
-        .collect();
+    let models = models_in_scope(store, org, scope).await?;
     let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
     Ok(store
         .records(&from, &to)
@@ -564,15 +567,10 @@ pub async fn review_queue(
     let from = f.from.clone().unwrap_or_else(|| "2000-01-01".into());
     let to = f.to.clone().unwrap_or_else(|| "2100-12-31".into());
     Period::parse(&from, &to)?;
-    let models: HashMap<String, ModelFacts> = store
-        .models()
-        .await?
-        .into_iter()
-        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
-        .filter(|m| f.unit.as_deref().is_none_or(|u| org.is_within(&m.unit, u)))
-        .filter(|m| f.model.as_deref().is_none_or(|id| m.model == id))
-        .map(|m| (m.model.clone(), m))
-        .collect();
+    let mut models = models_in_scope(store, org, scope).await?;
+    models.retain(|_, m| {
+        f.unit.as_deref().is_none_or(|u| org.is_within(&m.unit, u)) && f.model.as_deref().is_none_or(|id| m.model == id)
+    });
     Ok(store
         .review_items(&from, &to)
         .await?
@@ -599,17 +597,11 @@ pub async fn records_by_month(
     period: Period,
     approved_only: bool,
 ) -> Result<Vec<(String, i64)>, AppError> {
-    let in_scope: std::collections::HashSet<String> = store
-        .models()
-        .await?
-        .into_iter()
-        .filter(|m| scope.is_none_or(|s| org.is_within(&m.unit, s)))
-        .map(|m| m.model)
-        .collect();
+    let in_scope = models_in_scope(store, org, scope).await?;
     let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
     let mut months: BTreeMap<String, i64> = BTreeMap::new();
     for (model, month, n) in store.monthly(&from, &to, approved_only).await? {
-        if in_scope.contains(&model) {
+        if in_scope.contains_key(&model) {
             *months.entry(month).or_default() += n;
         }
     }
