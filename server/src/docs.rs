@@ -110,12 +110,4 @@ impl DocCache {
             *slot.lock().await = None;
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }

@@ -3,7 +3,7 @@
 //! transaction as the merge, so reports run as SQL over rows and never load
 //! an Automerge document.
 
-use kheo_shared::codes::{Code, IncidentOutcome, ReviewState, SupportType};
+use kheo_shared::codes::{Code, IncidentOutcome, SupportType};
 use kheo_shared::ids::ModelId;
 use kheo_shared::model::ModelProfile;
 use kheo_shared::record::{Activity, Record};
@@ -99,10 +99,6 @@ impl RecordRow {
         let mut row = RecordRow::from_record(model, r);
         row.conflicts = record_conflicts(doc, &row.record);
         row
-    }
-
-    pub fn is_approved(&self) -> bool {
-        self.review_state == ReviewState::Approved.code()
     }
 }
 

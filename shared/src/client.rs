@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{ActorId, AutoCommit, ReadDoc, transaction::CommitOptions};
+use automerge::{ActorId, AutoCommit, transaction::CommitOptions};
 
 use crate::ids::DocId;
 use crate::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse};
@@ -234,11 +234,6 @@ impl Replica {
     /// Heads of a document, empty when absent.
     pub fn heads(&mut self, id: &DocId) -> Vec<automerge::ChangeHash> {
         self.docs.get_mut(id).map(|d| d.get_heads()).unwrap_or_default()
-    }
-
-    /// Number of keys at a document's root (cheap presence check for tests).
-    pub fn root_len(&self, id: &DocId) -> usize {
-        self.doc(id).map(|d| d.length(automerge::ROOT)).unwrap_or(0)
     }
 }
 
