@@ -9,6 +9,13 @@ use kheo_shared::scalars::Timestamp;
 use kheo_shared::testdata;
 use kheo_tests::{Device, HOME_UNIT, TestServer};
 
+async fn get_text(server: &TestServer, token: &str, path: &str) -> String {
+    let response =
+        reqwest::Client::new().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.expect("request");
+    assert!(response.status().is_success(), "{path}: {}", response.status());
+    response.text().await.expect("text")
+}
+
 async fn get_json(server: &TestServer, token: &str, path: &str) -> serde_json::Value {
     let response =
         reqwest::Client::new().get(format!("{}{path}", server.url)).bearer_auth(token).send().await.expect("request");
@@ -216,15 +223,12 @@ async fn targets_show_who_is_behind_and_exports_keep_vietnamese() {
     assert_eq!(r["total"]["money_vnd"], 3_500_000);
     assert_eq!(r["total"]["workdays"], 5.0);
 
-    let csv = reqwest::Client::new()
-        .get(format!("{}/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&group=commune&format=csv", server.url))
-        .bearer_auth(&province.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = get_text(
+        &server,
+        &province.token,
+        "/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&group=commune&format=csv",
+    )
+    .await;
     assert!(csv.starts_with("Nhóm,Mã,Số mô hình"), "{csv}");
     assert!(csv.contains("Xã Tam Thăng") && csv.contains("3500000"), "{csv}");
     let xlsx = reqwest::Client::new()
@@ -291,15 +295,7 @@ async fn the_replication_view_shows_where_a_typical_model_spread() {
     assert_eq!(y["total"]["replications"], 7);
     assert_eq!(y["total"]["new_models"], 7);
 
-    let csv = reqwest::Client::new()
-        .get(format!("{}/api/v1/reports/records?from=2024-01-01&to=2024-12-31", server.url))
-        .bearer_auth(&province.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let csv = get_text(&server, &province.token, "/api/v1/reports/records?from=2024-01-01&to=2024-12-31").await;
     let mut lines = csv.lines();
     assert!(lines.next().unwrap().starts_with("Mã bản ghi,Mô hình,Đơn vị,Loại hoạt động"));
     let row = lines.next().unwrap();

@@ -32,6 +32,16 @@ async fn json_call(
     (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
 }
 
+async fn import_csv(server: &TestServer, token: &str, csv: &'static str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/v1/admin/accounts/import", server.url))
+        .bearer_auth(token)
+        .body(csv)
+        .send()
+        .await
+        .expect("request")
+}
+
 fn refused_with(outcome: Result<kheo_tests::Traffic, SyncFailure>, status: u16, rule: &str) {
     match outcome {
         Err(SyncFailure::Refused { status: s, body }) => {
@@ -194,13 +204,7 @@ async fn admin_endpoints_need_the_admin_role() {
     let csv = "username,phone,display_name,role,unit,secret\n\
                bulk.one,0905000001,Nguyễn Văn Một,volunteer,QNA.TK.TT,135790\n\
                bulk.two,,Trần Thị Hai,commune_staff,QNA.DB.DP,975310\n";
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/admin/accounts/import", server.url))
-        .bearer_auth(&admin.token)
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+    let response = import_csv(&server, &admin.token, csv).await;
     assert_eq!(response.status().as_u16(), 200);
     let created: serde_json::Value = response.json().await.unwrap();
     assert_eq!(created.as_array().map(Vec::len), Some(2));
@@ -212,13 +216,7 @@ async fn admin_endpoints_need_the_admin_role() {
     let bad = "\u{feff}username,phone,display_name,role,unit,secret\n\
                bulk.three,,Ba,volunteer,QNA.TK.TT,135790\n\
                bulk.four,12ab,Bốn,volunteer,QNA.TK.TT,135790\n";
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/admin/accounts/import", server.url))
-        .bearer_auth(&admin.token)
-        .body(bad)
-        .send()
-        .await
-        .unwrap();
+    let response = import_csv(&server, &admin.token, bad).await;
     assert_eq!(response.status().as_u16(), 400);
     let error: serde_json::Value = response.json().await.unwrap();
     assert!(error["message"].as_str().unwrap().starts_with("line 3:"), "{error}");
