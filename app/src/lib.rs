@@ -1,7 +1,38 @@
 //! # kheo-app
 //!
 //! The offline-first web app a village volunteer holds: Leptos compiled to
-//! WebAssembly, documents in browser storage, background sync with the
-//! server through [`kheo_shared::client::Replica`]. It arrives with the app
-//! issue; until then this crate only pins the dependency on `kheo-shared` so
-//! that `shared` keeps building for the app's needs.
+//! WebAssembly. Every record lives first in an Automerge document in the
+//! browser's storage; sync with the server runs in the background whenever
+//! the network allows.
+//!
+//! ## Layout
+//!
+//! * [`store`]: what survives a reload (session, documents with their sync
+//!   state, refusals), one atomic storage entry per document;
+//! * [`device`]: the logged-in device (session + [`kheo_shared::client::Replica`])
+//!   and the writes screens make, saved before they are reported;
+//! * [`catalog`]: reading models and records out of the replica and
+//!   writing a record into its yearly log (pure, tested natively);
+//! * [`api`]: the server's login and sync endpoints over `fetch`;
+//! * [`sync`]: the background sync task, its triggers and its backoff;
+//! * [`state`]: the signals screens render from;
+//! * `ui`: the screens, in Vietnamese by default (leptos_i18n, `locales/`).
+//!
+//! The shell (`static/`: page, service worker, manifest) is assembled with
+//! the WebAssembly by `cargo xtask build-app`.
+
+include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
+
+pub mod api;
+pub mod catalog;
+pub mod device;
+pub mod state;
+pub mod store;
+pub mod sync;
+pub mod ui;
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    leptos::mount::mount_to_body(ui::App);
+}

@@ -231,6 +231,15 @@ impl Replica {
         Ok(())
     }
 
+    /// Drops a document and its sync state from memory: the undo of a new
+    /// document whose first save failed. Storage is the caller's business.
+    pub fn forget(&mut self, id: &DocId) {
+        self.docs.remove(id);
+        self.saved.remove(id);
+        self.session.remove(id);
+        self.rejected.remove(id);
+    }
+
     /// Heads of a document, empty when absent.
     pub fn heads(&mut self, id: &DocId) -> Vec<automerge::ChangeHash> {
         self.docs.get_mut(id).map(|d| d.get_heads()).unwrap_or_default()

@@ -158,6 +158,16 @@ pub fn gunzip(bytes: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     Ok(out)
 }
 
+/// Decodes a response body a browser has already inflated: `fetch` undoes
+/// `Content-Encoding: gzip` itself. Bodies still compressed (a client that
+/// does not) are inflated here, so both kinds of caller can use it.
+pub fn decode_inflated<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
+    if body.starts_with(&[0x1f, 0x8b]) {
+        return decode(body);
+    }
+    ciborium::from_reader(body).map_err(|e| DecodeError::Cbor(e.to_string()))
+}
+
 /// Decodes gzip-compressed CBOR.
 pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
     let cbor = gunzip(body, MAX_INFLATED_BYTES)?;
@@ -168,6 +178,16 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeErro
 mod tests {
     use super::*;
     use crate::ids::ModelId;
+
+    #[test]
+    fn inflated_bodies_decode_either_way() {
+        let msg = sample();
+        let gz = encode(&msg);
+        let plain = gunzip(&gz, MAX_INFLATED_BYTES).unwrap();
+        assert_eq!(decode_inflated::<SyncRequest>(&gz).unwrap(), msg);
+        assert_eq!(decode_inflated::<SyncRequest>(&plain).unwrap(), msg);
+        assert!(decode_inflated::<SyncRequest>(b"not cbor").is_err());
+    }
 
     fn sample() -> SyncRequest {
         let id = DocId::log(ModelId::new_random(), 2025).unwrap();

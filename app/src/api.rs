@@ -1,0 +1,77 @@
+//! The server's HTTP API as the app uses it: login (JSON) and sync (CBOR
+//! over gzip), with failures sorted into what the app does about them.
+//! The server is the page's own origin, so paths are relative.
+
+use gloo_net::http::{Request, Response};
+use kheo_shared::protocol::{
+    self, CONTENT_TYPE, ErrorBody, LOGIN_PATH, LoginRequest, LoginResponse, SYNC_PATH, SyncRequest, SyncResponse,
+};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// No answer at all: no network, server down, connection cut.
+    #[error("network: {0}")]
+    Network(String),
+    /// The token is no longer accepted (revoked device, disabled account).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The server refused the request for a reason it named.
+    #[error("{status} {}: {}", .body.error, .body.message)]
+    Refused { status: u16, body: ErrorBody },
+    /// A 5xx, or an answer that is not what the protocol says.
+    #[error("server: {0}")]
+    Server(String),
+}
+
+impl ApiError {
+    /// Worth retrying later as is (the server or the network may recover).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Network(_) | ApiError::Server(_) => true,
+            ApiError::Refused { status, .. } => *status == 429 || *status == 503,
+            ApiError::Unauthorized(_) => false,
+        }
+    }
+}
+
+pub async fn login(request: &LoginRequest) -> Result<LoginResponse, ApiError> {
+    let response = Request::post(LOGIN_PATH)
+        .json(request)
+        .map_err(|e| ApiError::Server(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    let response = check(response).await?;
+    response.json().await.map_err(|e| ApiError::Server(format!("login answer: {e}")))
+}
+
+pub async fn sync(token: &str, request: &SyncRequest) -> Result<SyncResponse, ApiError> {
+    let body = js_sys::Uint8Array::from(protocol::encode(request).as_slice());
+    let response = Request::post(SYNC_PATH)
+        .header("content-type", CONTENT_TYPE)
+        .header("content-encoding", "gzip")
+        .header("authorization", &format!("Bearer {token}"))
+        .body(body)
+        .map_err(|e| ApiError::Server(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    let response = check(response).await?;
+    let bytes = response.binary().await.map_err(|e| ApiError::Network(e.to_string()))?;
+    protocol::decode_inflated(&bytes).map_err(|e| ApiError::Server(format!("sync answer: {e}")))
+}
+
+async fn check(response: Response) -> Result<Response, ApiError> {
+    let status = response.status();
+    if response.ok() {
+        return Ok(response);
+    }
+    let body: Option<ErrorBody> = response.json().await.ok();
+    match (status, body) {
+        (401, body) => Err(ApiError::Unauthorized(body.map(|b| b.message).unwrap_or_default())),
+        (s, _) if s >= 500 => Err(ApiError::Server(format!("HTTP {s}"))),
+        (s, Some(body)) => Err(ApiError::Refused { status: s, body }),
+        // A proxy or captive portal answering instead of the server.
+        (s, None) => Err(ApiError::Server(format!("HTTP {s} without an error body"))),
+    }
+}

@@ -1,0 +1,193 @@
+//! What the screens show and change, read from and written to a
+//! [`Replica`]: the models on the phone, a model's records newest first,
+//! and saving a record into the right yearly log. No browser API here, so
+//! it is tested natively beside the code.
+
+use automerge::ReadDoc;
+use kheo_shared::client::{Rejection, Replica};
+use kheo_shared::codes::RecordKind;
+use kheo_shared::ids::{DocId, ModelId};
+use kheo_shared::model::ModelProfile;
+use kheo_shared::record::Record;
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::schema::{self, SchemaError, WriteError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The record breaks a rule the server would also enforce.
+    #[error("{0}")]
+    Invalid(#[from] SchemaError),
+    #[error("{0}")]
+    Write(#[from] WriteError),
+    #[error("the date is outside the years a log can hold")]
+    BadYear,
+}
+
+/// The profiles of every model on the phone that reads back valid, by name.
+/// A model document still empty (named by the server, not yet received) is
+/// left out until its content arrives.
+pub fn models(replica: &Replica) -> Vec<ModelProfile> {
+    let mut out: Vec<ModelProfile> = replica
+        .doc_ids()
+        .filter_map(|id| match id {
+            DocId::Model(m) => replica.doc(id).and_then(|d| schema::read_model(d, *m).ok()),
+            DocId::Log { .. } => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    out
+}
+
+pub fn model(replica: &Replica, id: ModelId) -> Option<ModelProfile> {
+    replica.doc(&DocId::Model(id)).and_then(|d| schema::read_model(d, id).ok())
+}
+
+/// Which records to list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub kind: Option<RecordKind>,
+    /// `(year, month)`.
+    pub month: Option<(i32, u8)>,
+    pub include_deleted: bool,
+}
+
+impl Filter {
+    fn accepts(&self, r: &Record) -> bool {
+        (self.include_deleted || !r.deleted)
+            && self.kind.is_none_or(|k| r.kind() == k)
+            && self.month.is_none_or(|(y, m)| r.occurred_on.0.year() == y && u8::from(r.occurred_on.0.month()) == m)
+    }
+}
+
+/// The model's records over all its yearly logs, newest first (by day, then
+/// by when they were logged). Logs that fail to read are skipped here and
+/// reported by [`unreadable_logs`].
+pub fn records(replica: &Replica, model: ModelId, filter: Filter) -> Vec<Record> {
+    let mut out: Vec<Record> = log_ids(replica, model)
+        .filter_map(|id| replica.doc(&id).and_then(|d| read_log(d, &id)))
+        .flatten()
+        .filter(|r| filter.accepts(r))
+        .collect();
+    out.sort_by(|a, b| b.occurred_on.cmp(&a.occurred_on).then(b.created_at.cmp(&a.created_at)).then(a.id.cmp(&b.id)));
+    out
+}
+
+/// Months (year, month) that have records of the model, newest first.
+pub fn months(replica: &Replica, model: ModelId) -> Vec<(i32, u8)> {
+    let mut months: Vec<(i32, u8)> = records(replica, model, Filter::default())
+        .iter()
+        .map(|r| (r.occurred_on.0.year(), u8::from(r.occurred_on.0.month())))
+        .collect();
+    months.dedup();
+    months
+}
+
+pub fn record(replica: &Replica, model: ModelId, id: kheo_shared::ids::RecordId) -> Option<Record> {
+    log_ids(replica, model)
+        .filter_map(|log| replica.doc(&log).and_then(|d| read_log(d, &log)))
+        .flatten()
+        .find(|r| r.id == id)
+}
+
+fn log_ids(replica: &Replica, model: ModelId) -> impl Iterator<Item = DocId> + '_ {
+    replica.doc_ids().filter(move |id| matches!(id, DocId::Log { model: m, .. } if *m == model)).copied()
+}
+
+/// An empty log (named by the server, content not yet received) has no records yet.
+fn read_log<D: ReadDoc>(doc: &D, id: &DocId) -> Option<Vec<Record>> {
+    if doc.length(automerge::ROOT) == 0 {
+        return Some(Vec::new());
+    }
+    schema::read_log(doc, id).ok().map(|log| log.records.into_values().collect())
+}
+
+/// Logs of the model holding data the app cannot read (a newer schema, or damage).
+pub fn unreadable_logs(replica: &Replica, model: ModelId) -> Vec<DocId> {
+    log_ids(replica, model).filter(|id| replica.doc(id).is_some_and(|d| read_log(d, id).is_none())).collect()
+}
+
+/// Refusals the server gave for the model's documents.
+pub fn rejections(replica: &mut Replica, model: ModelId) -> Vec<(DocId, Rejection)> {
+    replica.rejections().into_iter().filter(|(id, _)| id.model() == model).collect()
+}
+
+/// Writes a record (new or edited) into the log of its year as one change,
+/// after checking it as the server will. Returns the document written.
+pub fn save_record(replica: &mut Replica, model: ModelId, record: &Record, now: Timestamp) -> Result<DocId, SaveError> {
+    let year = record.occurred_on.year();
+    let id = DocId::log(model, year).map_err(|_| SaveError::BadYear)?;
+    replica.edit(id, now, |doc| {
+        schema::init_log(doc, model, year)?;
+        schema::put_record(doc, record)?;
+        schema::read_log_records(&*doc, &id, [record.id.to_string()])?;
+        Ok::<_, SaveError>(())
+    })?;
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kheo_shared::ids::RecordId;
+    use kheo_shared::testdata;
+
+    fn phone_with_model() -> (Replica, ModelId) {
+        let mut phone = Replica::new(automerge::ActorId::random());
+        let model = ModelId::new_random();
+        let profile = testdata::model(model, "QNA.TK.TT");
+        phone.edit(DocId::Model(model), Timestamp(0), |d| schema::put_model(d, &profile)).unwrap();
+        (phone, model)
+    }
+
+    #[test]
+    fn records_are_listed_newest_first_across_years_and_filtered() {
+        let (mut phone, model) = phone_with_model();
+        let a = testdata::patrol(RecordId::new_random(), "2024-12-31", 2);
+        let b = testdata::meeting(RecordId::new_random(), "2025-01-02", 30);
+        let c = testdata::patrol(RecordId::new_random(), "2025-01-01", 0);
+        for r in [&a, &b, &c] {
+            save_record(&mut phone, model, r, Timestamp(1)).unwrap();
+        }
+        let all = records(&phone, model, Filter::default());
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![b.id, c.id, a.id]);
+        let patrols = records(&phone, model, Filter { kind: Some(RecordKind::Patrol), ..Filter::default() });
+        assert_eq!(patrols.len(), 2);
+        let jan = records(&phone, model, Filter { month: Some((2025, 1)), ..Filter::default() });
+        assert_eq!(jan.len(), 2);
+        assert_eq!(months(&phone, model), vec![(2025, 1), (2024, 12)]);
+        assert_eq!(models(&phone).len(), 1);
+    }
+
+    #[test]
+    fn deleted_records_are_hidden_unless_asked_for() {
+        let (mut phone, model) = phone_with_model();
+        let mut r = testdata::meeting(RecordId::new_random(), "2025-03-01", 10);
+        save_record(&mut phone, model, &r, Timestamp(1)).unwrap();
+        r.deleted = true;
+        save_record(&mut phone, model, &r, Timestamp(2)).unwrap();
+        assert!(records(&phone, model, Filter::default()).is_empty());
+        assert_eq!(records(&phone, model, Filter { include_deleted: true, ..Filter::default() }).len(), 1);
+        assert!(record(&phone, model, r.id).is_some_and(|r| r.deleted));
+    }
+
+    #[test]
+    fn an_invalid_record_is_refused_and_leaves_the_log_unchanged() {
+        let (mut phone, model) = phone_with_model();
+        let ok = testdata::meeting(RecordId::new_random(), "2025-03-01", 10);
+        let log = save_record(&mut phone, model, &ok, Timestamp(1)).unwrap();
+        let heads = phone.heads(&log);
+        let mut bad = testdata::meeting(RecordId::new_random(), "2025-03-02", 10);
+        bad.note = "x".repeat(schema::limits::LONG_TEXT + 1);
+        assert!(matches!(save_record(&mut phone, model, &bad, Timestamp(2)), Err(SaveError::Invalid(_))));
+        assert_eq!(phone.heads(&log), heads);
+        assert_eq!(records(&phone, model, Filter::default()).len(), 1);
+    }
+
+    #[test]
+    fn a_model_not_yet_received_is_not_listed() {
+        let mut phone = Replica::new(automerge::ActorId::random());
+        let model = ModelId::new_random();
+        phone.edit(DocId::Model(model), Timestamp(0), |_| Ok::<_, WriteError>(())).unwrap();
+        assert!(models(&phone).is_empty());
+    }
+}

@@ -1,0 +1,108 @@
+//! The device this tab is: the login session and the [`Replica`] of its
+//! documents, held for the page's lifetime (WebAssembly in a page is one
+//! thread, so a thread-local is the whole of it), and the writes screens
+//! make, each saved to storage before it is reported done.
+
+use std::cell::RefCell;
+
+use kheo_shared::client::Replica;
+use kheo_shared::ids::{DocId, ModelId};
+use kheo_shared::record::Record;
+use kheo_shared::scalars::Timestamp;
+
+use crate::catalog::{self, SaveError};
+use crate::store::{self, Session, StoreError};
+
+pub struct Device {
+    pub session: Session,
+    pub replica: Replica,
+}
+
+thread_local! {
+    static DEVICE: RefCell<Option<Device>> = const { RefCell::new(None) };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteFailure {
+    #[error("not logged in")]
+    NoSession,
+    #[error(transparent)]
+    Invalid(#[from] SaveError),
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+/// Runs `f` on the device, if someone is logged in. Never call it from
+/// inside itself, and never hold it across an `.await`.
+pub fn with<R>(f: impl FnOnce(&mut Device) -> R) -> Option<R> {
+    DEVICE.with(|d| d.borrow_mut().as_mut().map(f))
+}
+
+/// Opens the device of a session from storage. Returns the ids of stored
+/// documents that could not be read (set aside, see [`store`]).
+pub fn open(session: Session) -> Vec<String> {
+    let actor = session.actor.parse::<automerge::ActorId>().unwrap_or_else(|_| {
+        // The server always sends hex; a damaged session still opens with a
+        // fresh actor, which the server will refuse until the next login.
+        automerge::ActorId::random()
+    });
+    let mut replica = Replica::new(actor);
+    let damaged = store::load_replica(&mut replica);
+    DEVICE.with(|d| *d.borrow_mut() = Some(Device { session, replica }));
+    damaged
+}
+
+pub fn close() {
+    DEVICE.with(|d| *d.borrow_mut() = None);
+}
+
+pub fn now() -> Timestamp {
+    Timestamp(js_sys::Date::now() as i64)
+}
+
+/// Saves a record from a form. For an existing record, only what a form
+/// edits is taken from `draft`; the rest (review, author, creation) is
+/// read from the document as it is now, so a review that arrived while the
+/// form was open is kept rather than overwritten.
+pub fn save_record(model: ModelId, draft: Record) -> Result<(), WriteFailure> {
+    with(|d| {
+        let now = now();
+        let record = match catalog::record(&d.replica, model, draft.id) {
+            Some(current) => Record {
+                occurred_on: draft.occurred_on,
+                note: draft.note,
+                activity: draft.activity,
+                deleted: draft.deleted,
+                updated_at: now,
+                ..current
+            },
+            None => Record {
+                author: d.session.account.username.clone(),
+                device: d.session.device_id.clone(),
+                created_at: now,
+                updated_at: now,
+                ..draft
+            },
+        };
+        let doc = catalog::save_record(&mut d.replica, model, &record, now)?;
+        persist(d, doc)
+    })
+    .unwrap_or(Err(WriteFailure::NoSession))
+}
+
+/// Marks a record deleted (a tombstone: it stays, and syncs as deleted).
+pub fn delete_record(model: ModelId, id: kheo_shared::ids::RecordId) -> Result<(), WriteFailure> {
+    let current = with(|d| catalog::record(&d.replica, model, id)).flatten();
+    match current {
+        Some(record) => save_record(model, Record { deleted: true, ..record }),
+        None => Ok(()),
+    }
+}
+
+fn persist(d: &mut Device, doc: DocId) -> Result<(), WriteFailure> {
+    if let Err(e) = store::save_doc(&mut d.replica, &doc) {
+        store::revert_doc(&mut d.replica, &doc);
+        return Err(e.into());
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Background sync: one task per page that runs a sync session when
+//! something may have changed (a save, the browser's `online` event, the
+//! "sync now" button) and every few minutes otherwise, retrying failures
+//! with exponential backoff and jitter.
+//!
+//! A session batches every document in each request (see
+//! [`kheo_shared::client::Replica::request`]); each response's documents
+//! are saved with their sync state before the next request, so a session
+//! cut off anywhere resumes from what storage holds and neither loses nor
+//! repeats anything.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures::{FutureExt, StreamExt};
+use gloo_timers::future::sleep;
+use kheo_shared::ids::DocId;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{self, ApiError};
+use crate::device;
+use crate::state::{Notice, SyncProblem, Ui};
+use crate::store;
+
+/// Between successful sessions, to pick up what others synced.
+const PERIOD: Duration = Duration::from_secs(120);
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+const MAX_RETRY: Duration = Duration::from_secs(300);
+/// Rounds per session; what is left goes in the next session.
+const MAX_ROUNDS: usize = 12;
+
+thread_local! {
+    static WAKE: RefCell<Option<UnboundedSender<()>>> = const { RefCell::new(None) };
+}
+
+/// Asks for a sync soon (coalesced with any already asked for).
+pub fn wake() {
+    WAKE.with(|w| {
+        if let Some(tx) = w.borrow().as_ref() {
+            let _ = tx.unbounded_send(());
+        }
+    });
+}
+
+/// Starts the sync task and the network listeners. Called once per login.
+pub fn start(ui: Ui) {
+    let (tx, rx) = unbounded();
+    let previous = WAKE.with(|w| w.borrow_mut().replace(tx));
+    // A previous task (before a logout) ends when its channel closes.
+    drop(previous);
+    spawn_local(run(ui, rx));
+}
+
+/// Stops the sync task (logout).
+pub fn stop() {
+    WAKE.with(|w| w.borrow_mut().take());
+}
+
+/// Keeps the online flag current and syncs when the network comes back.
+pub fn watch_network(ui: Ui) {
+    let Some(window) = web_sys::window() else { return };
+    gloo_events::EventListener::new(&window, "online", move |_| {
+        ui.online.set(true);
+        wake();
+    })
+    .forget();
+    gloo_events::EventListener::new(&window, "offline", move |_| ui.online.set(false)).forget();
+}
+
+async fn run(ui: Ui, mut wakes: UnboundedReceiver<()>) {
+    let mut failures: u32 = 0;
+    loop {
+        let delay = match session(ui).await {
+            Ok(()) => {
+                failures = 0;
+                PERIOD
+            }
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                backoff(failures)
+            }
+        };
+        let retry_at = (failures > 0).then(|| js_sys::Date::now() as i64 + delay.as_millis() as i64);
+        ui.sync.update(|s| s.retry_at = retry_at);
+        futures::select! {
+            woken = wakes.next() => if woken.is_none() { return },
+            () = sleep(delay).fuse() => {}
+        }
+        // Several wakes while waiting are one reason to sync.
+        while let Ok(()) = wakes.try_recv() {}
+    }
+}
+
+/// Exponential, capped, with ±50% jitter so that phones coming back
+/// together (after a cell tower returns) do not retry in step.
+fn backoff(failures: u32) -> Duration {
+    let exp = FIRST_RETRY.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(MAX_RETRY);
+    exp.mul_f64(0.5 + js_sys::Math::random())
+}
+
+async fn session(ui: Ui) -> Result<(), SyncProblem> {
+    let Some(token) = device::with(|d| d.session.token.clone()) else {
+        return Err(SyncProblem::Unauthorized);
+    };
+    ui.sync.update(|s| s.running = true);
+    let result = rounds(ui, &token).await;
+    if result.is_err() {
+        device::with(|d| d.replica.abort_session());
+    }
+    ui.sync.update(|s| {
+        s.running = false;
+        s.problem = result.clone().err();
+        if result.is_ok() {
+            s.last_ok = Some(js_sys::Date::now() as i64);
+        }
+    });
+    if result.is_ok() {
+        let _ = store::save_last_sync(js_sys::Date::now() as i64);
+    }
+    ui.changed();
+    result
+}
+
+async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
+    for round in 0..MAX_ROUNDS {
+        let first = round == 0;
+        let Some(request) = device::with(|d| {
+            if first {
+                d.replica.start_session();
+            }
+            d.replica.request(first)
+        }) else {
+            return Err(SyncProblem::Unauthorized);
+        };
+        if !first && request.docs.is_empty() {
+            return Ok(());
+        }
+        match api::sync(token, &request).await {
+            Ok(response) => receive(ui, response)?,
+            Err(ApiError::Refused { status: 403 | 422, body }) if body.doc.is_some() => {
+                let refused = body.doc.as_deref().and_then(|d| DocId::parse(d).ok());
+                device::with(|d| {
+                    d.replica.abort_session();
+                    if let Some(id) = refused {
+                        d.replica.reject(id, &body.error, body.rule.as_deref(), &body.message);
+                    }
+                    let _ = store::save_rejections(&mut d.replica);
+                });
+                // The refused document now sits out; the others go in the next session.
+                wake();
+                return Err(SyncProblem::Rejected);
+            }
+            Err(e) => return Err(problem(e)),
+        }
+    }
+    // More to say than one session carries: finish in the next one.
+    device::with(|d| d.replica.abort_session());
+    wake();
+    Ok(())
+}
+
+fn receive(ui: Ui, response: kheo_shared::protocol::SyncResponse) -> Result<(), SyncProblem> {
+    let mut touched: Vec<String> = response.docs.iter().map(|m| m.id.clone()).collect();
+    touched.extend(response.missing.iter().map(|id| id.to_string()));
+    let outcome = device::with(|d| {
+        d.replica.receive(response).map_err(|e| SyncProblem::Other(e.to_string()))?;
+        let mut storage = Ok(());
+        for id in touched.iter().filter_map(|t| DocId::parse(t).ok()) {
+            if let Err(e) = store::save_doc(&mut d.replica, &id) {
+                storage = Err(e);
+            }
+        }
+        Ok(storage)
+    })
+    .unwrap_or(Err(SyncProblem::Unauthorized))?;
+    if let Err(e) = outcome {
+        // What arrived is still held by the server and comes again.
+        ui.notice.set(Some(match e {
+            store::StoreError::Full => Notice::StorageFull,
+            other => Notice::Error(other.to_string()),
+        }));
+    }
+    ui.changed();
+    Ok(())
+}
+
+fn problem(e: ApiError) -> SyncProblem {
+    match e {
+        ApiError::Network(_) => SyncProblem::Unreachable,
+        ApiError::Server(_) => SyncProblem::Server,
+        ApiError::Unauthorized(_) => SyncProblem::Unauthorized,
+        ApiError::Refused { body, .. } => SyncProblem::Other(body.message),
+    }
+}

@@ -1,0 +1,134 @@
+//! The screens. [`App`] picks the language, opens the device of a stored
+//! login (or shows the login form), and starts background sync; the shell
+//! then shows the sync bar over one screen at a time (see
+//! [`crate::state::Screen`]).
+
+mod format;
+mod labels;
+mod login;
+mod model_list;
+mod model_page;
+mod record_form;
+mod record_item;
+mod sync_bar;
+
+use leptos::prelude::*;
+
+use crate::i18n::*;
+use crate::state::{Notice, Screen, Ui, use_ui};
+use crate::{device, store, sync};
+
+#[component]
+pub fn App() -> impl IntoView {
+    view! {
+        <I18nContextProvider>
+            <Root/>
+        </I18nContextProvider>
+    }
+}
+
+#[component]
+fn Root() -> impl IntoView {
+    let i18n = use_i18n();
+    // Vietnamese unless the user chose otherwise on this phone; the
+    // browser's own language says little about who holds the phone.
+    i18n.set_locale(match store::locale().as_deref() {
+        Some("en") => Locale::en,
+        _ => Locale::vi,
+    });
+    let ui = Ui::new();
+    provide_context(ui);
+    sync::watch_network(ui);
+    if let Some(session) = store::load_session() {
+        open_device(ui, session);
+    }
+    let storage_ok = store::available();
+    view! {
+        <Show when=move || storage_ok fallback=move || view! { <p class="banner error">{t!(i18n, storage_unavailable)}</p> }>
+            <Show when=move || ui.account.with(Option::is_some) fallback=|| view! { <login::Login/> }>
+                <Shell/>
+            </Show>
+        </Show>
+    }
+}
+
+/// Opens the device of a session and starts syncing it.
+pub(crate) fn open_device(ui: Ui, session: store::Session) {
+    let account = session.account.clone();
+    let damaged = device::open(session);
+    if !damaged.is_empty() {
+        ui.notice.set(Some(Notice::Error(damaged.join(", "))));
+    }
+    ui.sync.update(|s| s.last_ok = store::last_sync());
+    ui.account.set(Some(account));
+    ui.screen.set(Screen::Models);
+    ui.changed();
+    sync::start(ui);
+}
+
+#[component]
+fn Shell() -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let switch_language = move |_| {
+        let next = match i18n.get_locale_untracked() {
+            Locale::vi => Locale::en,
+            Locale::en => Locale::vi,
+        };
+        i18n.set_locale(next);
+        let _ = store::save_locale(next.as_str());
+    };
+    let logout = move |_| {
+        let pending = ui.sync.with_untracked(|s| s.pending);
+        if pending > 0 {
+            let question = t_string!(i18n, login.logout_unsynced, n = pending).to_string();
+            let sure = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()).unwrap_or(false);
+            if !sure {
+                return;
+            }
+        }
+        sync::stop();
+        device::close();
+        store::clear_device();
+        ui.account.set(None);
+    };
+    let who = move || ui.account.with(|a| a.as_ref().map(|a| a.display_name.clone()).unwrap_or_default());
+    view! {
+        <header class="top">
+            <span class="brand">{t!(i18n, app_name)}</span>
+            <span class="who" id="who">{who}</span>
+            <button class="link" id="language" on:click=switch_language>{t!(i18n, language)}</button>
+            <button class="link" id="logout" on:click=logout>{t!(i18n, login.logout)}</button>
+        </header>
+        <sync_bar::SyncBar/>
+        <NoticeBar/>
+        <main>
+            {move || match ui.screen.get() {
+                Screen::Models => view! { <model_list::ModelList/> }.into_any(),
+                Screen::Model(model) => view! { <model_page::ModelPage model/> }.into_any(),
+                Screen::Record { model, record } => view! { <record_form::RecordForm model record/> }.into_any(),
+            }}
+        </main>
+    }
+}
+
+#[component]
+fn NoticeBar() -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let dismiss = move |_| ui.notice.set(None);
+    move || {
+        ui.notice.get().map(|notice| {
+            let (class, text) = match notice {
+                Notice::Saved => ("notice ok", t_string!(i18n, saved).to_string()),
+                Notice::StorageFull => ("notice error", t_string!(i18n, storage_full).to_string()),
+                Notice::Error(reason) => ("notice error", t_string!(i18n, storage_failed, reason).to_string()),
+            };
+            view! {
+                <div class=class id="notice" role="status" on:click=dismiss>
+                    {text}
+                </div>
+            }
+        })
+    }
+}

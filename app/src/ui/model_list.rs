@@ -1,0 +1,55 @@
+//! The volunteer's models: every model on the phone, by name.
+
+use leptos::prelude::*;
+
+use super::labels;
+use crate::catalog::{self, Filter};
+use crate::device;
+use crate::i18n::*;
+use crate::state::{Screen, use_ui};
+
+#[component]
+pub fn ModelList() -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let models = move || {
+        ui.revision.track();
+        device::with(|d| {
+            catalog::models(&d.replica)
+                .into_iter()
+                .map(|m| {
+                    let n = catalog::records(&d.replica, m.id, Filter::default()).len();
+                    (m, n)
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+    };
+    view! {
+        <h1>{t!(i18n, models.title)}</h1>
+        {move || {
+            let list = models();
+            if list.is_empty() {
+                return view! { <p class="hint" id="no-models">{t!(i18n, models.empty)}</p> }.into_any();
+            }
+            view! {
+                <ul class="cards" id="models">
+                    {list.into_iter().map(|(m, n)| {
+                        let id = m.id;
+                        view! {
+                            <li>
+                                <button class="card model-card" data-model=id.to_string()
+                                    on:click=move |_| ui.screen.set(Screen::Model(id))>
+                                    <strong>{m.name.clone()}</strong>
+                                    <span class="muted">{move || labels::field(i18n, m.field)}</span>
+                                    <span class="muted">{move || labels::status(i18n, m.status)}</span>
+                                    <span class="count">{move || t_string!(i18n, models.records_count, n).to_string()}</span>
+                                </button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            }.into_any()
+        }}
+    }
+}

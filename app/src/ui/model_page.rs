@@ -1,0 +1,107 @@
+//! One model: its profile, the server's refusals if any, and its activity
+//! log newest first, filtered by kind and month.
+
+use kheo_shared::codes::{Code, RecordKind};
+use kheo_shared::ids::ModelId;
+use leptos::prelude::*;
+
+use super::record_item::RecordItem;
+use super::{format, labels};
+use crate::catalog::{self, Filter};
+use crate::device;
+use crate::i18n::*;
+use crate::state::{Screen, use_ui};
+
+#[component]
+pub fn ModelPage(model: ModelId) -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let kind = RwSignal::new(None::<RecordKind>);
+    let month = RwSignal::new(None::<(i32, u8)>);
+    let profile = move || {
+        ui.revision.track();
+        device::with(|d| catalog::model(&d.replica, model)).flatten()
+    };
+    let records = move || {
+        ui.revision.track();
+        let filter = Filter { kind: kind.get(), month: month.get(), include_deleted: false };
+        device::with(|d| catalog::records(&d.replica, model, filter)).unwrap_or_default()
+    };
+    let months = move || {
+        ui.revision.track();
+        device::with(|d| catalog::months(&d.replica, model)).unwrap_or_default()
+    };
+    let rejections = move || {
+        ui.revision.track();
+        device::with(|d| catalog::rejections(&mut d.replica, model)).unwrap_or_default()
+    };
+    view! {
+        <nav class="crumbs">
+            <button class="link" id="back" on:click=move |_| ui.screen.set(Screen::Models)>"← " {t!(i18n, back)}</button>
+        </nav>
+        {move || profile().map(|p| view! {
+            <h1 id="model-name">{p.name.clone()}</h1>
+            <details class="profile">
+                <summary>{t!(i18n, models.profile)}</summary>
+                <dl>
+                    <dt>{t!(i18n, models.field)}</dt><dd>{labels::field(i18n, p.field)}</dd>
+                    <dt>{t!(i18n, models.status)}</dt><dd>{labels::status(i18n, p.status)}</dd>
+                    <dt>{t!(i18n, models.unit)}</dt><dd>{p.unit.clone()}</dd>
+                    <dt>{t!(i18n, models.lead)}</dt><dd>{p.lead_organisation.clone()}</dd>
+                    <dt>{t!(i18n, models.started)}</dt><dd>{format::day(p.started_on)}</dd>
+                    <dt>{t!(i18n, models.members)}</dt><dd>{p.members}</dd>
+                    <dt>{t!(i18n, models.households)}</dt><dd>{p.households}</dd>
+                </dl>
+                <p>{p.description.clone()}</p>
+            </details>
+        })}
+        {move || rejections().into_iter().map(|(_, r)| view! {
+            <div class="banner error rejected" role="alert">
+                <strong>{t_string!(i18n, models.rejected, reason = r.message.clone()).to_string()}</strong>
+                <p>{t!(i18n, models.rejected_hint)}</p>
+            </div>
+        }).collect_view()}
+        <button class="primary wide" id="add-record"
+            on:click=move |_| ui.screen.set(Screen::Record { model, record: None })>
+            "+ " {t!(i18n, log.add)}
+        </button>
+        <h2>{t!(i18n, models.log)}</h2>
+        <div class="filters">
+            <label>
+                <span>{t!(i18n, log.filter_kind)}</span>
+                <select id="filter-kind" on:change=move |ev| kind.set(RecordKind::from_code(&event_target_value(&ev)))>
+                    <option value="">{t!(i18n, log.all_kinds)}</option>
+                    {RecordKind::ALL.iter().map(|k| view! {
+                        <option value=k.code()>{move || labels::kind(i18n, *k)}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>
+                <span>{t!(i18n, log.filter_month)}</span>
+                <select id="filter-month" on:change=move |ev| month.set(parse_month(&event_target_value(&ev)))>
+                    <option value="">{t!(i18n, log.all_months)}</option>
+                    {move || months().into_iter().map(|(y, m)| view! {
+                        <option value=format!("{y}-{m:02}") selected=move || month.get() == Some((y, m))>{format::month(y, m)}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+        </div>
+        {move || {
+            let list = records();
+            if list.is_empty() {
+                view! { <p class="hint" id="no-records">{t!(i18n, log.empty)}</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="cards" id="records">
+                        {list.into_iter().map(|r| view! { <RecordItem model record=r/> }).collect_view()}
+                    </ul>
+                }.into_any()
+            }
+        }}
+    }
+}
+
+fn parse_month(value: &str) -> Option<(i32, u8)> {
+    let (y, m) = value.split_once('-')?;
+    Some((y.parse().ok()?, m.parse().ok()?))
+}

@@ -1,0 +1,85 @@
+//! One record in a model's log: kind, day, a one-line summary and where
+//! it stands in review.
+
+use kheo_shared::codes::{ReviewState, SupportType};
+use kheo_shared::record::{Activity, Record};
+use leptos::prelude::*;
+
+use super::{format, labels};
+use crate::i18n::*;
+use crate::state::{Screen, use_ui};
+
+#[component]
+pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let id = record.id;
+    let kind = record.kind();
+    let summary = summary(i18n, record.activity.clone());
+    let review = record.review.clone();
+    let deleted = record.deleted;
+    let edited_after_approval =
+        review.state == ReviewState::Approved && review.reviewed_at.is_some_and(|at| record.updated_at > at);
+    let review_badge = move || {
+        let (class, text) = match review.state {
+            ReviewState::New => ("badge", t_string!(i18n, review.new).to_string()),
+            ReviewState::Approved if edited_after_approval => {
+                ("badge warn", t_string!(i18n, review.edited_after_approval).to_string())
+            }
+            ReviewState::Approved => ("badge ok", t_string!(i18n, review.approved).to_string()),
+            ReviewState::Returned if review.comment.is_empty() => {
+                ("badge warn", t_string!(i18n, review.returned_plain).to_string())
+            }
+            ReviewState::Returned => {
+                ("badge warn", t_string!(i18n, review.returned, comment = review.comment.clone()).to_string())
+            }
+        };
+        view! { <span class=class data-review=review.state.to_string()>{text}</span> }
+    };
+    view! {
+        <li class="record" class:deleted=deleted data-record=id.to_string() data-kind=kind.to_string()>
+            <button class="card" on:click=move |_| ui.screen.set(Screen::Record { model, record: Some(id) })>
+                <span class="line">
+                    <strong>{move || labels::kind(i18n, kind)}</strong>
+                    <span class="muted">{format::day(record.occurred_on)}</span>
+                </span>
+                <span class="summary">{summary}</span>
+                {(!record.note.is_empty()).then(|| view! { <span class="muted note">{record.note.clone()}</span> })}
+                <span class="line">
+                    {review_badge}
+                    {deleted.then(|| view! { <span class="badge">{t!(i18n, log.deleted)}</span> })}
+                </span>
+            </button>
+        </li>
+    }
+}
+
+/// One line saying what happened, in the language chosen when rendered.
+fn summary(i18n: labels::I18n, activity: Activity) -> impl Fn() -> String + Send + Sync + 'static {
+    move || match &activity {
+        Activity::Patrol(p) => {
+            let mut parts = vec![format!("{}–{}", p.start, p.end), format!("{} 👤", p.members_present)];
+            if !p.area.is_empty() {
+                parts.push(p.area.clone());
+            }
+            if !p.incidents.is_empty() {
+                parts.push(format!("{}: {}", t_string!(i18n, form.incidents), p.incidents.len()));
+            }
+            parts.join(" · ")
+        }
+        Activity::HouseholdSupport(h) => {
+            let mut parts = vec![format!("{} → {}", h.giver, h.receiver), labels::support(i18n, h.support_type)];
+            if h.amount_vnd > 0 || h.support_type == SupportType::Money {
+                parts.push(format::vnd(h.amount_vnd));
+            }
+            if h.workdays > 0.0 {
+                parts.push(format!("{} {}", format::decimal(h.workdays), t_string!(i18n, form.workdays)));
+            }
+            parts.join(" · ")
+        }
+        Activity::Production(p) => {
+            format!("{} · {} {} · {}", p.product, format::decimal(p.quantity), p.unit, format::vnd(p.revenue_vnd))
+        }
+        Activity::Meeting(m) => format!("{} · {} {}", m.topic, m.attendees, t_string!(i18n, form.attendees)),
+    }
+}
