@@ -61,6 +61,21 @@ pub async fn sync(token: &str, request: &SyncRequest) -> Result<SyncResponse, Ap
     protocol::decode_inflated(&bytes).map_err(|e| ApiError::Server(format!("sync answer: {e}")))
 }
 
+/// The organisation tree (`GET /api/v1/org`), units only.
+pub async fn org(token: &str) -> Result<Vec<crate::org::Unit>, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Tree {
+        units: Vec<crate::org::Unit>,
+    }
+    let response = Request::get("/api/v1/org")
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    let tree: Tree = check(response).await?.json().await.map_err(|e| ApiError::Server(format!("org answer: {e}")))?;
+    Ok(tree.units)
+}
+
 async fn check(response: Response) -> Result<Response, ApiError> {
     let status = response.status();
     if response.ok() {

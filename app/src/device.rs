@@ -99,7 +99,9 @@ pub fn delete_record(model: ModelId, id: kheo_shared::ids::RecordId) -> Result<(
     }
 }
 
-fn persist(d: &mut Device, doc: DocId) -> Result<(), WriteFailure> {
+/// Saves one changed document, or undoes the change in memory when storage
+/// refuses it. Every write of the app ends here.
+pub(crate) fn persist(d: &mut Device, doc: DocId) -> Result<(), WriteFailure> {
     if let Err(e) = store::save_doc(&mut d.replica, &doc) {
         store::revert_doc(&mut d.replica, &doc);
         return Err(e.into());

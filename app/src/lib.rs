@@ -15,6 +15,7 @@
 //!   writing a record into its yearly log (pure, tested natively);
 //! * [`api`]: the server's login and sync endpoints over `fetch`;
 //! * [`sync`]: the background sync task, its triggers and its backoff;
+//! * [`org`]: the organisation tree, cached for names and scopes offline;
 //! * [`state`]: the signals screens render from;
 //! * `ui`: the screens, in Vietnamese by default (leptos_i18n, `locales/`).
 //!
@@ -26,6 +27,7 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 pub mod api;
 pub mod catalog;
 pub mod device;
+pub mod org;
 pub mod state;
 pub mod store;
 pub mod sync;

@@ -16,6 +16,14 @@ pub enum Screen {
         model: ModelId,
         record: Option<RecordId>,
     },
+    /// Commune review of the records on the phone (commune staff and above).
+    Review,
+    /// A model's profile form: a new model when `model` is `None` (commune staff and above).
+    ModelEdit {
+        model: Option<ModelId>,
+    },
+    /// Consolidated reports from the server (commune staff and above).
+    Reports,
 }
 
 /// Why the last sync failed, in the terms the sync bar explains.

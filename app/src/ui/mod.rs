@@ -6,12 +6,16 @@
 mod format;
 mod labels;
 mod login;
+mod model_edit;
 mod model_list;
 mod model_page;
 mod record_form;
 mod record_item;
+mod reports;
+mod review;
 mod sync_bar;
 
+use kheo_shared::codes::Role;
 use leptos::prelude::*;
 
 use crate::i18n::*;
@@ -31,11 +35,14 @@ pub fn App() -> impl IntoView {
 fn Root() -> impl IntoView {
     let i18n = use_i18n();
     // Vietnamese unless the user chose otherwise on this phone; the
-    // browser's own language says little about who holds the phone.
-    i18n.set_locale(match store::locale().as_deref() {
+    // browser's own language says little about who holds the phone. Set in
+    // an effect because the provider's own effect first applies the
+    // browser's language, and effects run in the order they were made.
+    let chosen = match store::locale().as_deref() {
         Some("en") => Locale::en,
         _ => Locale::vi,
-    });
+    };
+    Effect::new(move |_| i18n.set_locale(chosen));
     let ui = Ui::new();
     provide_context(ui);
     sync::watch_network(ui);
@@ -101,14 +108,49 @@ fn Shell() -> impl IntoView {
             <button class="link" id="logout" on:click=logout>{t!(i18n, login.logout)}</button>
         </header>
         <sync_bar::SyncBar/>
+        <Tabs/>
         <NoticeBar/>
         <main>
             {move || match ui.screen.get() {
                 Screen::Models => view! { <model_list::ModelList/> }.into_any(),
                 Screen::Model(model) => view! { <model_page::ModelPage model/> }.into_any(),
                 Screen::Record { model, record } => view! { <record_form::RecordForm model record/> }.into_any(),
+                Screen::Review => view! { <review::ReviewQueue/> }.into_any(),
+                Screen::ModelEdit { model } => view! { <model_edit::ModelEdit model/> }.into_any(),
+                Screen::Reports => view! { <reports::Reports/> }.into_any(),
             }}
         </main>
+    }
+}
+
+/// The role of the logged-in account (volunteer when unknown).
+pub(crate) fn role() -> Role {
+    use_ui().account.with(|a| a.as_ref().map_or(Role::Volunteer, |a| a.role))
+}
+
+/// Staff see their work areas; a volunteer has only the models, so no tabs.
+#[component]
+fn Tabs() -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let staff = move || role() >= Role::CommuneStaff;
+    let tab = move |id: &'static str, target: Screen, label: String| {
+        let current = move || match (ui.screen.get(), target) {
+            (Screen::Model(_) | Screen::Record { .. } | Screen::ModelEdit { .. }, Screen::Models) => true,
+            (a, b) => a == b,
+        };
+        view! {
+            <button id=id class="tab" class:current=current on:click=move |_| ui.screen.set(target)>{label}</button>
+        }
+    };
+    view! {
+        <Show when=staff>
+            <nav class="tabs">
+                {move || tab("tab-models", Screen::Models, t_string!(i18n, nav.models).to_string())}
+                {move || tab("tab-review", Screen::Review, t_string!(i18n, nav.review).to_string())}
+                {move || tab("tab-reports", Screen::Reports, t_string!(i18n, nav.reports).to_string())}
+            </nav>
+        </Show>
     }
 }
 

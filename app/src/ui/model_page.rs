@@ -46,7 +46,7 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                 <dl>
                     <dt>{t!(i18n, models.field)}</dt><dd>{labels::field(i18n, p.field)}</dd>
                     <dt>{t!(i18n, models.status)}</dt><dd>{labels::status(i18n, p.status)}</dd>
-                    <dt>{t!(i18n, models.unit)}</dt><dd>{p.unit.clone()}</dd>
+                    <dt>{t!(i18n, models.unit)}</dt><dd>{crate::org::with(|o| o.name(&p.unit))}</dd>
                     <dt>{t!(i18n, models.lead)}</dt><dd>{p.lead_organisation.clone()}</dd>
                     <dt>{t!(i18n, models.started)}</dt><dd>{format::day(p.started_on)}</dd>
                     <dt>{t!(i18n, models.members)}</dt><dd>{p.members}</dd>

@@ -13,7 +13,9 @@ pub fn SyncBar() -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
     let status = move || ui.sync.get();
-    let online = move || ui.online.get();
+    // The browser's flag says only that some network is up; a server that
+    // cannot be reached is no network to a volunteer either.
+    let online = move || ui.online.get() && ui.sync.with(|s| s.problem != Some(SyncProblem::Unreachable));
     view! {
         <section class="syncbar" id="sync-bar" class:offline=move || !online()>
             <div class="row">

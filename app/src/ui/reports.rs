@@ -1,0 +1,8 @@
+//! Consolidated reports from the server (being written).
+
+use leptos::prelude::*;
+
+#[component]
+pub fn Reports() -> impl IntoView {
+    view! { <p class="hint">"…"</p> }
+}
