@@ -20,6 +20,9 @@ pub struct Config {
     /// Seed the demo models when the store is empty.
     #[arg(long, env = "KHEO_DEMO")]
     pub demo: bool,
+    /// Directory of the built web app (`cargo xtask build-app` writes `app/dist`), served at `/`.
+    #[arg(long, env = "KHEO_APP_DIR")]
+    pub app_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -30,6 +33,7 @@ impl Config {
             data_dir,
             hot_docs: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
             demo: false,
+            app_dir: None,
         }
     }
 }

@@ -3,13 +3,14 @@
 //!
 //! Every route but `/healthz` and the login needs a device token
 //! (`Authorization: Bearer ...`); the [`Principal`] extractor refuses the
-//! request with 401 before any handler runs.
+//! request with 401 before any handler runs. What no route takes goes to
+//! [`AppFiles`]: the web app, or a JSON 404 under `/api`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use tower_http::trace::TraceLayer;
 
 use crate::accounts::{self, Accounts, NewAccount};
+use crate::app_files::AppFiles;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::org::OrgTree;
@@ -35,6 +37,7 @@ pub struct AppState {
     pub sync: Arc<SyncService>,
     pub accounts: Arc<Accounts>,
     pub reports: Arc<dyn ReportStore>,
+    pub app_files: Arc<AppFiles>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
@@ -60,10 +63,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/admin/devices", get(all_devices))
         .route("/api/v1/admin/quarantine", get(quarantine))
         .route("/api/v1/admin/org", get(export_org).put(import_org))
+        .fallback(app_files)
         // The limit is enforced in `read_body`, so an oversized body gets the JSON error body too.
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+async fn app_files(State(state): State<AppState>, request: Request) -> Response {
+    state.app_files.serve(request).await
 }
 
 async fn healthz() -> Json<serde_json::Value> {

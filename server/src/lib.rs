@@ -19,7 +19,8 @@
 //! * [`org`]: the organisation tree, its 2025 reform and its import/export;
 //! * [`admin_cli`]: `kheo-server admin ...`;
 //! * [`config`]: flags and environment of the binary;
-//! * [`demo`]: the demo models a newcomer sees (`--demo`).
+//! * [`demo`]: the demo models a newcomer sees (`--demo`);
+//! * [`app_files`]: the web app, served for every path no API route takes.
 //!
 //! [`start`] wires these together on a listener and returns a handle that
 //! shuts the server down gracefully; the binary and the tests both use it.
@@ -27,6 +28,7 @@
 pub mod access;
 pub mod accounts;
 pub mod admin_cli;
+pub mod app_files;
 pub mod auth;
 pub mod charts;
 pub mod config;
@@ -56,6 +58,7 @@ pub use config::Config;
 pub use http::{AppState, app};
 
 use crate::accounts::Accounts;
+use crate::app_files::AppFiles;
 use crate::docs::DocCache;
 use crate::org::OrgTree;
 use crate::store::{Directory, ReportStore, SqliteStore, Store};
@@ -105,6 +108,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kheo server listening");
     let prepared = prepare(&config).await?;
     println!("Kheo is serving on http://{}", listener.local_addr()?);
+    println!("Serving {}", prepared.state.app_files.describe());
     if config.demo {
         println!("Demo accounts (username / password or PIN, role, unit):");
         for (username, secret, role, unit, _) in demo::DEMO_ACCOUNTS {
@@ -121,6 +125,7 @@ struct Prepared {
 }
 
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
+    let app_files = Arc::new(AppFiles::new(config.app_dir.as_deref())?);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let sqlite = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
@@ -143,7 +148,7 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
     let model_units = RwLock::new(model_units);
     let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer, model_units });
-    Ok(Prepared { store, state: AppState { sync, accounts, reports }, writer_task })
+    Ok(Prepared { store, state: AppState { sync, accounts, reports, app_files }, writer_task })
 }
 
 async fn serve(

@@ -1,6 +1,7 @@
 //! Integration tests of sync: the real server on loopback with a temporary
 //! store, and simulated devices. One binary, so the server code builds once.
 
+mod app_files;
 mod bad_input;
 mod concurrency;
 mod convergence;

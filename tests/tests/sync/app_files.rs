@@ -1,0 +1,123 @@
+//! The web app is served beside the API: every path no API route takes gets
+//! the app's files (or `index.html` for the app's own routes), with exact
+//! media types and `no-cache`; `/api` paths never get the app.
+
+use std::path::Path;
+
+use kheo_shared::protocol::ErrorBody;
+use kheo_tests::TestServer;
+use reqwest::StatusCode;
+use reqwest::header::{
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, IF_MODIFIED_SINCE, LAST_MODIFIED, VARY,
+};
+
+const INDEX: &str = "<!doctype html><title>Kheo test shell</title>";
+const WASM: &[u8] = b"\0asm\x01\0\0\0";
+
+/// A fake build of the app, as `cargo xtask build-app` lays it out.
+fn fake_dist(dir: &Path) {
+    std::fs::write(dir.join("index.html"), INDEX).unwrap();
+    std::fs::write(dir.join("kheo_app.js"), "export default function init() {}").unwrap();
+    std::fs::write(dir.join("kheo_app_bg.wasm"), WASM).unwrap();
+    std::fs::write(dir.join("kheo_app_bg.wasm.br"), b"pretend brotli").unwrap();
+    std::fs::write(dir.join("manifest.webmanifest"), r#"{"name":"Kheo"}"#).unwrap();
+    std::fs::write(dir.join("sw.js"), "const BUILD = 'abc';").unwrap();
+}
+
+async fn server_with_app() -> (TestServer, tempfile::TempDir) {
+    let dist = tempfile::tempdir().unwrap();
+    fake_dist(dist.path());
+    let app_dir = dist.path().to_owned();
+    let server = TestServer::start_with(move |config| config.app_dir = Some(app_dir)).await;
+    (server, dist)
+}
+
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> &str {
+    response.headers().get(&name).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("no {name} header"))
+}
+
+async fn get(server: &TestServer, path: &str) -> reqwest::Response {
+    reqwest::get(format!("{}{path}", server.url)).await.unwrap()
+}
+
+async fn not_found_json(response: reqwest::Response) -> ErrorBody {
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(header(&response, CONTENT_TYPE).starts_with("application/json"));
+    let body: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body.error, "not_found", "{body:?}");
+    body
+}
+
+#[tokio::test]
+async fn app_files_are_served_with_exact_types_and_no_cache() {
+    let (server, _dist) = server_with_app().await;
+    for (path, media) in [
+        ("/", "text/html"),
+        ("/index.html", "text/html"),
+        ("/kheo_app.js", "text/javascript"),
+        ("/kheo_app_bg.wasm", "application/wasm"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/sw.js", "text/javascript"),
+    ] {
+        let response = get(&server, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(header(&response, CONTENT_TYPE).split(';').next(), Some(media), "{path}");
+        assert_eq!(header(&response, CACHE_CONTROL), "no-cache", "{path}");
+    }
+    let wasm = get(&server, "/kheo_app_bg.wasm").await.bytes().await.unwrap();
+    assert_eq!(&wasm[..], WASM);
+}
+
+#[tokio::test]
+async fn routes_of_the_app_get_index_html_and_missing_files_do_not() {
+    let (server, _dist) = server_with_app().await;
+    for route in ["/records", "/models/2025/new", "/v1.2/records"] {
+        let response = get(&server, route).await;
+        assert_eq!(response.status(), StatusCode::OK, "{route}");
+        assert!(header(&response, CONTENT_TYPE).starts_with("text/html"), "{route}");
+        assert_eq!(header(&response, CACHE_CONTROL), "no-cache");
+        assert_eq!(response.text().await.unwrap(), INDEX, "{route}");
+    }
+    // A missing asset is a 404, not the shell (which would hide a broken build).
+    assert_eq!(get(&server, "/missing.js").await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unchanged_files_revalidate_and_precompressed_copies_are_used() {
+    let (server, _dist) = server_with_app().await;
+    let http = reqwest::Client::new();
+    let first = http.get(format!("{}/kheo_app_bg.wasm", server.url)).send().await.unwrap();
+    let modified = header(&first, LAST_MODIFIED).to_owned();
+    let again =
+        http.get(format!("{}/kheo_app_bg.wasm", server.url)).header(IF_MODIFIED_SINCE, modified).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    let compressed =
+        http.get(format!("{}/kheo_app_bg.wasm", server.url)).header(ACCEPT_ENCODING, "br").send().await.unwrap();
+    assert_eq!(header(&compressed, CONTENT_ENCODING), "br");
+    assert_eq!(header(&compressed, VARY), "accept-encoding");
+    assert_eq!(header(&compressed, CONTENT_TYPE), "application/wasm");
+    assert_eq!(&compressed.bytes().await.unwrap()[..], b"pretend brotli");
+}
+
+#[tokio::test]
+async fn api_paths_keep_precedence_and_unknown_ones_are_json_404() {
+    let (server, _dist) = server_with_app().await;
+    let health = get(&server, "/healthz").await;
+    assert!(header(&health, CONTENT_TYPE).starts_with("application/json"));
+    for path in ["/api", "/api/", "/api/v1/nothing-here", "/api/v2/sync"] {
+        let body = not_found_json(get(&server, path).await).await;
+        assert!(body.message.contains("API"), "{path}: {body:?}");
+    }
+    // A known API route still needs its token: the app never answers for it.
+    let me = get(&server, "/api/v1/me").await;
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn without_an_app_the_shell_is_a_json_404_that_says_how_to_build_it() {
+    let server = TestServer::start().await;
+    let body = not_found_json(get(&server, "/").await).await;
+    assert!(body.message.contains("cargo xtask build-app"), "{body:?}");
+    not_found_json(get(&server, "/api/v1/nothing-here").await).await;
+}
