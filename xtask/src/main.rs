@@ -40,7 +40,7 @@ const WASM_FEATURES: [&str; 6] = [
 ];
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Kheo build tasks")]
+#[command(name = "xtask", bin_name = "cargo xtask", about = "Kheo build tasks")]
 struct Cli {
     #[command(subcommand)]
     task: Task,
