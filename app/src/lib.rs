@@ -16,6 +16,8 @@
 //! * [`api`]: the server's login and sync endpoints over `fetch`;
 //! * [`sync`]: the background sync task, its triggers and its backoff;
 //! * [`org`]: the organisation tree, cached for names and scopes offline;
+//! * [`review`]: the commune's review queue over every record on the phone,
+//!   its filters, and approving or returning records (pure, tested natively);
 //! * [`state`]: the signals screens render from;
 //! * `ui`: the screens, in Vietnamese by default (leptos_i18n, `locales/`).
 //!
@@ -28,6 +30,7 @@ pub mod api;
 pub mod catalog;
 pub mod device;
 pub mod org;
+pub mod review;
 pub mod state;
 pub mod store;
 pub mod sync;
