@@ -20,9 +20,12 @@ pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl Into
     let deleted = record.deleted;
     let edited_after_approval =
         review.state == ReviewState::Approved && review.reviewed_at.is_some_and(|at| record.updated_at > at);
+    // Fixed after a return: the reviewer has yet to look again.
+    let fixed_since_return =
+        review.state == ReviewState::Returned && review.reviewed_at.is_some_and(|at| record.updated_at > at);
     let review_badge = move || {
         let (class, text) = match review.state {
-            ReviewState::New => ("badge", t_string!(i18n, review.new).to_string()),
+            ReviewState::New => ("badge", t_string!(i18n, review.awaiting).to_string()),
             ReviewState::Approved if edited_after_approval => {
                 ("badge warn", t_string!(i18n, review.edited_after_approval).to_string())
             }
@@ -47,6 +50,7 @@ pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl Into
                 {(!record.note.is_empty()).then(|| view! { <span class="muted note">{record.note.clone()}</span> })}
                 <span class="line">
                     {review_badge}
+                    {fixed_since_return.then(|| view! { <span class="badge" data-fixed="1">{t!(i18n, review.fixed_waiting)}</span> })}
                     {deleted.then(|| view! { <span class="badge">{t!(i18n, log.deleted)}</span> })}
                 </span>
             </button>
@@ -55,7 +59,7 @@ pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl Into
 }
 
 /// One line saying what happened, in the language chosen when rendered.
-fn summary(i18n: labels::I18n, activity: Activity) -> impl Fn() -> String + Send + Sync + 'static {
+pub(super) fn summary(i18n: labels::I18n, activity: Activity) -> impl Fn() -> String + Send + Sync + 'static {
     move || match &activity {
         Activity::Patrol(p) => {
             let mut parts = vec![format!("{}–{}", p.start, p.end), format!("{} 👤", p.members_present)];
