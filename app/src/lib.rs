@@ -16,6 +16,8 @@
 //! * [`api`]: the server's login and sync endpoints over `fetch`;
 //! * [`sync`]: the background sync task, its triggers and its backoff;
 //! * [`org`]: the organisation tree, cached for names and scopes offline;
+//! * [`models`]: model management for staff: the profile form's edit applied
+//!   over the current profile, the write rules, the units and sources offered;
 //! * [`review`]: the commune's review queue over every record on the phone,
 //!   its filters, and approving or returning records (pure, tested natively);
 //! * [`state`]: the signals screens render from;
@@ -29,6 +31,7 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 pub mod api;
 pub mod catalog;
 pub mod device;
+pub mod models;
 pub mod org;
 pub mod review;
 pub mod state;

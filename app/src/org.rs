@@ -70,6 +70,11 @@ impl Org {
         false
     }
 
+    /// Every unit, past and present, in the order the server gave them.
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
     /// Units still in existence under `scope` (itself included), by name.
     pub fn units_within(&self, scope: &str) -> Vec<Unit> {
         let mut out: Vec<Unit> =

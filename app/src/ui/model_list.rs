@@ -1,5 +1,6 @@
 //! The volunteer's models: every model on the phone, by name.
 
+use kheo_shared::codes::Role;
 use leptos::prelude::*;
 
 use super::labels;
@@ -25,8 +26,15 @@ pub fn ModelList() -> impl IntoView {
         })
         .unwrap_or_default()
     };
+    // Commune staff and above build models (the server's `model_needs_staff`).
+    let staff = super::role() >= Role::CommuneStaff;
     view! {
         <h1>{t!(i18n, models.title)}</h1>
+        {staff.then(|| view! {
+            <button class="primary wide" id="add-model" on:click=move |_| ui.screen.set(Screen::ModelEdit { model: None })>
+                "+ " {t!(i18n, model_form.add_button)}
+            </button>
+        })}
         {move || {
             let list = models();
             if list.is_empty() {

@@ -1,7 +1,7 @@
 //! One model: its profile, the server's refusals if any, and its activity
 //! log newest first, filtered by kind and month.
 
-use kheo_shared::codes::{Code, RecordKind};
+use kheo_shared::codes::{Code, RecordKind, Role};
 use kheo_shared::ids::ModelId;
 use leptos::prelude::*;
 
@@ -31,6 +31,8 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
         ui.revision.track();
         device::with(|d| catalog::months(&d.replica, model)).unwrap_or_default()
     };
+    // Commune staff and above manage models (the server's `model_needs_staff`).
+    let staff = super::role() >= Role::CommuneStaff;
     let rejections = move || {
         ui.revision.track();
         device::with(|d| catalog::rejections(&mut d.replica, model)).unwrap_or_default()
@@ -38,6 +40,12 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
     view! {
         <nav class="crumbs">
             <button class="link" id="back" on:click=move |_| ui.screen.set(Screen::Models)>"← " {t!(i18n, back)}</button>
+            {staff.then(|| view! {
+                <button class="secondary small" id="edit-model"
+                    on:click=move |_| ui.screen.set(Screen::ModelEdit { model: Some(model) })>
+                    {t!(i18n, model_form.edit_button)}
+                </button>
+            })}
         </nav>
         {move || profile().map(|p| view! {
             <h1 id="model-name">{p.name.clone()}</h1>
@@ -51,6 +59,11 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                     <dt>{t!(i18n, models.started)}</dt><dd>{format::day(p.started_on)}</dd>
                     <dt>{t!(i18n, models.members)}</dt><dd>{p.members}</dd>
                     <dt>{t!(i18n, models.households)}</dt><dd>{p.households}</dd>
+                    {p.replicated_from.map(|source| {
+                        let name = device::with(|d| catalog::model(&d.replica, source)).flatten()
+                            .map_or_else(|| source.to_string(), |m| m.name);
+                        view! { <dt>{t!(i18n, models.replicated_from)}</dt><dd id="model-source">{name}</dd> }
+                    })}
                 </dl>
                 <p>{p.description.clone()}</p>
             </details>

@@ -107,7 +107,7 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
 
 /// A labelled one-line input bound to a text signal.
 #[component]
-fn Input(
+pub(super) fn Input(
     id: &'static str,
     value: RwSignal<String>,
     #[prop(optional)] kind: Option<&'static str>,
@@ -123,7 +123,7 @@ fn Input(
 
 /// A labelled choice among the codes of a vocabulary.
 #[component]
-fn Choice<T: Code + Send + Sync>(
+pub(super) fn Choice<T: Code + Send + Sync>(
     id: String,
     value: RwSignal<T>,
     label: fn(I18n, T) -> String,
