@@ -90,3 +90,39 @@ async fn check(response: Response) -> Result<Response, ApiError> {
         (s, None) => Err(ApiError::Server(format!("HTTP {s} without an error body"))),
     }
 }
+
+/// `GET` of an authenticated path, checked; for the report endpoints.
+async fn get(token: &str, path: &str) -> Result<Response, ApiError> {
+    let response = Request::get(path)
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    check(response).await
+}
+
+/// A JSON answer of the server's report endpoints (`crate::reports` has the shapes).
+pub async fn get_json<T: serde::de::DeserializeOwned>(token: &str, path: &str) -> Result<T, ApiError> {
+    get(token, path).await?.json().await.map_err(|e| ApiError::Server(format!("report answer: {e}")))
+}
+
+/// A text answer: the SVG charts the server draws.
+pub async fn get_text(token: &str, path: &str) -> Result<String, ApiError> {
+    get(token, path).await?.text().await.map_err(|e| ApiError::Network(e.to_string()))
+}
+
+/// A file to download: its bytes, its type and the name the server gives it.
+pub struct Download {
+    pub bytes: Vec<u8>,
+    pub content_type: String,
+    pub name: Option<String>,
+}
+
+pub async fn get_file(token: &str, path: &str) -> Result<Download, ApiError> {
+    let response = get(token, path).await?;
+    let headers = response.headers();
+    let content_type = headers.get("content-type").unwrap_or_else(|| "application/octet-stream".into());
+    let name = headers.get("content-disposition").and_then(|d| crate::reports::attachment_name(&d));
+    let bytes = response.binary().await.map_err(|e| ApiError::Network(e.to_string()))?;
+    Ok(Download { bytes, content_type, name })
+}

@@ -18,6 +18,7 @@
 //! * [`org`]: the organisation tree, cached for names and scopes offline;
 //! * [`models`]: model management for staff: the profile form's edit applied
 //!   over the current profile, the write rules, the units and sources offered;
+//! * [`reports`]: periods, paths and answers of the server's consolidated reports;
 //! * [`review`]: the commune's review queue over every record on the phone,
 //!   its filters, and approving or returning records (pure, tested natively);
 //! * [`state`]: the signals screens render from;
@@ -33,6 +34,7 @@ pub mod catalog;
 pub mod device;
 pub mod models;
 pub mod org;
+pub mod reports;
 pub mod review;
 pub mod state;
 pub mod store;
