@@ -30,6 +30,8 @@ pub struct TestServer {
     pub server: Option<RunningServer>,
     pub dir: tempfile::TempDir,
     pub url: String,
+    /// What the server was started with, kept for restarts.
+    config: Config,
     staff: Option<Box<Device>>,
 }
 
@@ -46,10 +48,10 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::for_tests(dir.path().to_owned());
         adjust(&mut config);
-        let server = kheo_server::start(config).await.expect("server starts");
+        let server = kheo_server::start(config.clone()).await.expect("server starts");
         server.accounts.replace_org(kheo_server::org::demo()).await.expect("demo tree installs");
         let url = server.url();
-        let mut this = TestServer { server: Some(server), dir, url, staff: None };
+        let mut this = TestServer { server: Some(server), dir, url, config, staff: None };
         this.staff = Some(Box::new(this.device_as("staff", Role::CommuneStaff, HOME_UNIT).await));
         this
     }
@@ -106,9 +108,40 @@ impl TestServer {
     /// Stops gracefully and starts again on the same store (new port).
     pub async fn restart(&mut self) {
         self.stop().await;
-        let server = kheo_server::start(Config::for_tests(self.data_dir())).await.expect("server restarts");
+        self.start_again(self.config.clone()).await;
+    }
+
+    /// Starts a stopped server again on the same store and the same port:
+    /// what a browser needs, since its storage belongs to the origin.
+    pub async fn start_on_same_port(&mut self) {
+        assert!(self.server.is_none(), "stop the server first");
+        let mut config = self.config.clone();
+        config.addr = self.url.trim_start_matches("http://").parse().expect("the server's address");
+        self.start_again(config).await;
+    }
+
+    async fn start_again(&mut self, config: Config) {
+        let server = kheo_server::start(config).await.expect("server restarts");
         self.url = server.url();
         self.server = Some(server);
+    }
+
+    /// Creates an account (username `<name>.test`, secret `<name>-secret`)
+    /// without logging any device in: for a person who will log in through the app.
+    pub async fn account(&self, name: &str, role: Role, unit: &str) -> (String, String) {
+        let (username, secret) = (format!("{name}.test"), format!("{name}-secret"));
+        self.accounts()
+            .create_account(NewAccount {
+                username: username.clone(),
+                phone: None,
+                display_name: format!("Tình nguyện viên {name}"),
+                role,
+                unit: unit.into(),
+                secret: secret.clone(),
+            })
+            .await
+            .expect("account is created");
+        (username, secret)
     }
 
     pub async fn stop(&mut self) {

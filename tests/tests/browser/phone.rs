@@ -1,0 +1,139 @@
+//! What the phone does when things go wrong on its side: the server
+//! refuses a change, storage fills up; and the English option.
+
+use kheo_server::store::directory::AccountUpdate;
+use kheo_shared::codes::Role;
+use kheo_tests::HOME_UNIT;
+
+use crate::harness::{Phone, one_at_a_time, server_with_app};
+
+#[tokio::test]
+async fn a_refused_record_shows_the_reason_and_stays_on_the_phone() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("moved", Role::Volunteer, HOME_UNIT).await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("refused", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+
+    // The volunteer moves to another commune; the phone does not know yet.
+    let account = ts.accounts().directory.account_by_login(&user).await.expect("lookup").expect("the account");
+    let update = AccountUpdate { unit: Some("QNA.DB.DP".into()), ..AccountUpdate::default() };
+    ts.accounts().update_account(&account.id, update).await.expect("the account moves");
+
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "meeting").await;
+    phone.fill("#f-date", "2025-08-02").await;
+    phone.fill("#f-topic", "Họp tổ tự quản tháng 8").await;
+    phone.fill("#f-attendees", "25").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+
+    phone.wait_text("#sync-error", "Máy chủ từ chối").await;
+    phone.wait_text(".rejected", "Máy chủ từ chối").await;
+    phone.screenshot("refused").await;
+    assert_eq!(phone.count("li.record").await, 1, "the refused record stays on the phone");
+
+    // After a reload the refusal is still shown and the data still there.
+    phone.reload().await;
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.wait_text(".rejected", "Máy chủ từ chối").await;
+    phone.wait_count("li.record", 1).await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_storage_is_reported_and_loses_nothing() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("full", Role::Volunteer, HOME_UNIT).await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("storage-full", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.set_online(false).await;
+
+    // Fill the origin's storage to the last byte, as other data on an old phone might.
+    let filled = phone
+        .js(
+            "let n = 0; let chunk = 'x'.repeat(256 * 1024);
+             while (chunk.length > 0) {
+               try { localStorage.setItem('filler.' + n, chunk); n++; }
+               catch (e) { chunk = chunk.slice(0, Math.floor(chunk.length / 2)); }
+             }
+             return n;",
+            vec![],
+        )
+        .await;
+    assert!(filled.as_u64().unwrap_or(0) > 0, "storage was filled");
+
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "meeting").await;
+    phone.fill("#f-date", "2025-08-03").await;
+    phone.fill("#f-topic", "Tuyên truyền phòng chống cờ bạc").await;
+    phone.fill("#f-attendees", "40").await;
+    phone.click("#save").await;
+    phone.wait_text("#form-error", "Bộ nhớ đã đầy").await;
+    phone.screenshot("storage-full").await;
+    // The form keeps what was typed, and nothing half-saved appears.
+    let topic = phone.js("return document.querySelector('#f-topic').value;", vec![]).await;
+    assert_eq!(topic.as_str(), Some("Tuyên truyền phòng chống cờ bạc"));
+
+    // Space is freed; the same form saves, and a reload shows the record.
+    phone
+        .js(
+            "Object.keys(localStorage).filter(k => k.startsWith('filler.')).forEach(k => localStorage.removeItem(k));",
+            vec![],
+        )
+        .await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+    phone.reload().await;
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.wait_count("li.record", 1).await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn english_is_an_option_and_keeps_dates_and_money_in_local_form() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("english", Role::Volunteer, HOME_UNIT).await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("english", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.wait_text("#tab-models, h1", "Mô hình").await;
+
+    phone.click("#language").await;
+    phone.wait_text("h1", "My models").await;
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "production").await;
+    phone.fill("#f-date", "2025-09-05").await;
+    phone.fill("#f-product", "Nấm rơm").await;
+    phone.fill("#f-quantity", "120,5").await;
+    phone.fill("#f-unit", "kg").await;
+    phone.fill("#f-revenue", "6.025.000").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Saved").await;
+    phone.wait_text("li.record", "05/09/2025").await;
+    phone.wait_text("li.record", "6.025.000 đ").await;
+    phone.wait_text("li.record", "120,5 kg").await;
+    phone.wait_text("li.record", "Production and sales").await;
+    phone.screenshot("english").await;
+
+    // The choice survives a reload.
+    phone.reload().await;
+    phone.wait_text("h1", "My models").await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
