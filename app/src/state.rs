@@ -45,6 +45,8 @@ pub struct SyncStatus {
     pub running: bool,
     /// Local changes the server does not hold yet.
     pub pending: usize,
+    /// Documents the server refused, kept on the phone until fixed.
+    pub rejected: usize,
     /// When the last sync completed (ms since the epoch).
     pub last_ok: Option<i64>,
     pub problem: Option<SyncProblem>,
@@ -85,8 +87,12 @@ impl Ui {
     /// The device's documents changed: re-read what is shown, recount what waits.
     pub fn changed(&self) {
         self.revision.update(|r| *r += 1);
-        let pending = crate::device::with(|d| d.replica.unsynced_changes()).unwrap_or(0);
-        self.sync.update(|s| s.pending = pending);
+        let (pending, rejected) =
+            crate::device::with(|d| (d.replica.unsynced_changes(), d.replica.rejections().len())).unwrap_or((0, 0));
+        self.sync.update(|s| {
+            s.pending = pending;
+            s.rejected = rejected;
+        });
     }
 }
 

@@ -192,6 +192,9 @@ fn problem(e: ApiError) -> SyncProblem {
         ApiError::Network(_) => SyncProblem::Unreachable,
         ApiError::Server(_) => SyncProblem::Server,
         ApiError::Unauthorized(_) => SyncProblem::Unauthorized,
+        ApiError::Refused { body, .. } if matches!(body.error.as_str(), "token_revoked" | "account_disabled") => {
+            SyncProblem::Unauthorized
+        }
         ApiError::Refused { body, .. } => SyncProblem::Other(body.message),
     }
 }

@@ -76,3 +76,18 @@ pub fn support(i18n: I18n, s: SupportType) -> String {
         SupportType::Other => t_string!(i18n, support.other).to_string(),
     }
 }
+
+/// Why the server refused a document, from its rule (or error code).
+pub fn refusal(i18n: I18n, rule: Option<&str>, error: &str) -> String {
+    match (rule, error) {
+        (Some("out_of_scope"), _) => t_string!(i18n, rule.out_of_scope).to_string(),
+        (Some("review_needs_staff"), _) => t_string!(i18n, rule.review_needs_staff).to_string(),
+        (Some("model_needs_staff"), _) => t_string!(i18n, rule.model_needs_staff).to_string(),
+        (Some("status_needs_province"), _) => t_string!(i18n, rule.status_needs_province).to_string(),
+        (Some("unknown_model"), _) => t_string!(i18n, rule.unknown_model).to_string(),
+        (Some("unknown_unit"), _) => t_string!(i18n, rule.unknown_unit).to_string(),
+        (Some("foreign_actor"), _) => t_string!(i18n, rule.foreign_actor).to_string(),
+        (_, "schema_violation" | "invalid_document") => t_string!(i18n, rule.invalid).to_string(),
+        _ => t_string!(i18n, rule.other).to_string(),
+    }
+}

@@ -35,7 +35,11 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
     let staff = super::role() >= Role::CommuneStaff;
     let rejections = move || {
         ui.revision.track();
-        device::with(|d| catalog::rejections(&mut d.replica, model)).unwrap_or_default()
+        let mut all = device::with(|d| catalog::rejections(&mut d.replica, model)).unwrap_or_default();
+        // The profile and a log refused for one reason are one thing to tell.
+        all.sort_by(|a, b| (&a.1.rule, &a.1.error).cmp(&(&b.1.rule, &b.1.error)));
+        all.dedup_by(|a, b| (&a.1.rule, &a.1.error) == (&b.1.rule, &b.1.error));
+        all
     };
     view! {
         <nav class="crumbs">
@@ -68,11 +72,17 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                 <p>{p.description.clone()}</p>
             </details>
         })}
-        {move || rejections().into_iter().map(|(_, r)| view! {
-            <div class="banner error rejected" role="alert">
-                <strong>{t_string!(i18n, models.rejected, reason = r.message.clone()).to_string()}</strong>
-                <p>{t!(i18n, models.rejected_hint)}</p>
-            </div>
+        {move || rejections().into_iter().map(|(_, r)| {
+            let rule = r.rule.clone().unwrap_or_default();
+            let (code, error) = (r.rule.clone(), r.error.clone());
+            let reason = move || labels::refusal(i18n, code.as_deref(), &error);
+            view! {
+                <div class="banner error rejected" role="alert" data-rule=rule>
+                    <strong>{move || t_string!(i18n, models.rejected, reason = reason()).to_string()}</strong>
+                    <p>{t!(i18n, models.rejected_hint)}</p>
+                    <p class="muted">{r.message.clone()}</p>
+                </div>
+            }
         }).collect_view()}
         <button class="primary wide" id="add-record"
             on:click=move |_| ui.screen.set(Screen::Record { model, record: None })>

@@ -45,7 +45,11 @@ pub fn SyncBar() -> impl IntoView {
                     None => t_string!(i18n, sync.never).to_string(),
                 }}
             </div>
-            {move || status().problem.map(|p| {
+            {move || {
+                let s = status();
+                // A refusal outlasts the session that met it: it stays until the data is fixed.
+                s.problem.or((s.rejected > 0).then_some(SyncProblem::Rejected))
+            }.map(|p| {
                 let text = match p {
                     SyncProblem::Unreachable => t_string!(i18n, sync.err_offline).to_string(),
                     SyncProblem::Server => t_string!(i18n, sync.err_server).to_string(),
