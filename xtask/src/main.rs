@@ -389,3 +389,22 @@ fn human(bytes: u64) -> String {
         format!("{:.1} KB ({bytes} B)", bytes as f64 / 1e3)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_one_locked_version_of_a_package() {
+        let root = workspace_root();
+        let version = locked_version(&root, "wasm-bindgen").unwrap();
+        assert!(version.starts_with("0.2."), "{version}");
+        assert!(locked_version(&root, "no-such-package-here").is_err());
+    }
+
+    #[test]
+    fn sizes_read_as_kilobytes_or_megabytes() {
+        assert_eq!(human(575_667), "575.7 KB (575667 B)");
+        assert_eq!(human(1_915_677), "1.92 MB (1915677 B)");
+    }
+}
