@@ -62,7 +62,8 @@ pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl Into
 pub(super) fn summary(i18n: labels::I18n, activity: Activity) -> impl Fn() -> String + Send + Sync + 'static {
     move || match &activity {
         Activity::Patrol(p) => {
-            let mut parts = vec![format!("{}–{}", p.start, p.end), format!("{} 👤", p.members_present)];
+            let mut parts =
+                vec![format!("{}–{}", p.start, p.end), t_string!(i18n, log.members, n = p.members_present).to_string()];
             if !p.area.is_empty() {
                 parts.push(p.area.clone());
             }
