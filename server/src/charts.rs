@@ -58,10 +58,11 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
         let colour = if behind { "#d9480f" } else { "#1c7ed6" };
         let _ = write!(
             svg,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{LABEL}" y="{}" width="{w:.1}" height="{}" fill="{colour}"/><text x="{:.1}" y="{}">{}</text>"#,
+            r#"<text x="{}" y="{}" text-anchor="end"><title>{}</title>{}</text><rect x="{LABEL}" y="{}" width="{w:.1}" height="{}" fill="{colour}"/><text x="{:.1}" y="{}">{}</text>"#,
             LABEL - 8.0,
             y + 18.0,
             escape(&b.label),
+            escape(&fit_label(&b.label)),
             y + 4.0,
             ROW - 8.0,
             LABEL + w + 6.0,
@@ -85,9 +86,31 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
     svg
 }
 
+/// Most characters of a label that fit left of the bars; longer names (a
+/// provincial agency's full title) end in an ellipsis, whole in the tooltip.
+const LABEL_CHARS: usize = 27;
+
+fn fit_label(label: &str) -> String {
+    if label.chars().count() <= LABEL_CHARS {
+        return label.to_owned();
+    }
+    let mut short: String = label.chars().take(LABEL_CHARS - 1).collect();
+    short.push('…');
+    short
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_labels_are_shortened_and_kept_whole_in_the_tooltip() {
+        let name = "Ủy ban Mặt trận Tổ quốc Việt Nam tỉnh Quảng Nam";
+        let svg = bars("t", &[Bar { label: name.into(), value: 1.0, target: None }]);
+        assert!(svg.contains(&format!("<title>{name}</title>")));
+        assert!(svg.contains("Ủy ban Mặt trận Tổ quốc Vi…<"));
+        assert_eq!(fit_label("Xã Tam Thăng"), "Xã Tam Thăng");
+    }
 
     #[test]
     fn draws_every_bar_escapes_labels_and_marks_targets() {
