@@ -76,6 +76,16 @@ pub async fn org(token: &str) -> Result<Vec<crate::org::Unit>, ApiError> {
     Ok(tree.units)
 }
 
+/// Revokes this device's own token (`POST /api/v1/devices/{id}/revoke`), at logout.
+pub async fn revoke_device(token: &str, device_id: &str) -> Result<(), ApiError> {
+    let response = Request::post(&format!("/api/v1/devices/{device_id}/revoke"))
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    check(response).await.map(|_| ())
+}
+
 async fn check(response: Response) -> Result<Response, ApiError> {
     let status = response.status();
     if response.ok() {

@@ -95,9 +95,19 @@ fn Shell() -> impl IntoView {
             }
         }
         sync::stop();
+        let session = device::with(|d| (d.session.token.clone(), d.session.device_id.clone()));
         device::close();
         store::clear_device();
         ui.account.set(None);
+        // A phone passed to someone else must not keep working as this
+        // account. Offline, the token stays valid until an admin revokes it.
+        if let Some((token, device_id)) = session {
+            leptos::task::spawn_local(async move {
+                if let Err(e) = crate::api::revoke_device(&token, &device_id).await {
+                    web_sys::console::warn_1(&format!("the device token was not revoked: {e}").into());
+                }
+            });
+        }
     };
     let who = move || ui.account.with(|a| a.as_ref().map(|a| a.display_name.clone()).unwrap_or_default());
     view! {

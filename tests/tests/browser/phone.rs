@@ -137,3 +137,38 @@ async fn english_is_an_option_and_keeps_dates_and_money_in_local_form() {
     phone.quit().await;
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn logging_out_clears_the_phone_and_revokes_its_token() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    ts.model().await;
+    let (user, secret) = ts.account("leaving", Role::Volunteer, HOME_UNIT).await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("logout", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    let token = phone.js("return JSON.parse(localStorage.getItem('kheo.session')).token;", vec![]).await;
+    let token = token.as_str().expect("a stored token").to_owned();
+
+    phone.click("#logout").await;
+    phone.wait_for("#login-user").await;
+    let left =
+        phone.js("return Object.keys(localStorage).filter(k => k.startsWith('kheo.doc.')).length;", vec![]).await;
+    assert_eq!(left.as_u64(), Some(0), "no document stays on a phone after logout");
+
+    let http = reqwest::Client::new();
+    let mut status = 0;
+    for _ in 0..50 {
+        let me =
+            http.get(format!("{}/api/v1/me", ts.url)).bearer_auth(&token).send().await.expect("the server answers");
+        status = me.status().as_u16();
+        if status == 401 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 401, "the token of a logged-out phone no longer works");
+
+    phone.quit().await;
+    ts.stop().await;
+}
