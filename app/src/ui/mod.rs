@@ -169,6 +169,21 @@ fn NoticeBar() -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
     let dismiss = move |_| ui.notice.set(None);
+    // "Saved" is news for a moment, not a state: it goes after a few
+    // seconds, so it never stands over the next form as if that were saved.
+    let shown = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        if ui.notice.with(|n| n == &Some(Notice::Saved)) {
+            let generation = shown.get_value() + 1;
+            shown.set_value(generation);
+            leptos::task::spawn_local(async move {
+                gloo_timers::future::sleep(std::time::Duration::from_secs(4)).await;
+                if shown.get_value() == generation && ui.notice.with_untracked(|n| n == &Some(Notice::Saved)) {
+                    ui.notice.set(None);
+                }
+            });
+        }
+    });
     move || {
         ui.notice.get().map(|notice| {
             let (class, text) = match notice {

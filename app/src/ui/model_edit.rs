@@ -26,6 +26,8 @@ use crate::sync;
 pub fn ModelEdit(model: Option<ModelId>) -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
+    // A notice about an earlier save is not about this form.
+    ui.notice.set(None);
     let role = role();
     let existing = model.and_then(|id| device::with(|d| catalog::model(&d.replica, id)).flatten());
     let id = existing.as_ref().map_or_else(ModelId::new_random, |p| p.id);

@@ -22,6 +22,8 @@ use crate::sync;
 pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
+    // A notice about an earlier save is not about this form.
+    ui.notice.set(None);
     let existing = record.and_then(|id| device::with(|d| catalog::record(&d.replica, model, id)).flatten());
     let draft = Draft::new(existing.as_ref());
     let record_id = existing.as_ref().map(|r| r.id).unwrap_or_else(RecordId::new_random);
