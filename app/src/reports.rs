@@ -4,9 +4,9 @@
 //! shapes of their answers. Reports are computed on the server from every
 //! phone's synced data, so they need it; nothing here touches the network.
 
+pub use kheo_shared::report::{RollupRow, Totals};
 use kheo_shared::scalars::Day;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// How the period is picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,37 +198,6 @@ pub struct PeriodAnswer {
     pub to: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RollupRow {
-    pub key: String,
-    pub label: String,
-    pub totals: Totals,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
-pub struct Totals {
-    pub models: i64,
-    pub models_by_status: BTreeMap<String, i64>,
-    pub new_models: i64,
-    pub typical_models: i64,
-    pub replications: i64,
-    pub patrols: i64,
-    pub incidents: i64,
-    pub incidents_by_category: BTreeMap<String, i64>,
-    pub incidents_by_outcome: BTreeMap<String, i64>,
-    pub handed_to_police: i64,
-    pub supported_police: i64,
-    pub households_supported: i64,
-    pub money_vnd: i64,
-    pub workdays: f64,
-    pub houses: i64,
-    pub production_records: i64,
-    pub revenue_vnd: i64,
-    pub meetings: i64,
-    pub attendees: i64,
-}
-
 /// The columns of the rollup table, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
@@ -301,8 +270,13 @@ pub enum Figure {
     Decimal(f64),
 }
 
-impl Totals {
-    pub fn figure(&self, c: Column) -> Figure {
+/// One column's figure of a group, typed for how it is written.
+pub trait Figures {
+    fn figure(&self, c: Column) -> Figure;
+}
+
+impl Figures for Totals {
+    fn figure(&self, c: Column) -> Figure {
         use Figure::*;
         match c {
             Column::Models => Count(self.models),

@@ -72,67 +72,7 @@ impl Grouping {
     }
 }
 
-/// The figures of a group. Counts of models describe the models as they
-/// stand; everything else counts what happened in the period.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Totals {
-    pub models: i64,
-    pub models_by_status: BTreeMap<String, i64>,
-    pub new_models: i64,
-    pub typical_models: i64,
-    pub replications: i64,
-    pub patrols: i64,
-    pub incidents: i64,
-    pub incidents_by_category: BTreeMap<String, i64>,
-    pub incidents_by_outcome: BTreeMap<String, i64>,
-    pub handed_to_police: i64,
-    pub supported_police: i64,
-    pub households_supported: i64,
-    pub money_vnd: i64,
-    pub workdays: f64,
-    pub houses: i64,
-    pub production_records: i64,
-    pub revenue_vnd: i64,
-    pub meetings: i64,
-    pub attendees: i64,
-}
-
-fn add_counts(into: &mut BTreeMap<String, i64>, from: &BTreeMap<String, i64>) {
-    for (k, v) in from {
-        *into.entry(k.clone()).or_default() += v;
-    }
-}
-
-impl Totals {
-    fn add(&mut self, o: &Totals) {
-        self.models += o.models;
-        add_counts(&mut self.models_by_status, &o.models_by_status);
-        self.new_models += o.new_models;
-        self.typical_models += o.typical_models;
-        self.replications += o.replications;
-        self.patrols += o.patrols;
-        self.incidents += o.incidents;
-        add_counts(&mut self.incidents_by_category, &o.incidents_by_category);
-        add_counts(&mut self.incidents_by_outcome, &o.incidents_by_outcome);
-        self.handed_to_police += o.handed_to_police;
-        self.supported_police += o.supported_police;
-        self.households_supported += o.households_supported;
-        self.money_vnd += o.money_vnd;
-        self.workdays += o.workdays;
-        self.houses += o.houses;
-        self.production_records += o.production_records;
-        self.revenue_vnd += o.revenue_vnd;
-        self.meetings += o.meetings;
-        self.attendees += o.attendees;
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RollupRow {
-    pub key: String,
-    pub label: String,
-    pub totals: Totals,
-}
+pub use kheo_shared::report::{RollupRow, Totals};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rollup {

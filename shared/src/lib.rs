@@ -10,6 +10,7 @@
 //! * [`codes`]: the closed vocabularies (fields, statuses, kinds, ...);
 //! * [`scalars`]: instants, days and times of day, and how they are stored;
 //! * [`model`], [`record`]: the domain types;
+//! * [`report`]: the figures of a consolidation report, shared by server and app;
 //! * [`schema`]: how the types are laid out in Automerge documents, read
 //!   back with typed errors, and validated, on both sides;
 //! * [`protocol`]: the batched sync request and response, CBOR over gzip;
@@ -22,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod protocol;
 pub mod record;
+pub mod report;
 pub mod scalars;
 pub mod schema;
 pub mod testdata;

@@ -19,8 +19,8 @@ use crate::catalog;
 use crate::device;
 use crate::i18n::*;
 use crate::reports::{
-    Chart, Column, ExportFormat, Figure, GROUPINGS, PeriodChoice, PeriodKind, Progress, Replication, ReportQuery,
-    Rollup, replications_path,
+    Chart, Column, ExportFormat, Figure, Figures, GROUPINGS, PeriodChoice, PeriodKind, Progress, Replication,
+    ReportQuery, Rollup, replications_path,
 };
 use crate::state::use_ui;
 
