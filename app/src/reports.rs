@@ -4,7 +4,7 @@
 //! shapes of their answers. Reports are computed on the server from every
 //! phone's synced data, so they need it; nothing here touches the network.
 
-pub use kheo_shared::report::{RollupRow, Totals};
+pub use kheo_shared::report::{Replication, RollupRow, Totals};
 use kheo_shared::scalars::Day;
 use serde::Deserialize;
 
@@ -310,17 +310,6 @@ pub struct Progress {
     pub typical_target: i64,
     pub typical: i64,
     pub behind: bool,
-}
-
-/// A model replicated from the chosen one, directly (`depth` 1) or not.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Replication {
-    pub model: String,
-    pub name: String,
-    pub unit: String,
-    pub unit_name: String,
-    pub started_on: String,
-    pub depth: usize,
 }
 
 #[cfg(test)]

@@ -72,7 +72,7 @@ impl Grouping {
     }
 }
 
-pub use kheo_shared::report::{RollupRow, Totals};
+pub use kheo_shared::report::{Replication, RollupRow, Totals};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rollup {
@@ -390,19 +390,6 @@ pub async fn record_rows(
             ])
         })
         .collect())
-}
-
-/// A typical model and the models replicated from it, directly or through
-/// another replication, with where and when each started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Replication {
-    pub model: String,
-    pub name: String,
-    pub unit: String,
-    pub unit_name: String,
-    pub started_on: String,
-    /// 1 for a direct replication, 2 for a replication of a replication, ...
-    pub depth: usize,
 }
 
 pub async fn replications(

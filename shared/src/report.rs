@@ -71,6 +71,19 @@ pub struct RollupRow {
     pub totals: Totals,
 }
 
+/// A model replicated from a typical one, directly or through another
+/// replication, with where and when it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replication {
+    pub model: String,
+    pub name: String,
+    pub unit: String,
+    pub unit_name: String,
+    pub started_on: String,
+    /// 1 for a direct replication, 2 for a replication of a replication, ...
+    pub depth: usize,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
