@@ -51,6 +51,15 @@ impl SchemaError {
 
 pub type Result<T> = std::result::Result<T, SchemaError>;
 
+/// 2^53: beyond it a float no longer tells consecutive integers apart
+/// (`Number.MAX_SAFE_INTEGER` is 2^53 - 1).
+pub const MAX_SAFE_FLOAT: f64 = 9_007_199_254_740_992.0;
+
+/// The integer a float stands for: finite, whole and within ±2^53.
+fn integral(f: f64) -> Option<i64> {
+    (f.is_finite() && f.fract() == 0.0 && f.abs() <= MAX_SAFE_FLOAT).then_some(f as i64)
+}
+
 /// A map object of a document, with its path for error messages.
 pub struct MapReader<'a, D> {
     doc: &'a D,
@@ -180,6 +189,10 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         Ok(self.opt_str(key)?.unwrap_or_default())
     }
 
+    /// An integer: an `int` or `uint` scalar, or an `f64` holding a whole
+    /// number within ±2^53. Some JavaScript writers (`@automerge/automerge`
+    /// 3.2.5 to 3.5.0) store `0` and negative integers inside nested object
+    /// literals as floats; every such float stands for exactly one integer.
     pub fn opt_int(&self, key: &str) -> Result<Option<i64>> {
         match self.scalar(key)? {
             None => Ok(None),
@@ -188,6 +201,16 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
                 ScalarValue::Uint(u) => i64::try_from(*u)
                     .map(Some)
                     .map_err(|_| SchemaError::out_of_range(self.path_of(key), *u, 0, i64::MAX as u64)),
+                ScalarValue::F64(f) => integral(*f).map(Some).ok_or_else(|| {
+                    if f.is_finite() && f.fract() == 0.0 {
+                        SchemaError::out_of_range(self.path_of(key), *f, -MAX_SAFE_FLOAT, MAX_SAFE_FLOAT)
+                    } else {
+                        SchemaError::new(
+                            self.path_of(key),
+                            Problem::WrongType { expected: "integer", found: format!("number {f}") },
+                        )
+                    }
+                }),
                 _ => Err(self.wrong(key, "integer", &Value::Scalar(s))),
             },
         }
@@ -288,5 +311,61 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
             ));
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+
+    use super::*;
+
+    fn doc_with(value: impl Into<ScalarValue>) -> AutoCommit {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "n", value.into()).unwrap();
+        doc
+    }
+
+    #[test]
+    fn whole_floats_within_2_pow_53_are_integers() {
+        for (f, i) in
+            [(0.0, 0), (-0.0, 0), (-7.0, -7), (42.0, 42), (MAX_SAFE_FLOAT, 1 << 53), (-MAX_SAFE_FLOAT, -(1 << 53))]
+        {
+            let doc = doc_with(f);
+            assert_eq!(MapReader::root(&doc).int("n").unwrap(), i, "{f}");
+        }
+        let doc = doc_with(0.0);
+        assert_eq!(MapReader::root(&doc).int_in::<u32>("n", 0, 10).unwrap(), 0);
+    }
+
+    #[test]
+    fn other_floats_are_not() {
+        for f in [0.5, -1.5, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let doc = doc_with(f);
+            let err = MapReader::root(&doc).int("n").unwrap_err();
+            assert!(matches!(err.problem, Problem::WrongType { expected: "integer", .. }), "{f}: {err}");
+        }
+        for f in [MAX_SAFE_FLOAT * 2.0, -MAX_SAFE_FLOAT * 2.0, 1e300] {
+            let doc = doc_with(f);
+            let err = MapReader::root(&doc).int("n").unwrap_err();
+            assert!(matches!(err.problem, Problem::OutOfRange { .. }), "{f}: {err}");
+        }
+        // Within ±2^53 but outside the target type or the field's range.
+        let doc = doc_with(-1.0);
+        assert!(matches!(
+            MapReader::root(&doc).int_in::<u32>("n", 0, 10).unwrap_err().problem,
+            Problem::OutOfRange { .. }
+        ));
+        let doc = doc_with(5e9);
+        assert!(MapReader::root(&doc).int_in::<i32>("n", 0, i64::MAX).is_err());
+    }
+
+    #[test]
+    fn counters_and_strings_are_still_refused() {
+        let doc = doc_with(ScalarValue::counter(3));
+        assert!(MapReader::root(&doc).int("n").is_err());
+        let doc = doc_with("3");
+        assert!(MapReader::root(&doc).int("n").is_err());
     }
 }

@@ -194,3 +194,49 @@ fn incident_ids_are_unique_within_a_patrol() {
     let (doc, id) = log_with(&[r]);
     assert!(read_log(&doc, &id).unwrap_err().to_string().contains("appears twice"));
 }
+
+/// `@automerge/automerge` 3.2.5 to 3.5.0 write `0` and negative integers
+/// inside nested object literals as floats: whole floats read as the integer.
+#[test]
+fn whole_floats_read_as_integers() {
+    let mut support = testdata::household_support(RecordId::new_random(), "2025-01-02", 0);
+    if let crate::record::Activity::HouseholdSupport(s) = &mut support.activity {
+        s.support_type = crate::codes::SupportType::Materials;
+    }
+    let meeting = testdata::meeting(RecordId::new_random(), "2025-01-03", 12);
+    let (mut doc, id) = log_with(&[support.clone(), meeting.clone()]);
+    let detail = detail_obj(&doc, &support);
+    doc.put(&detail, "amount_vnd", 0.0_f64).unwrap();
+    doc.put(&detail, "workdays", 2.5_f64).unwrap();
+    let detail = detail_obj(&doc, &meeting);
+    doc.put(&detail, "attendees", 12.0_f64).unwrap();
+    doc.put(ROOT, "year", 2025.0_f64).unwrap();
+    let log = read_log(&doc, &id).unwrap();
+    assert_eq!(log.records[&support.id], support);
+    assert_eq!(log.records[&meeting.id], meeting);
+}
+
+#[test]
+fn floats_that_are_not_whole_integers_in_range_are_refused() {
+    let r = testdata::meeting(RecordId::new_random(), "2025-01-02", 10);
+    let (mut doc, id) = log_with(std::slice::from_ref(&r));
+    let detail = detail_obj(&doc, &r);
+    for (value, expect_range) in [
+        (1.5, false),
+        (f64::NAN, false),
+        (f64::INFINITY, false),
+        (f64::NEG_INFINITY, false),
+        (-1.0, true),                // below the field's range
+        (100_001.0, true),           // above it
+        (2f64.powi(53) * 2.0, true), // whole, but past ±2^53
+    ] {
+        doc.put(&detail, "attendees", value).unwrap();
+        let err = read_log(&doc, &id).unwrap_err();
+        assert_eq!(err.path, format!("{}/meeting/attendees", r.id), "{value}");
+        match err.problem {
+            Problem::OutOfRange { .. } => assert!(expect_range, "{value}: {err}"),
+            Problem::WrongType { expected: "integer", .. } => assert!(!expect_range, "{value}: {err}"),
+            other => panic!("{value}: {other}"),
+        }
+    }
+}
