@@ -26,6 +26,12 @@ pub const MAX_INFLATED_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_DOCS_PER_REQUEST: usize = 2_000;
 /// Most ids a `held` list may name.
 pub const MAX_HELD: usize = 200_000;
+/// Most changes one request may carry, over all its documents. A device
+/// with more to send spreads them over several requests of a session.
+pub const MAX_CHANGES_PER_REQUEST: usize = 1_000;
+/// Most operations one request may carry (a record is a few dozen), so
+/// that no request holds a document for much more than a second.
+pub const MAX_OPS_PER_REQUEST: u64 = 50_000;
 
 /// One request from a device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +138,10 @@ pub enum DecodeError {
     TooLarge,
     #[error("body is not the expected CBOR message: {0}")]
     Cbor(String),
+    /// A body is one CBOR value: bytes after it could be read differently
+    /// by another decoder, so they are refused rather than ignored.
+    #[error("body has {0} bytes after its CBOR message")]
+    TrailingBytes(usize),
 }
 
 /// Encodes a message as gzip-compressed CBOR.
@@ -165,13 +175,23 @@ pub fn decode_inflated<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, D
     if body.starts_with(&[0x1f, 0x8b]) {
         return decode(body);
     }
-    ciborium::from_reader(body).map_err(|e| DecodeError::Cbor(e.to_string()))
+    from_cbor(body)
 }
 
 /// Decodes gzip-compressed CBOR.
 pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
     let cbor = gunzip(body, MAX_INFLATED_BYTES)?;
-    ciborium::from_reader(cbor.as_slice()).map_err(|e| DecodeError::Cbor(e.to_string()))
+    from_cbor(&cbor)
+}
+
+/// Exactly one CBOR value, with nothing after it.
+fn from_cbor<T: for<'de> Deserialize<'de>>(cbor: &[u8]) -> Result<T, DecodeError> {
+    let mut rest = cbor;
+    let value = ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes(rest.len()));
+    }
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -208,6 +228,28 @@ mod tests {
         }
         assert!(matches!(decode::<SyncRequest>(b"not gzip at all"), Err(DecodeError::Gzip(_))));
         assert!(matches!(decode::<SyncRequest>(&gzip(b"\xff\xff not cbor")), Err(DecodeError::Cbor(_))));
+    }
+
+    #[test]
+    fn bytes_after_the_cbor_message_are_refused() {
+        let request = sample();
+        let mut cbor = gunzip(&encode(&request), MAX_INFLATED_BYTES).unwrap();
+        assert_eq!(decode::<SyncRequest>(&gzip(&cbor)).unwrap(), request);
+        // A second message, a single zero byte, junk: all refused, compressed or not.
+        let second = cbor.clone();
+        for tail in [second.as_slice(), &[0u8][..], b"junk"] {
+            let mut body = cbor.clone();
+            body.extend_from_slice(tail);
+            assert!(
+                matches!(decode::<SyncRequest>(&gzip(&body)), Err(DecodeError::TrailingBytes(n)) if n == tail.len()),
+                "{} trailing bytes",
+                tail.len()
+            );
+            assert!(matches!(decode_inflated::<SyncRequest>(&body), Err(DecodeError::TrailingBytes(_))));
+        }
+        cbor.push(0);
+        let err = decode::<SyncRequest>(&gzip(&cbor)).unwrap_err();
+        assert!(err.to_string().contains("1 bytes after"), "{err}");
     }
 
     #[test]
