@@ -11,22 +11,40 @@ use kheo_shared::protocol::{AccountInfo, LoginRequest, LoginResponse};
 use kheo_shared::scalars::Timestamp;
 use serde::Deserialize;
 
-use crate::auth::throttle::Throttle;
+use crate::auth::throttle::{self, LoginThrottle};
 use crate::auth::{Principal, secret, token};
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::store::directory::{AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError};
 
-/// Failed logins allowed per account, and per address, in one window.
+/// Failed logins allowed per account from one address, in one window.
 pub const ACCOUNT_FAILURES: u32 = 5;
+/// Failed logins allowed from one address, over all accounts, in one window.
 pub const ADDRESS_FAILURES: u32 = 30;
+/// Failed logins allowed per account over all addresses, in one window: ten
+/// times what one address may try, so only many addresses together reach it.
+pub const ACCOUNT_FAILURES_ALL_ADDRESSES: u32 = 10 * ACCOUNT_FAILURES;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Most keys each throttle table remembers (see [`throttle`]).
+pub const THROTTLE_ENTRIES: usize = 50_000;
+/// Longest a login waits for a free password check before it is answered `503 busy`.
+pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
 pub struct Accounts {
     pub directory: Arc<dyn Directory>,
     org: RwLock<Arc<OrgTree>>,
-    by_account: Throttle,
-    by_address: Throttle,
+    throttle: LoginThrottle,
+    /// Password checks running or queued at once: each argon2id check takes
+    /// about 19 MiB and a core for tens of milliseconds.
+    hashing: Arc<tokio::sync::Semaphore>,
+    /// Where every hash is computed (see [`secret::HashThreads`]).
+    hash_threads: secret::HashThreads,
+}
+
+/// Password checks allowed at once: half the cores (at least one), so that
+/// a flood of logins leaves the other half to sync.
+pub fn hash_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(2))
 }
 
 /// What an admin gives to create an account (API body and CSV row alike).
@@ -67,6 +85,11 @@ fn logins_of(a: &NewAccount) -> Vec<String> {
     std::iter::once(a.username.trim().to_lowercase()).chain(phone).collect()
 }
 
+/// Seconds to wait, rounded up, at least one (for `Retry-After`).
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 fn valid_login(s: &str) -> bool {
     (3..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
 }
@@ -76,8 +99,15 @@ impl Accounts {
         Accounts {
             directory,
             org: RwLock::new(Arc::new(org)),
-            by_account: Throttle::new(ACCOUNT_FAILURES, FAILURE_WINDOW),
-            by_address: Throttle::new(ADDRESS_FAILURES, FAILURE_WINDOW),
+            throttle: LoginThrottle::new(throttle::Limits {
+                per_pair: ACCOUNT_FAILURES,
+                per_address: ADDRESS_FAILURES,
+                per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
+                window: FAILURE_WINDOW,
+                max_entries: THROTTLE_ENTRIES,
+            }),
+            hashing: Arc::new(tokio::sync::Semaphore::new(hash_concurrency())),
+            hash_threads: secret::HashThreads::new(hash_concurrency()),
         }
     }
 
@@ -120,8 +150,13 @@ impl Accounts {
         if self.org().get(&new.unit).is_none() {
             return Err(AppError::BadRequest(format!("unit {} is not in the organisation tree", new.unit)));
         }
-        if new.secret.chars().count() < secret::MIN_SECRET_CHARS {
-            return Err(AppError::BadRequest(secret::SecretError::TooShort.to_string()));
+        if !secret::plausible(&new.secret) {
+            let error = if new.secret.len() > secret::MAX_SECRET_BYTES {
+                secret::SecretError::TooLong
+            } else {
+                secret::SecretError::TooShort
+            };
+            return Err(AppError::BadRequest(error.to_string()));
         }
         // A login is a username or a phone number: neither may name two accounts.
         for login in logins_of(new) {
@@ -136,9 +171,11 @@ impl Accounts {
         self.check_new(&new).await?;
         let username = new.username.trim().to_lowercase();
         let secret = new.secret.clone();
-        let secret_hash = tokio::task::spawn_blocking(move || secret::hash(&secret))
+        let secret_hash = self
+            .hash_threads
+            .run(move || secret::hash(&secret))
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
+            .ok_or_else(|| AppError::Internal("hashing the secret failed".into()))?
             .map_err(|e| AppError::BadRequest(e.to_string()))?;
         let row = AccountRow {
             id: uuid::Uuid::new_v4().to_string(),
@@ -176,32 +213,52 @@ impl Accounts {
     }
 
     /// Checks a login and registers a new device for it.
+    ///
+    /// `address` is the client's address (behind a trusted proxy, the one it
+    /// forwarded); without one, every such login shares one address's limits.
     pub async fn login(&self, request: LoginRequest, address: Option<IpAddr>) -> Result<LoginResponse, AppError> {
-        let now = Instant::now();
         let login = request.login.trim().to_lowercase();
+        // What cannot be any account's login or secret is refused before it
+        // is looked up, hashed or remembered: the answer reveals nothing, as
+        // no account could match.
+        if !valid_login(&login) || !secret::plausible(&request.secret) {
+            return Err(AppError::InvalidCredentials);
+        }
         let account = self.directory.account_by_login(&login).await?;
         // Counted per account, whichever of its logins was typed.
-        let account_key = format!("account:{}", account.as_ref().map_or(login.as_str(), |a| a.id.as_str()));
-        let address_key = address.map(|a| format!("address:{a}"));
-        for key in std::iter::once(&account_key).chain(address_key.as_ref()) {
-            let throttle = if key.starts_with("account:") { &self.by_account } else { &self.by_address };
-            if let Some(wait) = throttle.check(key, now) {
-                return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
+        let account_key = account.as_ref().map_or_else(|| login.clone(), |a| a.id.clone());
+        let address = address.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+        let attempt = self
+            .throttle
+            .reserve(&account_key, address, Instant::now())
+            .map_err(|wait| AppError::TooManyAttempts(whole_seconds(wait)))?;
+        let permit = match tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                self.throttle.refund(attempt);
+                return Err(AppError::Busy(1));
             }
-        }
-        let stored = account.as_ref().map(|a| a.secret_hash.clone()).unwrap_or_else(|| secret::decoy().to_owned());
+        };
+        let stored = account.as_ref().map(|a| a.secret_hash.clone());
         let secret = request.secret;
-        let matches = tokio::task::spawn_blocking(move || secret::verify(&secret, &stored))
+        // The permit goes with the check: a client that hangs up does not free
+        // its slot before the hash is done.
+        let matches = self
+            .hash_threads
+            .run(move || {
+                let _permit = permit;
+                match &stored {
+                    Some(stored) => secret::verify(&secret, stored),
+                    None => secret::verify(&secret, secret::decoy()),
+                }
+            })
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .ok_or_else(|| AppError::Internal("checking the secret failed".into()))?;
+        // A wrong secret or an unknown name leaves the attempt counted.
         let Some(account) = account.filter(|_| matches) else {
-            self.by_account.fail(&account_key, now);
-            if let Some(k) = &address_key {
-                self.by_address.fail(k, now);
-            }
             return Err(AppError::InvalidCredentials);
         };
-        self.by_account.succeed(&account_key);
+        self.throttle.succeeded(attempt);
         if account.disabled {
             return Err(AppError::AccountDisabled);
         }

@@ -43,6 +43,10 @@ pub enum AppError {
     InvalidCredentials,
     #[error("too many failed logins; try again in {0} s")]
     TooManyAttempts(u64),
+    #[error("the server is busy; try again in {0} s")]
+    Busy(u64),
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     #[error("{message}")]
     Forbidden { rule: &'static str, message: String, doc: Option<String> },
     #[error("{0}")]
@@ -70,6 +74,8 @@ impl AppError {
             | BadRequest(_) => StatusCode::BAD_REQUEST,
             Unauthenticated(_) | TokenRevoked | AccountDisabled | InvalidCredentials => StatusCode::UNAUTHORIZED,
             TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Forbidden { .. } => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
             Conflict(_) => StatusCode::CONFLICT,
@@ -96,6 +102,8 @@ impl AppError {
             AccountDisabled => "account_disabled",
             InvalidCredentials => "invalid_credentials",
             TooManyAttempts(_) => "too_many_attempts",
+            Busy(_) => "busy",
+            BodyTimeout(_) => "body_timeout",
             Forbidden { .. } => "forbidden",
             NotFound(_) => "not_found",
             Conflict(_) => "conflict",
@@ -124,7 +132,7 @@ impl IntoResponse for AppError {
             tracing::info!(code = self.code(), message = %self, "request refused");
         }
         let mut response = (status, Json(self.body())).into_response();
-        if let AppError::TooManyAttempts(seconds) = self
+        if let AppError::TooManyAttempts(seconds) | AppError::Busy(seconds) = self
             && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
         {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);

@@ -25,6 +25,7 @@ use tower_http::trace::TraceLayer;
 use crate::accounts::{self, Accounts, NewAccount};
 use crate::app_files::AppFiles;
 use crate::auth::Principal;
+use crate::client_ip::ClientIp;
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::reports::{self, Grouping, Period, TargetSetting};
@@ -78,13 +79,21 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
 
+/// A login body is a few short strings; a bigger one is refused before it is parsed.
+const MAX_LOGIN_BODY_BYTES: usize = 4096;
+
 async fn login(
     State(state): State<AppState>,
+    client: Option<Extension<ClientIp>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: Body,
 ) -> Result<Json<LoginResponse>, AppError> {
-    let request: LoginRequest = json_body(body).await?;
-    Ok(Json(state.accounts.login(request, peer.map(|Extension(ConnectInfo(a))| a.ip())).await?))
+    let bytes = read_body_up_to(body, MAX_LOGIN_BODY_BYTES).await?;
+    let request: LoginRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::BadRequest(format!("body is not the expected JSON: {e}")))?;
+    // The client behind a trusted proxy, else the TCP peer.
+    let address = client.map(|Extension(ClientIp(ip))| ip).or(peer.map(|Extension(ConnectInfo(a))| a.ip()));
+    Ok(Json(state.accounts.login(request, address).await?))
 }
 
 async fn me(who: Principal, State(state): State<AppState>) -> Result<Json<AccountInfo>, AppError> {
@@ -440,10 +449,16 @@ async fn sync(
 }
 
 async fn read_body(body: Body) -> Result<Bytes, AppError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+    read_body_up_to(body, MAX_BODY_BYTES).await
+}
+
+async fn read_body_up_to(body: Body, limit: usize) -> Result<Bytes, AppError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            AppError::BodyTooLarge(MAX_BODY_BYTES)
+            AppError::BodyTooLarge(limit)
+        } else if let Some(limit) = crate::connections::body_timed_out(&e) {
+            AppError::BodyTimeout(limit.as_secs().max(1))
         } else {
             AppError::MalformedBody(format!("could not read body: {e}"))
         }

@@ -19,6 +19,9 @@
 //! * [`org`]: the organisation tree, its 2025 reform and its import/export;
 //! * [`admin_cli`]: `kheo-server admin ...`;
 //! * [`config`]: flags and environment of the binary;
+//! * [`connections`]: the accept loop: connection cap, header, body and idle
+//!   timeouts, graceful shutdown;
+//! * [`client_ip`]: the client's address, behind trusted proxies too;
 //! * [`demo`]: the demo models a newcomer sees (`--demo`);
 //! * [`app_files`]: the web app, served for every path no API route takes.
 //!
@@ -31,7 +34,9 @@ pub mod admin_cli;
 pub mod app_files;
 pub mod auth;
 pub mod charts;
+pub mod client_ip;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod docs;
 pub mod error;
@@ -122,6 +127,8 @@ struct Prepared {
     store: Arc<dyn Store>,
     state: AppState,
     writer_task: JoinHandle<()>,
+    limits: connections::Limits,
+    proxies: client_ip::TrustedProxies,
 }
 
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
@@ -148,7 +155,14 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
     let model_units = RwLock::new(model_units);
     let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer, model_units });
-    Ok(Prepared { store, state: AppState { sync, accounts, reports, app_files }, writer_task })
+    let limits = connections::Limits {
+        header_timeout: config.header_timeout,
+        body_timeout: config.body_timeout,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+    };
+    let proxies = client_ip::TrustedProxies::new(config.trusted_proxies.iter().copied());
+    Ok(Prepared { store, state: AppState { sync, accounts, reports, app_files }, writer_task, limits, proxies })
 }
 
 async fn serve(
@@ -156,12 +170,9 @@ async fn serve(
     prepared: Prepared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Prepared { store, state, writer_task } = prepared;
-    // Connection addresses feed the per-address login throttle.
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    let Prepared { store, state, writer_task, limits, proxies } = prepared;
+    // Connection limits and timeouts; client addresses feed the login throttle.
+    connections::serve(listener, app(state), limits, proxies, shutdown).await;
     // Every request is done and every handle to the writer gone: it drains and ends.
     writer_task.await.context("writer task panicked")?;
     store.close().await;

@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod convergence;
 mod durability;
+mod load;
 mod property;
 mod reports;
 mod security;
