@@ -14,6 +14,10 @@
 //!   after the build.
 //! * The `.br` and `.gz` copies the build writes beside the large files are
 //!   sent to browsers that accept them.
+//! * Every file carries the app's `Content-Security-Policy` ([`app_policy`]):
+//!   its own scripts, styles, images, worker and manifest, WebAssembly, the
+//!   API on the same origin, and the inline script of `index.html` by its
+//!   hash, computed from the `index.html` being served.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +25,8 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -79,13 +85,22 @@ impl AppFiles {
         }
         // A route of the app is answered with index.html.
         let extension = file_extension(path).unwrap_or("html").to_owned();
-        let mut response = match self {
-            AppFiles::Dir(dir) => serve_dir(dir, request).await,
+        let (mut response, index) = match self {
+            AppFiles::Dir(dir) => {
+                // Read at each request, like the files: a new build needs no restart.
+                let index = tokio::fs::read_to_string(dir.join("index.html")).await.unwrap_or_default();
+                (serve_dir(dir, request).await, index)
+            }
             #[cfg(feature = "embed-app")]
-            AppFiles::Embedded => embedded::serve(&request),
+            AppFiles::Embedded => (embedded::serve(&request), embedded::index()),
             AppFiles::Missing => return AppError::NotFound(NOT_BUILT.into()).into_response(),
         };
         let headers = response.headers_mut();
+        // On every file and on 304s too: a 304 updates the headers a cache
+        // (or the service worker's copy) keeps for index.html.
+        if let Ok(policy) = HeaderValue::from_str(&app_policy(&index)) {
+            headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+        }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         // The same path may be sent compressed or not.
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -96,6 +111,45 @@ impl AppFiles {
         }
         response
     }
+}
+
+/// The `Content-Security-Policy` of the web app whose `index.html` is
+/// `index_html`: a Leptos/WebAssembly PWA that loads only its own files,
+/// compiles WebAssembly (`'wasm-unsafe-eval'`, not `'unsafe-eval'`), talks
+/// only to this origin, and runs the inline scripts of its `index.html`
+/// (allowed by hash, so no other inline script runs).
+pub fn app_policy(index_html: &str) -> String {
+    let hashes: String = inline_scripts(index_html)
+        .iter()
+        .map(|script| {
+            // The HTML parser turns CRLF and CR into LF before the browser hashes a script.
+            let text = script.replace("\r\n", "\n").replace('\r', "\n");
+            let digest = Sha256::digest(text.as_bytes());
+            format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The text of each `<script>` element without a `src` attribute.
+fn inline_scripts(html: &str) -> Vec<&str> {
+    let lower = html.to_ascii_lowercase();
+    let mut scripts = Vec::new();
+    let mut at = 0;
+    while let Some(start) = lower[at..].find("<script").map(|i| at + i) {
+        let Some(open_end) = lower[start..].find('>').map(|i| start + i + 1) else { break };
+        let Some(close) = lower[open_end..].find("</script").map(|i| open_end + i) else { break };
+        let tag = &lower[start..open_end];
+        if !tag.contains(" src=") && !tag.contains("\tsrc=") && !tag.contains("\nsrc=") {
+            scripts.push(&html[open_end..close]);
+        }
+        at = close;
+    }
+    scripts
 }
 
 /// The extension of the last path segment (`None` for a route of the app).
@@ -193,6 +247,11 @@ mod embedded {
         (headers, Body::from(data.into_owned())).into_response()
     }
 
+    /// The embedded `index.html`, for the policy's script hashes.
+    pub(super) fn index() -> String {
+        Dist::get("index.html").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default()
+    }
+
     /// Whether `Accept-Encoding` lists `encoding` with a non-zero weight.
     fn accepts(headers: &HeaderMap, encoding: &str) -> bool {
         headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
@@ -217,5 +276,32 @@ mod tests {
         assert_eq!(file_extension("/v1.2/records"), None);
         assert_eq!(file_extension("/kheo_app_bg.wasm"), Some("wasm"));
         assert_eq!(file_extension("/manifest.webmanifest"), Some("webmanifest"));
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_scripts_of_index_html() {
+        // The hash a browser computes for `<script>alert(1)</script>` (the CSP spec's example form).
+        let html = "<html><script type=\"module\">alert(1)</script><SCRIPT src=\"/a.js\"></SCRIPT></html>";
+        assert_eq!(inline_scripts(html), ["alert(1)"]);
+        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"alert(1)"));
+        let policy = app_policy(html);
+        assert!(policy.contains(&format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{expected}';")), "{policy}");
+        assert_eq!(policy.matches("'sha256-").count(), 1);
+        // CRLF is hashed as the parser sees it.
+        assert_eq!(app_policy("<script>a\r\nb</script>"), app_policy("<script>a\nb</script>"));
+        // No index: no inline script runs.
+        assert!(app_policy("").contains("script-src 'self' 'wasm-unsafe-eval';"));
+        for directive in ["frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'", "connect-src 'self'"] {
+            assert!(policy.contains(directive), "{directive}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_index_html_has_its_script_hashed() {
+        let index = include_str!("../../app/static/index.html");
+        let scripts = inline_scripts(index);
+        assert_eq!(scripts.len(), 1, "index.html has one inline script");
+        assert!(scripts[0].contains("serviceWorker.register"));
+        assert_eq!(app_policy(index).matches("'sha256-").count(), 1);
     }
 }

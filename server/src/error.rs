@@ -55,6 +55,14 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The query string is not what the endpoint takes.
+    #[error("{0}")]
+    BadQuery(String),
+    /// A path segment that cannot be read (e.g. not UTF-8 once decoded).
+    #[error("{0}")]
+    BadPath(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -71,7 +79,10 @@ impl AppError {
             | BadDocumentId(_)
             | DuplicateDocument(_)
             | BadSyncMessage { .. }
-            | BadRequest(_) => StatusCode::BAD_REQUEST,
+            | BadRequest(_)
+            | BadQuery(_)
+            | BadPath(_) => StatusCode::BAD_REQUEST,
+            MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Unauthenticated(_) | TokenRevoked | AccountDisabled | InvalidCredentials => StatusCode::UNAUTHORIZED,
             TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -108,6 +119,9 @@ impl AppError {
             NotFound(_) => "not_found",
             Conflict(_) => "conflict",
             BadRequest(_) => "bad_request",
+            BadQuery(_) => "bad_query",
+            BadPath(_) => "bad_path",
+            MethodNotAllowed(_) => "method_not_allowed",
             Store(_) | Internal(_) => "internal",
         }
     }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, put};
@@ -20,6 +20,7 @@ use kheo_shared::protocol::{
     self, AccountInfo, CONTENT_TYPE, LOGIN_PATH, LoginRequest, LoginResponse, MAX_BODY_BYTES, SYNC_PATH, SyncRequest,
 };
 use serde::Deserialize;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::accounts::{self, Accounts, NewAccount};
@@ -32,6 +33,7 @@ use crate::reports::{self, Grouping, Period, TargetSetting};
 use crate::store::ReportStore;
 use crate::store::directory::{AccountUpdate, DeviceRow, QuarantineEntry};
 use crate::sync::SyncService;
+use extract::{Path, Query};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -45,7 +47,8 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .route(LOGIN_PATH, post(login))
+        // The answer carries the device's token: no cache may keep it.
+        .route(LOGIN_PATH, post(login).layer(no_store()))
         .route(SYNC_PATH, post(sync))
         .route("/api/v1/me", get(me))
         .route("/api/v1/devices", get(my_devices))
@@ -64,11 +67,37 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/admin/devices", get(all_devices))
         .route("/api/v1/admin/quarantine", get(quarantine))
         .route("/api/v1/admin/org", get(export_org).put(import_org))
+        // After every route: it applies to the routes already added.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(app_files)
         // The limit is enforced in `read_body`, so an oversized body gets the JSON error body too.
         .layer(DefaultBodyLimit::disable())
+        // Every answer, errors included: a policy (unless the answer set its
+        // own), no type sniffing, no referrer, no framing.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// What a browser may do with any answer of this server. The web app's
+/// files carry their own policy ([`crate::app_files::app_policy`]); every
+/// other answer (JSON, CSV, SVG, errors) allows nothing at all.
+pub const API_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// `Cache-Control: no-store`, for answers that carry a secret.
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// A route that exists, asked with a method it does not take; axum adds `Allow`.
+async fn method_not_allowed(request: Request) -> AppError {
+    AppError::MethodNotAllowed(format!("{} does not take {}", request.uri().path(), request.method()))
 }
 
 async fn app_files(State(state): State<AppState>, request: Request) -> Response {
@@ -217,11 +246,10 @@ async fn rollup(
     Query(p): Query<RollupParams>,
 ) -> Result<Response, AppError> {
     let org = state.accounts.org();
-    let period = Period::parse(&p.from, &p.to)?;
+    let period = Period::parse(&p.from, &p.to).map_err(in_query)?;
+    let grouping = Grouping::parse(&p.group).map_err(in_query)?;
     let scope = reports::report_scope(&who, &org);
-    let r =
-        reports::rollup(state.reports.as_ref(), &org, scope.as_deref(), period, Grouping::parse(&p.group)?, p.approved)
-            .await?;
+    let r = reports::rollup(state.reports.as_ref(), &org, scope.as_deref(), period, grouping, p.approved).await?;
     let name = format!("tong-hop-{}-{}", p.from, p.to);
     match p.format.as_deref() {
         None | Some("json") => Ok(Json(r).into_response()),
@@ -231,7 +259,7 @@ async fn rollup(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             &format!("{name}.xlsx"),
         )),
-        Some(other) => Err(AppError::BadRequest(format!("format json, csv or xlsx, not {other:?}"))),
+        Some(other) => Err(AppError::BadQuery(format!("format json, csv or xlsx, not {other:?}"))),
     }
 }
 
@@ -260,7 +288,7 @@ async fn records_export(
     Query(p): Query<RecordsParams>,
 ) -> Result<Response, AppError> {
     let org = state.accounts.org();
-    let period = Period::parse(&p.from, &p.to)?;
+    let period = Period::parse(&p.from, &p.to).map_err(in_query)?;
     let scope = reports::report_scope(&who, &org);
     let rows = reports::record_rows(state.reports.as_ref(), &org, scope.as_deref(), period).await?;
     let name = format!("ban-ghi-{}-{}", p.from, p.to);
@@ -275,7 +303,7 @@ async fn records_export(
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             &format!("{name}.xlsx"),
         )),
-        Some(other) => Err(AppError::BadRequest(format!("format csv or xlsx, not {other:?}"))),
+        Some(other) => Err(AppError::BadQuery(format!("format csv or xlsx, not {other:?}"))),
     }
 }
 
@@ -301,8 +329,8 @@ async fn chart(
     let org = state.accounts.org();
     let scope = reports::report_scope(&who, &org);
     let period = || match (&p.from, &p.to) {
-        (Some(from), Some(to)) => Period::parse(from, to),
-        _ => Err(AppError::BadRequest("this chart needs from and to (YYYY-MM-DD)".into())),
+        (Some(from), Some(to)) => Period::parse(from, to).map_err(in_query),
+        _ => Err(AppError::BadQuery("this chart needs from and to (YYYY-MM-DD)".into())),
     };
     let svg = match chart.as_str() {
         "records.svg" => {
@@ -326,8 +354,8 @@ async fn chart(
             bars("Vụ việc theo loại", &data)
         }
         "targets.svg" => {
-            let year = p.year.ok_or_else(|| AppError::BadRequest("this chart needs a year".into()))?;
-            let rows = reports::progress(state.reports.as_ref(), &org, year).await?;
+            let year = p.year.ok_or_else(|| AppError::BadQuery("this chart needs a year".into()))?;
+            let rows = reports::progress(state.reports.as_ref(), &org, year).await.map_err(in_query)?;
             let data: Vec<Bar> = rows
                 .into_iter()
                 .filter(|r| scope.as_deref().is_none_or(|s| org.is_within(&r.unit, s)))
@@ -349,7 +377,8 @@ async fn review_queue(
     require(&who, Role::CommuneStaff)?;
     let org = state.accounts.org();
     let scope = reports::report_scope(&who, &org);
-    Ok(Json(reports::review_queue(state.reports.as_ref(), &org, scope.as_deref(), &f).await?))
+    // Its only refusals are about the filters, which come from the query.
+    Ok(Json(reports::review_queue(state.reports.as_ref(), &org, scope.as_deref(), &f).await.map_err(in_query)?))
 }
 
 /// A typical model and where it was replicated.
@@ -376,7 +405,7 @@ async fn targets(
 ) -> Result<Json<Vec<reports::Progress>>, AppError> {
     let org = state.accounts.org();
     let scope = reports::report_scope(&who, &org);
-    let rows = reports::progress(state.reports.as_ref(), &org, p.year).await?;
+    let rows = reports::progress(state.reports.as_ref(), &org, p.year).await.map_err(in_query)?;
     Ok(Json(rows.into_iter().filter(|r| scope.as_deref().is_none_or(|s| org.is_within(&r.unit, s))).collect()))
 }
 
@@ -468,4 +497,48 @@ async fn read_body_up_to(body: Body, limit: usize) -> Result<Bytes, AppError> {
 async fn json_body<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, AppError> {
     let bytes = read_body(body).await?;
     serde_json::from_slice(&bytes).map_err(|e| AppError::BadRequest(format!("body is not the expected JSON: {e}")))
+}
+
+/// A refusal caused by a value of the query string.
+fn in_query(e: AppError) -> AppError {
+    match e {
+        AppError::BadRequest(message) => AppError::BadQuery(message),
+        other => other,
+    }
+}
+
+/// axum's `Query` and `Path`, refusing with the JSON error body (`400
+/// bad_query`, `400 bad_path`) rather than axum's plain-text rejection.
+mod extract {
+    use axum::extract::FromRequestParts;
+    use axum::http::request::Parts;
+    use serde::de::DeserializeOwned;
+
+    use crate::error::AppError;
+
+    pub struct Query<T>(pub T);
+
+    impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+        type Rejection = AppError;
+
+        async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+            match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+                Ok(axum::extract::Query(value)) => Ok(Query(value)),
+                Err(rejection) => Err(AppError::BadQuery(rejection.body_text())),
+            }
+        }
+    }
+
+    pub struct Path<T>(pub T);
+
+    impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+        type Rejection = AppError;
+
+        async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+            match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+                Ok(axum::extract::Path(value)) => Ok(Path(value)),
+                Err(rejection) => Err(AppError::BadPath(rejection.body_text())),
+            }
+        }
+    }
 }

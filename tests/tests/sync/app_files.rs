@@ -8,7 +8,8 @@ use kheo_shared::protocol::ErrorBody;
 use kheo_tests::TestServer;
 use reqwest::StatusCode;
 use reqwest::header::{
-    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, IF_MODIFIED_SINCE, LAST_MODIFIED, VARY,
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, IF_MODIFIED_SINCE,
+    LAST_MODIFIED, REFERRER_POLICY, VARY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 
 const INDEX: &str = "<!doctype html><title>Kheo test shell</title>";
@@ -120,4 +121,68 @@ async fn without_an_app_the_shell_is_a_json_404_that_says_how_to_build_it() {
     let body = not_found_json(get(&server, "/").await).await;
     assert!(body.message.contains("cargo xtask build-app"), "{body:?}");
     not_found_json(get(&server, "/api/v1/nothing-here").await).await;
+}
+
+/// The app's shell as the build writes it: one inline module script.
+const INDEX_WITH_SCRIPT: &str = "<!doctype html><title>Kheo</title>\n<script type=\"module\">\n  import init from \
+                                 '/kheo_app.js';\n  init();\n</script>\n";
+
+fn security_headers_are_set(response: &reqwest::Response, what: &str) {
+    assert_eq!(header(response, X_CONTENT_TYPE_OPTIONS), "nosniff", "{what}");
+    assert_eq!(header(response, REFERRER_POLICY), "no-referrer", "{what}");
+    assert_eq!(header(response, X_FRAME_OPTIONS), "DENY", "{what}");
+}
+
+#[tokio::test]
+async fn app_files_carry_the_app_policy_with_the_hash_of_the_inline_script() {
+    let (server, dist) = server_with_app().await;
+    std::fs::write(dist.path().join("index.html"), INDEX_WITH_SCRIPT).unwrap();
+    let expected = kheo_server::app_files::app_policy(INDEX_WITH_SCRIPT);
+    assert!(expected.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"), "{expected}");
+    for path in ["/", "/index.html", "/records/2025", "/kheo_app.js", "/kheo_app_bg.wasm", "/sw.js"] {
+        let response = get(&server, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(header(&response, CONTENT_SECURITY_POLICY), expected, "{path}");
+        security_headers_are_set(&response, path);
+    }
+    // A 304 refreshes the headers a cache keeps: it carries the same policy.
+    let http = reqwest::Client::new();
+    let first = http.get(format!("{}/index.html", server.url)).send().await.unwrap();
+    let modified = header(&first, LAST_MODIFIED).to_owned();
+    let again =
+        http.get(format!("{}/index.html", server.url)).header(IF_MODIFIED_SINCE, modified).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&again, CONTENT_SECURITY_POLICY), expected);
+    // A new build's index.html is hashed without a restart.
+    let rebuilt = INDEX_WITH_SCRIPT.replace("init();", "init({});");
+    std::fs::write(dist.path().join("index.html"), &rebuilt).unwrap();
+    let response = get(&server, "/").await;
+    assert_eq!(header(&response, CONTENT_SECURITY_POLICY), kheo_server::app_files::app_policy(&rebuilt));
+    assert_ne!(header(&response, CONTENT_SECURITY_POLICY), expected);
+}
+
+#[tokio::test]
+async fn every_other_answer_allows_nothing_and_is_not_framed_or_sniffed() {
+    let (server, _dist) = server_with_app().await;
+    let staff = server.staff_token().to_owned();
+    let http = reqwest::Client::new();
+    let answers = [
+        ("health", http.get(format!("{}/healthz", server.url)).send().await.unwrap()),
+        ("unknown API path", http.get(format!("{}/api/v1/nothing-here", server.url)).send().await.unwrap()),
+        ("no token", http.get(format!("{}/api/v1/me", server.url)).send().await.unwrap()),
+        ("me", http.get(format!("{}/api/v1/me", server.url)).bearer_auth(&staff).send().await.unwrap()),
+        (
+            "chart",
+            http.get(format!("{}/api/v1/reports/charts/records.svg?from=2025-01-01&to=2025-12-31", server.url))
+                .bearer_auth(&staff)
+                .send()
+                .await
+                .unwrap(),
+        ),
+        ("sync refusal", http.post(format!("{}/api/v1/sync", server.url)).bearer_auth(&staff).send().await.unwrap()),
+    ];
+    for (what, response) in answers {
+        assert_eq!(header(&response, CONTENT_SECURITY_POLICY), kheo_server::http::API_POLICY, "{what}");
+        security_headers_are_set(&response, what);
+    }
 }

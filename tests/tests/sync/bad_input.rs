@@ -23,8 +23,12 @@ async fn server_with_data() -> TestServer {
 }
 
 async fn expect_refusal(server: &TestServer, body: Vec<u8>, status: u16, code: &str) -> ErrorBody {
+    expect_refusal_as(server, server.staff_token(), body, status, code).await
+}
+
+async fn expect_refusal_as(server: &TestServer, token: &str, body: Vec<u8>, status: u16, code: &str) -> ErrorBody {
     let before = store_fingerprint(&server.data_dir()).await;
-    let response = post_raw(&reqwest::Client::new(), &server.url, server.staff_token(), body).await.unwrap();
+    let response = post_raw(&reqwest::Client::new(), &server.url, token, body).await.unwrap();
     assert_eq!(response.status().as_u16(), status);
     let content_type = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("application/json"), "{content_type}");
@@ -182,4 +186,53 @@ async fn removing_a_record_instead_of_marking_it_deleted_is_refused() {
     let SyncFailure::Refused { status, body } = phone.sync(&server.url).await.unwrap_err() else { panic!() };
     assert_eq!((status, body.error.as_str()), (422, "schema_violation"));
     assert_eq!(store_fingerprint(&server.data_dir()).await, before);
+}
+
+/// Query strings, path segments and methods a route does not take get the
+/// JSON error body, like every other refusal, never axum's plain text.
+#[tokio::test]
+async fn query_path_and_method_refusals_are_json() {
+    let server = server_with_data().await;
+    let admin = server.device_as("admin", Role::Admin, "QNA").await;
+    let http = reqwest::Client::new();
+    let cases: [(reqwest::Method, &str, u16, &str); 17] = [
+        (reqwest::Method::GET, "/api/v1/reports/rollup", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-01-01", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-13-01&to=2025-12-31", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31&group=galaxy", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31&approved=maybe", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31&format=pdf", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/records?from=x&to=y", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/targets", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/targets?year=twenty", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/charts/records.svg?from=2025-01-01", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/charts/targets.svg?year=1e9", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/review/queue?from=2025-02-30&to=2025-03-01", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/reports/replications/%FF", 400, "bad_path"),
+        (reqwest::Method::PATCH, "/api/v1/admin/accounts/%C3%28", 400, "bad_path"),
+        (reqwest::Method::GET, "/api/v1/login", 405, "method_not_allowed"),
+        (reqwest::Method::DELETE, "/api/v1/admin/accounts", 405, "method_not_allowed"),
+        (reqwest::Method::GET, "/api/v1/sync", 405, "method_not_allowed"),
+    ];
+    for (method, path, status, code) in cases {
+        let response = http.request(method.clone(), format!("{}{path}", server.url)).bearer_auth(&admin.token);
+        let response = response.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        assert!(content_type.starts_with("application/json"), "{method} {path}: {content_type}");
+        if status == 405 {
+            assert!(response.headers().contains_key(reqwest::header::ALLOW), "{method} {path}");
+        }
+        let error: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(error.error, code, "{method} {path}: {error:?}");
+        assert!(!error.message.is_empty());
+    }
+    // The same endpoints, asked properly.
+    let ok = http
+        .get(format!("{}/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31&group=commune", server.url))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
 }

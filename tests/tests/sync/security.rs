@@ -496,3 +496,22 @@ async fn a_refused_document_stays_on_the_phone_and_the_rest_still_syncs() {
     assert!(reader.records(&fine_log).contains_key(&fine.id));
     assert!(reader.replica.doc(&refused_log).is_none());
 }
+
+#[tokio::test]
+async fn the_login_answer_carries_a_token_and_is_never_cached() {
+    let server = TestServer::start().await;
+    server.account("nostore", Role::Volunteer, HOME_UNIT).await;
+    let http = reqwest::Client::new();
+    let login = |secret: &str| LoginRequest {
+        login: "nostore.test".into(),
+        secret: secret.into(),
+        device_label: "test phone".into(),
+    };
+    let ok = http.post(format!("{}{LOGIN_PATH}", server.url)).json(&login("nostore-secret")).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.headers()[reqwest::header::CACHE_CONTROL], "no-store");
+    let refused = http.post(format!("{}{LOGIN_PATH}", server.url)).json(&login("wrong-secret")).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    assert_eq!(refused.headers()[reqwest::header::CACHE_CONTROL], "no-store");
+}
+
