@@ -188,6 +188,43 @@ async fn removing_a_record_instead_of_marking_it_deleted_is_refused() {
     assert_eq!(store_fingerprint(&server.data_dir()).await, before);
 }
 
+#[tokio::test]
+async fn bytes_after_the_cbor_message_are_refused() {
+    let server = server_with_data().await;
+    let http = reqwest::Client::new();
+    // A request that changes the store when accepted: a new model, in the
+    // second round of its session (the first only exchanges heads).
+    let mut phone = server.device_as("trailing", Role::CommuneStaff, HOME_UNIT).await;
+    let mut profile = testdata::model(new_model(), HOME_UNIT);
+    profile.status = kheo_shared::codes::ModelStatus::Recognised;
+    profile.status_years.typical = None;
+    phone.put_model(&profile);
+    phone.replica.start_session();
+    let first = protocol::encode(&phone.replica.request(true));
+    let reply = post_raw(&http, &server.url, &phone.token, first).await.unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    phone.replica.receive(protocol::decode(&reply.bytes().await.unwrap()).unwrap()).unwrap();
+    let request = phone.replica.request(false);
+    assert!(!request.docs.is_empty());
+    let cbor = protocol::gunzip(&protocol::encode(&request), protocol::MAX_INFLATED_BYTES).unwrap();
+    let second = protocol::gunzip(
+        &protocol::encode(&SyncRequest { v: 1, docs: vec![], full: false, held: Vec::new() }),
+        protocol::MAX_INFLATED_BYTES,
+    )
+    .unwrap();
+    for tail in [second.as_slice(), &[0u8][..], b"\xff trailing junk"] {
+        let mut body = cbor.clone();
+        body.extend_from_slice(tail);
+        let err = expect_refusal_as(&server, &phone.token, protocol::gzip(&body), 400, "malformed_body").await;
+        assert!(err.message.contains("after its CBOR message"), "{err:?}");
+    }
+    // The same request without the tail is accepted, and changes the store.
+    let before = store_fingerprint(&server.data_dir()).await;
+    let response = post_raw(&http, &server.url, &phone.token, protocol::gzip(&cbor)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_ne!(store_fingerprint(&server.data_dir()).await, before);
+}
+
 /// Query strings, path segments and methods a route does not take get the
 /// JSON error body, like every other refusal, never axum's plain text.
 #[tokio::test]
