@@ -63,6 +63,11 @@ impl From<DirectoryError> for AppError {
     fn from(e: DirectoryError) -> Self {
         match e {
             DirectoryError::Duplicate(what) => AppError::Conflict(format!("{what} is already taken")),
+            DirectoryError::LastAdmin => AppError::LastAdmin(
+                "this is the last enabled admin account: make another account admin before disabling it or \
+                 changing its role"
+                    .into(),
+            ),
             DirectoryError::Store(e) => AppError::Store(e),
         }
     }

@@ -63,6 +63,9 @@ pub enum AppError {
     BadPath(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The change would leave no enabled admin account.
+    #[error("{0}")]
+    LastAdmin(String),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -89,7 +92,7 @@ impl AppError {
             BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Forbidden { .. } => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
-            Conflict(_) => StatusCode::CONFLICT,
+            Conflict(_) | LastAdmin(_) => StatusCode::CONFLICT,
             SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             BodyTooLarge(_) | TooManyDocuments(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Store(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -122,6 +125,7 @@ impl AppError {
             BadQuery(_) => "bad_query",
             BadPath(_) => "bad_path",
             MethodNotAllowed(_) => "method_not_allowed",
+            LastAdmin(_) => "last_admin",
             Store(_) | Internal(_) => "internal",
         }
     }

@@ -67,6 +67,9 @@ pub struct AccountUpdate {
 pub enum DirectoryError {
     #[error("{0} is already taken")]
     Duplicate(String),
+    /// The update would disable or demote the last enabled admin.
+    #[error("the last enabled admin cannot be disabled or lose the admin role")]
+    LastAdmin,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -84,7 +87,8 @@ pub trait Directory: Send + Sync + 'static {
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRow>, DirectoryError>;
     async fn account(&self, id: &str) -> Result<Option<AccountRow>, DirectoryError>;
     async fn accounts(&self) -> Result<Vec<AccountRow>, DirectoryError>;
-    /// False when there is no such account.
+    /// False when there is no such account; [`DirectoryError::LastAdmin`]
+    /// (and no change) when it would leave no enabled admin account.
     async fn update_account(&self, id: &str, update: &AccountUpdate) -> Result<bool, DirectoryError>;
 
     async fn insert_device(&self, device: &DeviceRow, token_hash: &[u8]) -> Result<(), DirectoryError>;

@@ -103,9 +103,16 @@ impl Directory for SqliteStore {
     }
 
     async fn update_account(&self, id: &str, u: &AccountUpdate) -> Result<bool, DirectoryError> {
+        // One statement, so two admins demoting each other at once cannot
+        // both pass the check: the last enabled admin stays one.
         let done = sqlx::query(
-            "UPDATE accounts SET disabled = COALESCE(?, disabled), unit = COALESCE(?, unit), role = COALESCE(?, role), \
-             display_name = COALESCE(?, display_name), secret_hash = COALESCE(?, secret_hash) WHERE id = ?",
+            "UPDATE accounts SET disabled = COALESCE(?1, disabled), unit = COALESCE(?2, unit), \
+             role = COALESCE(?3, role), display_name = COALESCE(?4, display_name), \
+             secret_hash = COALESCE(?5, secret_hash) \
+             WHERE id = ?6 AND NOT (role = ?7 AND disabled = 0 \
+               AND (COALESCE(?1, disabled) <> 0 OR COALESCE(?3, role) <> ?7) \
+               AND NOT EXISTS (SELECT 1 FROM accounts AS other \
+                               WHERE other.id <> ?6 AND other.role = ?7 AND other.disabled = 0))",
         )
         .bind(u.disabled)
         .bind(&u.unit)
@@ -113,9 +120,14 @@ impl Directory for SqliteStore {
         .bind(&u.display_name)
         .bind(&u.secret_hash)
         .bind(id)
+        .bind(Role::Admin.code())
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected() == 1)
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // Not updated: no such account, or the guard above held.
+        if self.account(id).await?.is_some() { Err(DirectoryError::LastAdmin) } else { Ok(false) }
     }
 
     async fn insert_device(&self, d: &DeviceRow, token_hash: &[u8]) -> Result<(), DirectoryError> {

@@ -515,3 +515,71 @@ async fn the_login_answer_carries_a_token_and_is_never_cached() {
     assert_eq!(refused.headers()[reqwest::header::CACHE_CONTROL], "no-store");
 }
 
+/// An admin cannot disable itself or give up the role when no other enabled
+/// admin would remain: nobody could administer the server any more.
+#[tokio::test]
+async fn the_last_enabled_admin_cannot_be_disabled_or_demoted() {
+    let server = TestServer::start().await;
+    let first = server.device_as("root", Role::Admin, "QNA").await;
+    let patch = |token: &str, id: &str, body: serde_json::Value| {
+        let (url, token) = (format!("{}/api/v1/admin/accounts/{id}", server.url), token.to_owned());
+        async move { json_call(reqwest::Method::PATCH, &url, Some(&token), Some(body)).await }
+    };
+    let me = |token: &str| {
+        let (url, token) = (format!("{}/api/v1/me", server.url), token.to_owned());
+        async move { json_call(reqwest::Method::GET, &url, Some(&token), None).await.1["id"].as_str().unwrap().to_owned() }
+    };
+    let first_id = me(&first.token).await;
+    for change in [
+        serde_json::json!({"disabled": true}),
+        serde_json::json!({"role": "province_staff"}),
+        serde_json::json!({"role": "volunteer", "disabled": true}),
+    ] {
+        let (status, body) = patch(&first.token, &first_id, change.clone()).await;
+        assert_eq!((status, body["error"].as_str()), (409, Some("last_admin")), "{change}: {body}");
+    }
+    // Other changes to the last admin still go through, and it is unchanged by the refusals.
+    let (status, body) = patch(&first.token, &first_id, serde_json::json!({"display_name": "Quản trị"})).await;
+    assert_eq!((status, body["role"].as_str(), body["disabled"].as_bool()), (200, Some("admin"), Some(false)));
+    assert_eq!(patch(&first.token, &first_id, serde_json::json!({"role": "admin"})).await.0, 200);
+
+    // With a second admin, the first may step down; then the second is the last.
+    let second = server.device_as("root2", Role::Admin, "QNA").await;
+    let second_id = me(&second.token).await;
+    assert_eq!(patch(&first.token, &first_id, serde_json::json!({"role": "province_staff"})).await.0, 200);
+    let (status, body) = patch(&second.token, &second_id, serde_json::json!({"disabled": true})).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("last_admin")), "{body}");
+    // A disabled admin does not count as one.
+    assert_eq!(patch(&second.token, &first_id, serde_json::json!({"role": "admin", "disabled": true})).await.0, 200);
+    let (status, body) = patch(&second.token, &second_id, serde_json::json!({"role": "commune_staff"})).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("last_admin")), "{body}");
+    // Enabled again, the first lets the second go.
+    assert_eq!(patch(&second.token, &first_id, serde_json::json!({"disabled": false})).await.0, 200);
+    assert_eq!(patch(&second.token, &second_id, serde_json::json!({"disabled": true})).await.0, 200);
+}
+
+#[tokio::test]
+async fn the_admin_command_keeps_an_enabled_admin_too() {
+    use kheo_server::admin_cli::{AdminCommand, run};
+    let dir = tempfile::tempdir().unwrap();
+    let config = kheo_server::Config::for_tests(dir.path().to_owned());
+    let tree = dir.path().join("tree.json");
+    std::fs::write(&tree, kheo_server::org::to_json(&kheo_server::org::demo()).unwrap()).unwrap();
+    run(&config, AdminCommand::ImportOrg { json: tree }).await.unwrap();
+    let admin = |username: &str| AdminCommand::CreateAccount {
+        username: username.into(),
+        display_name: "Quản trị".into(),
+        role: Role::Admin,
+        unit: "QNA".into(),
+        secret: "admin-secret".into(),
+        phone: None,
+    };
+    run(&config, admin("only.admin")).await.unwrap();
+    let err = run(&config, AdminCommand::DisableAccount { username: "only.admin".into() }).await.unwrap_err();
+    assert!(err.to_string().contains("last enabled admin"), "{err}");
+    // Moving the last admin is not a demotion.
+    run(&config, AdminCommand::MoveAccount { username: "only.admin".into(), unit: "QNA.TK".into() }).await.unwrap();
+    run(&config, admin("other.admin")).await.unwrap();
+    run(&config, AdminCommand::DisableAccount { username: "only.admin".into() }).await.unwrap();
+    assert!(run(&config, AdminCommand::DisableAccount { username: "other.admin".into() }).await.is_err());
+}
