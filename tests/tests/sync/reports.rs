@@ -389,3 +389,73 @@ async fn concurrent_edits_of_one_field_show_both_values_to_the_reviewer() {
     values.sort();
     assert_eq!(values, ["30 người", "35 người"]);
 }
+
+/// The object ids of a record's map and of its detail block in a log.
+fn detail_of(doc: &automerge::AutoCommit, r: &kheo_shared::record::Record) -> automerge::ObjId {
+    use automerge::ReadDoc;
+    use kheo_shared::codes::Code;
+    let record = doc.get(automerge::ROOT, r.id.to_string()).unwrap().expect("record is in the log").1;
+    doc.get(&record, r.kind().code()).unwrap().expect("detail block").1
+}
+
+/// `@automerge/automerge` 3.2.5 to 3.5.0 write `0` and negative integers
+/// inside nested object literals as floats. Records with such fields sync,
+/// read back as integers on another phone and count in the reports.
+#[tokio::test]
+async fn integers_a_javascript_client_wrote_as_floats_sync_and_count() {
+    use automerge::transaction::Transactable;
+    use kheo_shared::codes::{Code, SupportType};
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut js = server.device("js").await;
+    let mut support = testdata::household_support(RecordId::new_random(), "2025-03-08", 0);
+    let Activity::HouseholdSupport(s) = &mut support.activity else { unreachable!() };
+    s.support_type = SupportType::Materials;
+    let meeting = testdata::meeting(RecordId::new_random(), "2025-03-09", 12);
+    let production = testdata::production(RecordId::new_random(), "2025-03-10", 1_500_000);
+    let mut patrol = testdata::patrol(RecordId::new_random(), "2025-03-11", 0);
+    let log = js.put_record(model, &support);
+    for r in [&meeting, &production, &patrol] {
+        js.put_record(model, r);
+    }
+    let floats = |doc: &mut automerge::AutoCommit| -> Result<(), automerge::AutomergeError> {
+        doc.put(detail_of(doc, &support), "amount_vnd", 0.0)?;
+        doc.put(detail_of(doc, &meeting), "attendees", 12.0)?;
+        doc.put(detail_of(doc, &production), "revenue_vnd", 1_500_000.0)?;
+        doc.put(detail_of(doc, &patrol), "members_present", 5.0)?;
+        doc.put(automerge::ROOT, "year", 2025.0)
+    };
+    js.replica.edit(log, Timestamp(1_750_000_100_000), floats).unwrap();
+    let Activity::Patrol(p) = &mut patrol.activity else { unreachable!() };
+    p.members_present = 5;
+    js.sync(&server.url).await.expect("whole floats are integers");
+
+    let mut other = server.device("reader").await;
+    other.sync(&server.url).await.unwrap();
+    let records = other.records(&log);
+    for r in [&support, &meeting, &production, &patrol] {
+        assert_eq!(records.get(&r.id).map(|got| &got.activity), Some(&r.activity), "{}", r.kind().code());
+    }
+    let staff = server.device_as("js.staff", Role::CommuneStaff, HOME_UNIT).await;
+    let r = get_json(&server, &staff.token, "/api/v1/reports/rollup?from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(r["total"]["households_supported"], 1);
+    assert_eq!(r["total"]["money_vnd"], 0);
+    assert_eq!(r["total"]["attendees"], 12);
+    assert_eq!(r["total"]["revenue_vnd"], 1_500_000);
+    assert_eq!(r["total"]["patrols"], 1);
+
+    // A float that is no integer is still refused, where it is.
+    let mut broken = testdata::meeting(RecordId::new_random(), "2025-04-01", 3);
+    broken.note = "1.5 attendees".into();
+    other.put_record(model, &broken);
+    other
+        .replica
+        .edit(log, Timestamp(1_750_000_200_000), |doc| doc.put(detail_of(doc, &broken), "attendees", 1.5))
+        .unwrap();
+    match other.sync(&server.url).await {
+        Err(kheo_tests::SyncFailure::Refused { status: 422, body }) => {
+            assert_eq!(body.path.as_deref(), Some(format!("{}/meeting/attendees", broken.id).as_str()), "{body:?}");
+        }
+        outcome => panic!("1.5 attendees: {outcome:?}"),
+    }
+}
