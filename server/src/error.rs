@@ -27,6 +27,10 @@ pub enum AppError {
     DuplicateDocument(String),
     #[error("{doc}: not a valid Automerge sync message: {reason}")]
     BadSyncMessage { doc: String, reason: String },
+    #[error("{doc}: a change was refused: {reason}")]
+    BadChange { doc: String, reason: String },
+    #[error("{0}")]
+    OverBudget(String),
     #[error("{doc}: {error}")]
     SchemaViolation { doc: String, error: SchemaError },
     #[error("request body is larger than {0} bytes")]
@@ -82,6 +86,7 @@ impl AppError {
             | BadDocumentId(_)
             | DuplicateDocument(_)
             | BadSyncMessage { .. }
+            | BadChange { .. }
             | BadRequest(_)
             | BadQuery(_)
             | BadPath(_) => StatusCode::BAD_REQUEST,
@@ -94,7 +99,7 @@ impl AppError {
             NotFound(_) => StatusCode::NOT_FOUND,
             Conflict(_) | LastAdmin(_) => StatusCode::CONFLICT,
             SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            BodyTooLarge(_) | TooManyDocuments(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTooLarge(_) | TooManyDocuments(_) | OverBudget(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Store(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +113,8 @@ impl AppError {
             BadDocumentId(_) => "bad_document_id",
             DuplicateDocument(_) => "duplicate_document",
             BadSyncMessage { .. } => "bad_sync_message",
+            BadChange { .. } => "bad_change",
+            OverBudget(_) => "over_budget",
             SchemaViolation { .. } => "schema_violation",
             BodyTooLarge(_) => "body_too_large",
             TooManyDocuments(_) => "too_many_documents",
@@ -133,7 +140,7 @@ impl AppError {
     pub fn body(&self) -> ErrorBody {
         let (doc, path, rule) = match self {
             AppError::SchemaViolation { doc, error } => (Some(doc.clone()), Some(error.path.clone()), None),
-            AppError::BadSyncMessage { doc, .. } => (Some(doc.clone()), None, None),
+            AppError::BadSyncMessage { doc, .. } | AppError::BadChange { doc, .. } => (Some(doc.clone()), None, None),
             AppError::Forbidden { rule, doc, .. } => (doc.clone(), None, Some((*rule).to_owned())),
             _ => (None, None, None),
         };

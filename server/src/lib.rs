@@ -40,6 +40,7 @@ pub mod connections;
 pub mod demo;
 pub mod docs;
 pub mod error;
+pub mod gate;
 pub mod http;
 pub mod org;
 pub mod read_model;
