@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use automerge::{ActorId, AutoCommit, ChangeHash};
+use automerge::{AutoCommit, ChangeHash};
 use kheo_shared::codes::Role;
 use kheo_shared::ids::DocId;
 use kheo_shared::schema;
@@ -47,9 +47,10 @@ pub struct Change<'a> {
     pub touched: &'a BTreeSet<String>,
     /// The unit of the log's model (unused for a model document).
     pub model_unit: Option<&'a str>,
-    /// Actors whose changes may be applied: the device's own, and those of
-    /// devices whose changes were waiting for a dependency.
-    pub actors: &'a BTreeSet<ActorId>,
+    /// Changes that waited for a dependency, each checked against its own
+    /// sender's actor when it arrived: the only changes under another actor
+    /// that this merge may apply.
+    pub waiting: &'a BTreeSet<ChangeHash>,
 }
 
 fn schema_broken(e: schema::SchemaError) -> Violation {
@@ -59,7 +60,7 @@ fn schema_broken(e: schema::SchemaError) -> Violation {
 /// Checks a merge; returns the model's unit after it, for a model document.
 pub fn check_write(scope: &Scope<'_>, c: Change<'_>) -> Result<Option<String>, Violation> {
     for change in c.merged.get_changes(c.before) {
-        if !c.actors.contains(change.actor_id()) {
+        if *change.actor_id() != scope.who.actor && !c.waiting.contains(&change.hash()) {
             return Err(Violation {
                 rule: "foreign_actor",
                 message: format!(

@@ -7,12 +7,13 @@
 //! holds, so a document is never reloaded from the store while writes made
 //! to its in-memory copy are still queued.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use automerge::{ActorId, AutoCommit};
+use automerge::{ActorId, AutoCommit, ChangeHash};
 use kheo_shared::ids::DocId;
+use kheo_shared::scalars::Timestamp;
 use lru::LruCache;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
@@ -25,11 +26,24 @@ pub struct HotDoc {
     pub stored: bool,
     /// Chunks appended since the last snapshot; decides compaction.
     pub chunks_since_snapshot: usize,
-    /// Actors of devices whose changes wait for a missing dependency: when
-    /// another device's sync completes them, they are applied in its request.
-    /// In memory only; after a restart such changes apply when their own
-    /// device syncs again.
-    pub waiting_actors: BTreeSet<ActorId>,
+    /// Changes that arrived before one of their dependencies and wait in
+    /// Automerge's queue, by hash. Each was checked against its sender's
+    /// actor when it arrived, so when another device's sync supplies the
+    /// dependency, exactly these changes (not their actors) may be applied
+    /// in that device's request.
+    pub waiting: BTreeMap<ChangeHash, Waiting>,
+}
+
+/// A change waiting for a dependency.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// The device that sent it; `None` when rebuilt from the store after a
+    /// restart (its actor was checked when it was first accepted).
+    pub device: Option<String>,
+    pub actor: ActorId,
+    /// The chunk as received, kept to rebuild the queue when others expire.
+    pub chunk: Vec<u8>,
+    pub since: Timestamp,
 }
 
 pub type Slot = Arc<AsyncMutex<Option<HotDoc>>>;
@@ -83,7 +97,7 @@ impl DocCache {
                 doc: AutoCommit::new().with_actor(self.actor.clone()),
                 stored: false,
                 chunks_since_snapshot: 0,
-                waiting_actors: BTreeSet::new(),
+                waiting: BTreeMap::new(),
             });
         };
         let mut doc = if stored.snapshot.is_empty() {
@@ -94,11 +108,12 @@ impl DocCache {
         for chunk in &stored.chunks {
             doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
         }
+        let waiting = still_waiting(&mut doc, &stored.chunks);
         Ok(HotDoc {
             doc: doc.with_actor(self.actor.clone()),
             stored: true,
             chunks_since_snapshot: stored.chunks.len(),
-            waiting_actors: BTreeSet::new(),
+            waiting,
         })
     }
 
@@ -110,4 +125,25 @@ impl DocCache {
             *slot.lock().await = None;
         }
     }
+}
+
+/// The changes of the stored chunks that loading left in Automerge's queue:
+/// they were accepted earlier as waiting for a dependency.
+fn still_waiting(doc: &mut AutoCommit, chunks: &[Vec<u8>]) -> BTreeMap<ChangeHash, Waiting> {
+    if doc.get_missing_deps(&[]).is_empty() {
+        return BTreeMap::new();
+    }
+    // The server's own chunks: generous limits, the same parser.
+    let limits = crate::gate::Limits::trusted();
+    let since = Timestamp::now();
+    let mut waiting = BTreeMap::new();
+    for chunk in chunks {
+        for change in crate::gate::change::read_chunks(chunk, &limits).unwrap_or_default() {
+            if doc.get_change_by_hash(&change.hash).is_none() {
+                let entry = Waiting { device: None, actor: change.actor, chunk: change.chunk, since };
+                waiting.insert(change.hash, entry);
+            }
+        }
+    }
+    waiting
 }

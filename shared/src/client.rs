@@ -33,7 +33,10 @@ use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, AutoCommit, transaction::CommitOptions};
 
 use crate::ids::DocId;
-use crate::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use crate::protocol::{
+    DocMessage, MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_OPS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest,
+    SyncResponse,
+};
 use crate::scalars::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -158,12 +161,15 @@ impl Replica {
     /// documents and `full == false` need not be sent: the session is done.
     ///
     /// A request carries messages for at most [`MAX_DOCS_PER_REQUEST`]
-    /// documents; the others wait for the next round of the session. A
+    /// documents, and at most [`MAX_CHANGES_PER_REQUEST`] changes and
+    /// [`MAX_OPS_PER_REQUEST`] operations over all of them (the server
+    /// refuses more); the others wait for the next round of the session. A
     /// `full` request names the rest in `held`.
     pub fn request(&mut self, full: bool) -> SyncRequest {
         let rejected = self.rejections();
         let mut docs = Vec::new();
         let mut held = Vec::new();
+        let mut budget = Budget { changes: MAX_CHANGES_PER_REQUEST, ops: MAX_OPS_PER_REQUEST };
         for (id, doc) in &mut self.docs {
             if rejected.contains_key(id) || docs.len() == MAX_DOCS_PER_REQUEST {
                 if full {
@@ -173,7 +179,7 @@ impl Replica {
             }
             let state = self.session.entry(*id).or_default();
             match doc.sync().generate_sync_message(state) {
-                Some(msg) => docs.push(DocMessage::new(*id, msg.encode())),
+                Some(msg) => docs.push(DocMessage::new(*id, budget.fit(msg, state).encode())),
                 None if full => held.push(id.to_string()),
                 None => {}
             }
@@ -246,6 +252,41 @@ impl Replica {
     }
 }
 
+/// What is left of one request's allowance of changes and operations.
+struct Budget {
+    changes: usize,
+    ops: u64,
+}
+
+impl Budget {
+    /// Keeps the changes of `msg` that fit, in the order Automerge listed
+    /// them (dependencies first), and forgets having sent the rest, so that
+    /// the next message of the session carries them.
+    fn fit(&mut self, mut msg: sync::Message, state: &mut sync::State) -> sync::Message {
+        let mut kept = Vec::new();
+        let mut full = false;
+        for raw in msg.changes.iter() {
+            let change = automerge::Change::from_bytes(raw.to_vec()).ok();
+            let ops = change.as_ref().map_or(1, |c| c.len() as u64);
+            if !full && self.changes > 0 && ops <= self.ops {
+                self.changes -= 1;
+                self.ops -= ops;
+                kept.push(raw.to_vec());
+            } else {
+                // Past the budget nothing more goes, so what goes stays in order.
+                full = true;
+                if let Some(c) = change {
+                    state.sent_hashes.remove(&c.hash());
+                }
+            }
+        }
+        if full {
+            msg.changes = kept.into();
+        }
+        msg
+    }
+}
+
 /// The part of a sync state worth keeping across sessions.
 fn persisted(state: &sync::State) -> sync::State {
     sync::State::decode(&state.encode()).unwrap_or_default()
@@ -271,7 +312,9 @@ mod tests {
                 let doc = self.doc.entry(id).or_default();
                 let mut state = self.states.get(&id).map(|b| sync::State::decode(b).unwrap()).unwrap_or_default();
                 doc.receive_sync_message(&mut state, sync::Message::decode(&m.msg).unwrap()).unwrap();
-                if let Some(reply) = doc.generate_sync_message(&mut state) {
+                if let Some(mut reply) = doc.generate_sync_message(&mut state) {
+                    // As the real server: no flags, so phones send changes, not documents.
+                    reply.flags = None;
                     docs.push(DocMessage::new(id, reply.encode()));
                 }
                 self.states.insert(id, state.encode());
@@ -311,6 +354,38 @@ mod tests {
         assert_eq!(phone.unsynced_changes(), 0);
         assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
         assert_eq!(schema::read_log(&server.doc[&log], &log).unwrap().records.len(), 20);
+    }
+
+    #[test]
+    fn a_backlog_larger_than_one_request_goes_over_several() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else { unreachable!() };
+        let mut phone = Replica::new(ActorId::random());
+        let mut server = Peer { doc: BTreeMap::new(), states: BTreeMap::new() };
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
+        let n = MAX_CHANGES_PER_REQUEST + 200;
+        for i in 0..n {
+            let r = testdata::meeting(RecordId::new_random(), "2025-06-01", 3);
+            phone.edit(log, Timestamp(i as i64), |d| schema::put_record(d, &r)).unwrap();
+        }
+        phone.start_session();
+        let mut rounds = 0;
+        loop {
+            let req = phone.request(rounds == 0);
+            if req.docs.is_empty() {
+                break;
+            }
+            for m in &req.docs {
+                let changes = sync::Message::decode(&m.msg).unwrap().changes.len();
+                assert!(changes <= MAX_CHANGES_PER_REQUEST, "{changes} changes in one request");
+            }
+            rounds += 1;
+            assert!(rounds < 10, "no convergence");
+            phone.receive(server.handle(req)).unwrap();
+        }
+        assert!(rounds >= 3, "{rounds} rounds");
+        assert_eq!(server.doc[&log].get_heads(), phone.heads(&log));
+        assert_eq!(schema::read_log(&server.doc[&log], &log).unwrap().records.len(), n);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod convergence;
 mod durability;
+mod hostile;
 mod load;
 mod property;
 mod reports;
