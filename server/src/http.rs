@@ -463,6 +463,7 @@ async fn sync(
     let body = read_body(body).await?;
     let request: SyncRequest = protocol::decode(&body).map_err(|e| match e {
         protocol::DecodeError::TooLarge => AppError::BodyTooLarge(protocol::MAX_INFLATED_BYTES),
+        protocol::DecodeError::TooMany(message) => AppError::TooManyDocuments(message),
         other => AppError::MalformedBody(other.to_string()),
     })?;
     let org = state.accounts.org();

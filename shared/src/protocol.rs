@@ -38,6 +38,7 @@ pub const MAX_OPS_PER_REQUEST: u64 = 50_000;
 pub struct SyncRequest {
     pub v: u32,
     /// One sync message per document, at most one entry per document.
+    #[serde(deserialize_with = "bounded::seq::<_, _, MAX_DOCS_PER_REQUEST>")]
     pub docs: Vec<DocMessage>,
     /// True when `docs` and `held` together name every document the device
     /// holds, so the server can answer with the documents of its scope the
@@ -46,8 +47,48 @@ pub struct SyncRequest {
     pub full: bool,
     /// With `full`: the ids of held documents that carry no message in this
     /// request (a device may hold more documents than one request carries).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "bounded::seq::<_, _, MAX_HELD>")]
     pub held: Vec<String>,
+}
+
+/// Lists whose length is checked while they are decoded: a gzip'd body of
+/// 32 KB inflates to 32 MiB, which as CBOR is 32 million empty strings, so
+/// a limit checked after decoding comes after the memory is spent.
+mod bounded {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::Deserialize;
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+    /// The start of the decode error a list over its limit causes.
+    pub const TOO_MANY: &str = "list longer than allowed: ";
+
+    pub fn seq<'de, D, T, const MAX: usize>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        struct Bounded<T, const MAX: usize>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>, const MAX: usize> Visitor<'de> for Bounded<T, MAX> {
+            type Value = Vec<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a list of at most {MAX} entries")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+                // The announced length is the sender's word: reserve little.
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX).min(1024));
+                while let Some(item) = seq.next_element()? {
+                    if out.len() == MAX {
+                        return Err(de::Error::custom(format!("{TOO_MANY}more than {MAX} entries")));
+                    }
+                    out.push(item);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(Bounded::<T, MAX>(PhantomData))
+    }
 }
 
 /// The server's answer.
@@ -142,6 +183,9 @@ pub enum DecodeError {
     /// by another decoder, so they are refused rather than ignored.
     #[error("body has {0} bytes after its CBOR message")]
     TrailingBytes(usize),
+    /// `docs` or `held` is longer than a request may be.
+    #[error("{0}")]
+    TooMany(String),
 }
 
 /// Encodes a message as gzip-compressed CBOR.
@@ -187,7 +231,13 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeErro
 /// Exactly one CBOR value, with nothing after it.
 fn from_cbor<T: for<'de> Deserialize<'de>>(cbor: &[u8]) -> Result<T, DecodeError> {
     let mut rest = cbor;
-    let value = ciborium::from_reader(&mut rest).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+    let value = ciborium::from_reader(&mut rest).map_err(|e| {
+        let text = e.to_string();
+        match text.find(bounded::TOO_MANY) {
+            Some(at) => DecodeError::TooMany(text[at + bounded::TOO_MANY.len()..].to_owned()),
+            None => DecodeError::Cbor(text),
+        }
+    })?;
     if !rest.is_empty() {
         return Err(DecodeError::TrailingBytes(rest.len()));
     }
@@ -196,6 +246,17 @@ fn from_cbor<T: for<'de> Deserialize<'de>>(cbor: &[u8]) -> Result<T, DecodeError
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn lists_past_their_limit_are_refused_while_decoding() {
+        let request = SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD + 1] };
+        match decode::<SyncRequest>(&encode(&request)) {
+            Err(DecodeError::TooMany(message)) => assert!(message.contains("200000"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        let request = SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD] };
+        assert_eq!(decode::<SyncRequest>(&encode(&request)).unwrap().held.len(), MAX_HELD);
+    }
     use super::*;
     use crate::ids::ModelId;
 

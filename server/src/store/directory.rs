@@ -38,6 +38,12 @@ pub struct DeviceRow {
     pub revoked_at: Option<i64>,
 }
 
+/// Refusals kept per device: the newest ones, each with its changes while
+/// the device's kept changes stay under the byte budget. A phone that
+/// retries a refused change in a loop (or an attacker) cannot fill the disk.
+pub const QUARANTINE_ENTRIES_PER_DEVICE: usize = 200;
+pub const QUARANTINE_BYTES_PER_DEVICE: usize = 4 << 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuarantineEntry {
     pub id: i64,

@@ -10,7 +10,10 @@ use kheo_shared::scalars::Day;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::directory::{AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError, QuarantineEntry};
+use super::directory::{
+    AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError, QUARANTINE_BYTES_PER_DEVICE,
+    QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry,
+};
 use super::{SqliteStore, StoreError};
 use crate::org::{Level, Succession, Unit};
 
@@ -251,6 +254,22 @@ impl Directory for SqliteStore {
     }
 
     async fn quarantine(&self, e: &QuarantineEntry) -> Result<(), DirectoryError> {
+        let mut tx = self.pool().begin().await?;
+        let kept: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(LENGTH(changes)), 0) FROM quarantine WHERE device = ?")
+            .bind(&e.device)
+            .fetch_one(&mut *tx)
+            .await?;
+        // Past its byte budget a device's refusals are still recorded, without
+        // the changes: the phone keeps them, which is what keeps the data.
+        let over = kept as usize + e.changes.len() > QUARANTINE_BYTES_PER_DEVICE;
+        let (changes, message) = if over {
+            (
+                &[][..],
+                format!("{} (changes not kept: this device's quarantine is full; the phone keeps them)", e.message),
+            )
+        } else {
+            (&e.changes[..], e.message.clone())
+        };
         sqlx::query(
             "INSERT INTO quarantine (at, device, account, doc_id, rule, message, changes) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -259,10 +278,19 @@ impl Directory for SqliteStore {
         .bind(&e.account)
         .bind(&e.doc_id)
         .bind(&e.rule)
-        .bind(&e.message)
-        .bind(&e.changes)
-        .execute(self.pool())
+        .bind(message)
+        .bind(changes)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "DELETE FROM quarantine WHERE device = ?1 AND id NOT IN \
+             (SELECT id FROM quarantine WHERE device = ?1 ORDER BY id DESC LIMIT ?2)",
+        )
+        .bind(&e.device)
+        .bind(QUARANTINE_ENTRIES_PER_DEVICE as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -286,5 +314,48 @@ impl Directory for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    fn entry(device: &str, bytes: usize) -> QuarantineEntry {
+        QuarantineEntry {
+            id: 0,
+            at: 1,
+            device: device.into(),
+            account: "a".into(),
+            doc_id: "model/x".into(),
+            rule: "schema".into(),
+            message: "refused".into(),
+            changes: vec![7; bytes],
+            bytes,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_quarantine_is_capped_per_device_in_entries_and_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let big = QUARANTINE_BYTES_PER_DEVICE / 4 + 1;
+        for _ in 0..5 {
+            store.quarantine(&entry("greedy", big)).await.unwrap();
+        }
+        for _ in 0..QUARANTINE_ENTRIES_PER_DEVICE + 30 {
+            store.quarantine(&entry("looping", 10)).await.unwrap();
+        }
+        store.quarantine(&entry("honest", 10)).await.unwrap();
+        let all = store.quarantined().await.unwrap();
+        let of = |d: &str| all.iter().filter(|e| e.device == d).collect::<Vec<_>>();
+        let greedy = of("greedy");
+        assert_eq!(greedy.len(), 5, "every refusal is recorded");
+        assert_eq!(greedy.iter().filter(|e| e.bytes > 0).count(), 3, "changes kept up to the budget");
+        assert!(greedy.iter().map(|e| e.bytes).sum::<usize>() <= QUARANTINE_BYTES_PER_DEVICE);
+        assert!(greedy.iter().filter(|e| e.bytes == 0).all(|e| e.message.contains("quarantine is full")));
+        assert_eq!(of("looping").len(), QUARANTINE_ENTRIES_PER_DEVICE, "the newest entries");
+        assert_eq!(of("honest").len(), 1, "another device is not affected");
     }
 }

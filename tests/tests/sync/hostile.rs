@@ -213,3 +213,23 @@ async fn a_phone_with_more_changes_than_one_request_takes_syncs_over_several() {
     assert!(traffic.round_trips >= 3, "{traffic:?}");
     loads_on_a_new_device(&server, &log.unwrap(), n).await;
 }
+
+#[tokio::test]
+async fn a_held_list_of_millions_is_refused_while_it_is_decoded() {
+    let (server, phone, log) = server_with_log().await;
+    // 32 million empty strings: 32 MiB of CBOR, about 32 KB gzip'd, and
+    // 768 MiB as a list of Rust strings had it been decoded whole.
+    let n: u64 = 32 * 1024 * 1024 - 64;
+    let mut cbor = vec![0xa4, 0x61, b'v', 0x01, 0x64, b'd', b'o', b'c', b's', 0x80];
+    // "full": true, "held": an array with an 8-byte length.
+    cbor.extend([0x64, b'f', b'u', b'l', b'l', 0xf5, 0x64, b'h', b'e', b'l', b'd', 0x9b]);
+    cbor.extend(n.to_be_bytes());
+    cbor.extend(std::iter::repeat_n(0x60u8, n as usize));
+    let body = protocol::gzip(&cbor);
+    assert!(body.len() < 64 << 10, "{} bytes", body.len());
+    let started = Instant::now();
+    let err = refused(&server, &phone, body, 413, "too_many_documents").await;
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(err.message.contains("200000"), "{}", err.message);
+    loads_on_a_new_device(&server, &log, 3).await;
+}
