@@ -7,6 +7,8 @@
 //!
 //! * [`http`]: routes, header and body checks, CBOR/gzip framing; [`app`]
 //!   builds the router;
+//! * [`gate`]: every byte of a sync message parsed and bounded before
+//!   Automerge reads it;
 //! * [`sync`]: the server half of the sync protocol, all or nothing per request;
 //! * [`docs`]: the bounded cache of hot documents, one lock per document;
 //! * [`writer`]: group commit: one task makes batches durable, in order;
