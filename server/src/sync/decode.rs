@@ -1,0 +1,59 @@
+//! Step one: the request's envelope checked and every message through the
+//! gate, before anything is locked.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kheo_shared::ids::DocId;
+use kheo_shared::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, MAX_HELD, PROTOCOL_VERSION, SyncRequest};
+
+use crate::error::AppError;
+use crate::gate::{Gate, GateError, GatedMessage};
+
+/// A request whose messages all passed the gate.
+pub struct Decoded {
+    /// The gated message of each document, in id order (the lock order).
+    pub messages: BTreeMap<DocId, GatedMessage>,
+    /// Every document the device named: with a message or in `held`.
+    pub requested: BTreeSet<DocId>,
+    /// Whether the device wants the documents it lacks named.
+    pub full: bool,
+}
+
+/// Checks the version and the counts, and gates every message with one
+/// budget for the request.
+pub fn decode(request: SyncRequest) -> Result<Decoded, AppError> {
+    if request.v != PROTOCOL_VERSION {
+        return Err(AppError::UnsupportedVersion(request.v));
+    }
+    if request.docs.len() > MAX_DOCS_PER_REQUEST {
+        return Err(AppError::TooManyDocuments(format!(
+            "{} documents in one request; at most {MAX_DOCS_PER_REQUEST}",
+            request.docs.len()
+        )));
+    }
+    if request.held.len() > MAX_HELD {
+        return Err(AppError::TooManyDocuments(format!("{} held ids; at most {MAX_HELD}", request.held.len())));
+    }
+    let messages = decode_messages(request.docs, &mut Gate::default())?;
+    let mut requested: BTreeSet<DocId> = messages.keys().copied().collect();
+    for id in &request.held {
+        requested.insert(DocId::parse(id).map_err(|e| AppError::BadDocumentId(e.to_string()))?);
+    }
+    Ok(Decoded { messages, requested, full: request.full })
+}
+
+fn decode_messages(docs: Vec<DocMessage>, gate: &mut Gate) -> Result<BTreeMap<DocId, GatedMessage>, AppError> {
+    let mut messages = BTreeMap::new();
+    for m in docs {
+        let id = m.doc_id().map_err(|e| AppError::BadDocumentId(e.to_string()))?;
+        let gated = gate.message(&m.msg).map_err(|e| match e {
+            GateError::Message(e) => AppError::BadSyncMessage { doc: m.id.clone(), reason: e.to_string() },
+            GateError::Change(e) => AppError::BadChange { doc: m.id.clone(), reason: e.to_string() },
+            GateError::OverBudget(message) => AppError::OverBudget(message),
+        })?;
+        if messages.insert(id, gated).is_some() {
+            return Err(AppError::DuplicateDocument(m.id));
+        }
+    }
+    Ok(messages)
+}

@@ -1,0 +1,128 @@
+//! Finishing a checked merge on its copy: heads collapsed, the store write
+//! and read-model rows built, the reply generated, and the [`Install`] that
+//! will replace the hot document once the whole request passed.
+
+use std::collections::BTreeSet;
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::transaction::CommitOptions;
+use automerge::{AutoCommit, ChangeHash};
+use kheo_shared::ids::DocId;
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::schema;
+
+use super::merge::{Merged, Prepared, guarded};
+use super::{COMPACT_AFTER_CHUNKS, MAX_HEADS};
+use crate::docs::{HotDoc, Waiting};
+use crate::error::AppError;
+use crate::gate::GatedChange;
+use crate::read_model::{ModelRow, ReadModelWrite, RecordRow};
+use crate::store::DocWrite;
+
+/// A merged document ready to replace the hot one: assignments only.
+pub struct Install {
+    pub id: DocId,
+    pub doc: AutoCommit,
+    pub chunks_since_snapshot: usize,
+    /// Waiting changes this merge applied.
+    pub applied: Vec<ChangeHash>,
+    /// Received changes that now wait for a dependency.
+    pub waiting: Vec<(ChangeHash, Waiting)>,
+}
+
+impl Install {
+    pub fn apply(self, hot: &mut HotDoc) {
+        hot.doc = self.doc;
+        hot.stored = true;
+        hot.chunks_since_snapshot = self.chunks_since_snapshot;
+        hot.waiting.retain(|hash, _| !self.applied.contains(hash));
+        hot.waiting.extend(self.waiting);
+    }
+}
+
+pub(super) struct Finished {
+    pub(super) id: DocId,
+    pub(super) state: State,
+    /// The encoded reply, when there is something to say.
+    pub(super) reply: Option<Vec<u8>>,
+    /// The install, its store write and its read-model rows, after a merge.
+    pub(super) merge: Option<(Install, DocWrite, Vec<ReadModelWrite>)>,
+}
+
+/// Finishes a prepared document on its copy: collapses heads, builds the
+/// store write, the read-model rows and the reply. Nothing is installed.
+pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp) -> Result<Finished, AppError> {
+    let Prepared { id, mut state, merged } = p;
+    let Some(Merged { mut doc, before, touched, waiting }) = merged else {
+        let hot_doc = &mut hot.doc;
+        let reply = guarded(id, "answer", || Ok(hot_doc.sync().generate_sync_message(&mut state)))?;
+        return Ok(Finished { id, state, reply: reply.map(encode_reply), merge: None });
+    };
+    guarded(id, "finish the merge", move || {
+        let applied: Vec<ChangeHash> =
+            hot.waiting.keys().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
+        if doc.get_heads().len() > MAX_HEADS {
+            doc.empty_change(CommitOptions::default().with_time(now.millis() / 1000));
+        }
+        let rows = read_model_rows(&id, &doc, touched);
+        let still_waiting = hot.waiting.len() - applied.len() + waiting.len();
+        let write = write_for(id, &mut doc, hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
+        let reply = doc.sync().generate_sync_message(&mut state).map(encode_reply);
+        let chunks_since_snapshot =
+            if matches!(write, DocWrite::Snapshot { .. }) { 0 } else { hot.chunks_since_snapshot + 1 };
+        let waiting = waiting
+            .into_iter()
+            .map(|c| {
+                let entry = Waiting { device: Some(device.to_owned()), actor: c.actor, chunk: c.chunk, since: now };
+                (c.hash, entry)
+            })
+            .collect();
+        let install = Install { id, doc, chunks_since_snapshot, applied, waiting };
+        Ok(Finished { id, state, reply, merge: Some((install, write, rows)) })
+    })
+}
+
+/// The server's replies carry no flags: flags tell Automerge that the
+/// server reads version-2 messages, which would let a phone send a whole
+/// saved document in place of its changes, and the gate reads changes only.
+fn encode_reply(mut reply: Message) -> Vec<u8> {
+    reply.flags = None;
+    reply.encode()
+}
+
+/// The read-model rows a merge changed: the model's, or the touched records'.
+fn read_model_rows(id: &DocId, doc: &AutoCommit, touched: BTreeSet<String>) -> Vec<ReadModelWrite> {
+    match id {
+        // Both documents were validated in this request; a read failure here is impossible.
+        DocId::Model(model) => schema::read_model(doc, *model)
+            .map(|profile| vec![ReadModelWrite::Model(ModelRow { profile })])
+            .unwrap_or_default(),
+        DocId::Log { model, .. } => schema::read_existing_records(doc, id, touched)
+            .map(|records| {
+                records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(doc, *model, r))).collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+/// What the store must add for a merge: the new changes, or a fresh
+/// snapshot once enough chunks piled up.
+fn write_for(
+    id: DocId,
+    doc: &mut AutoCommit,
+    chunks_since_snapshot: usize,
+    before: &[ChangeHash],
+    waiting: &[GatedChange],
+    nothing_waits: bool,
+) -> DocWrite {
+    // A snapshot would drop changes still waiting for their dependencies.
+    if chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS && nothing_waits {
+        return DocWrite::Snapshot { doc: id, bytes: doc.save() };
+    }
+    let mut chunk = if doc.get_heads() == before { Vec::new() } else { doc.save_after(before) };
+    // Loading replays these; the ones already applied are skipped.
+    for w in waiting {
+        chunk.extend(&w.chunk);
+    }
+    DocWrite::Append { doc: id, chunk }
+}

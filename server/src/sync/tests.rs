@@ -1,0 +1,440 @@
+//! The pure pipeline played against real device replicas: no runtime, no
+//! store. [`Sim`] is `SyncService::handle` with its IO replaced by maps (the
+//! hot documents, the sync states, the store's snapshots and chunks, the
+//! quarantine), calling the same steps in the same order.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::{ActorId, AutoCommit, ChangeHash, ReadDoc};
+use kheo_shared::client::Replica;
+use kheo_shared::codes::Role;
+use kheo_shared::ids::{DocId, ModelId, RecordId};
+use kheo_shared::protocol::{PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use kheo_shared::scalars::Timestamp;
+use kheo_shared::{schema, testdata};
+
+use super::{Decoded, DocInput, Plan, Quarantine, decode, pipeline, plan};
+use crate::access::Scope;
+use crate::auth::Principal;
+use crate::docs::HotDoc;
+use crate::error::AppError;
+use crate::org::OrgTree;
+use crate::org::demo;
+use crate::store::DocWrite;
+
+const UNIT: &str = "QNA.TK.TT";
+
+/// The server: `handle`'s IO as maps, the pure steps as they are.
+struct Sim {
+    org: OrgTree,
+    actor: ActorId,
+    hots: BTreeMap<DocId, HotDoc>,
+    /// Documents ever locked (loaded), to see what a refusal touched.
+    loaded: BTreeSet<DocId>,
+    states: BTreeMap<(String, DocId), Vec<u8>>,
+    units: HashMap<ModelId, String>,
+    /// What the store holds of each document: a snapshot and chunks after it.
+    store: BTreeMap<DocId, (Vec<u8>, Vec<Vec<u8>>)>,
+    quarantine: Vec<Quarantine>,
+}
+
+impl Sim {
+    fn new() -> Self {
+        Sim {
+            org: demo(),
+            actor: ActorId::random(),
+            hots: BTreeMap::new(),
+            loaded: BTreeSet::new(),
+            states: BTreeMap::new(),
+            units: HashMap::new(),
+            store: BTreeMap::new(),
+            quarantine: Vec::new(),
+        }
+    }
+
+    fn known(&self, requested: &BTreeSet<DocId>) -> HashMap<ModelId, String> {
+        requested.iter().filter_map(|id| self.units.get(&id.model()).map(|u| (id.model(), u.clone()))).collect()
+    }
+
+    fn handle(&mut self, who: &Principal, now: Timestamp, request: SyncRequest) -> Result<SyncResponse, AppError> {
+        let Decoded { messages, requested, full } = decode(request)?;
+        let scope = Scope { who, org: &self.org };
+        if let Err(refusal) = pipeline::check_read_scope(&scope, &self.known(&requested), &messages) {
+            self.quarantine.extend(refusal.quarantine);
+            return Err(refusal.error);
+        }
+        // Lock and load: a document the store never held comes back empty.
+        for id in messages.keys() {
+            self.loaded.insert(*id);
+            let actor = self.actor.clone();
+            self.hots.entry(*id).or_insert_with(|| HotDoc {
+                doc: AutoCommit::new().with_actor(actor),
+                stored: false,
+                chunks_since_snapshot: 0,
+                waiting: BTreeMap::new(),
+            });
+        }
+        let known = self.known(&requested);
+        let ids: BTreeSet<DocId> = messages.keys().copied().collect();
+        let hots = self.hots.iter_mut().filter(|(id, _)| ids.contains(id));
+        let inputs = messages
+            .into_iter()
+            .zip(hots)
+            .map(|((id, gated), (hot_id, hot))| {
+                assert_eq!(id, *hot_id);
+                let state = self.states.get(&(who.device_id.clone(), id));
+                let state = state.map(|b| automerge::sync::State::decode(b).unwrap_or_default()).unwrap_or_default();
+                DocInput { id, hot, state, gated }
+            })
+            .collect();
+        let Plan { installs, batch, replies, model_units } = match plan(now, who, &self.org, &known, inputs) {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                self.quarantine.extend(refusal.quarantine);
+                return Err(refusal.error);
+            }
+        };
+        for install in installs {
+            let hot = self.hots.get_mut(&install.id).expect("locked");
+            install.apply(hot);
+        }
+        // The commit.
+        for write in batch.docs {
+            match write {
+                DocWrite::Snapshot { doc, bytes } => {
+                    self.store.insert(doc, (bytes, Vec::new()));
+                }
+                DocWrite::Append { doc, chunk } => self.store.entry(doc).or_default().1.push(chunk),
+            }
+        }
+        for (device, doc, state) in batch.sync_states {
+            self.states.insert((device, doc), state);
+        }
+        assert_eq!(batch.model_units.len(), model_units.len());
+        self.units.extend(model_units);
+        let missing = if full {
+            let in_scope = |id: &DocId| self.units.get(&id.model()).is_some_and(|u| scope_covers(&self.org, who, u));
+            self.store.keys().filter(|id| !requested.contains(id) && in_scope(id)).copied().collect()
+        } else {
+            Vec::new()
+        };
+        Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
+    }
+
+    /// What a reload from the store would give: its heads.
+    fn reloaded_heads(&self, id: &DocId) -> Vec<ChangeHash> {
+        let (snapshot, chunks) = &self.store[id];
+        let mut doc = if snapshot.is_empty() { AutoCommit::new() } else { AutoCommit::load(snapshot).unwrap() };
+        for chunk in chunks {
+            doc.load_incremental(chunk).unwrap();
+        }
+        doc.get_heads()
+    }
+
+    /// Everything of the server's memory a refused request must not change.
+    fn fingerprint(&mut self) -> Fingerprint {
+        let hots: Vec<_> = self
+            .hots
+            .iter_mut()
+            .map(|(id, h)| {
+                (*id, h.doc.save(), h.stored, h.chunks_since_snapshot, h.waiting.keys().copied().collect::<Vec<_>>())
+            })
+            .collect();
+        let mut units: Vec<_> = self.units.clone().into_iter().collect();
+        units.sort();
+        (hots, self.states.clone(), units, self.store.clone())
+    }
+}
+
+type Fingerprint = (
+    Vec<(DocId, Vec<u8>, bool, usize, Vec<ChangeHash>)>,
+    BTreeMap<(String, DocId), Vec<u8>>,
+    Vec<(ModelId, String)>,
+    BTreeMap<DocId, (Vec<u8>, Vec<Vec<u8>>)>,
+);
+
+fn scope_covers(org: &OrgTree, who: &Principal, unit: &str) -> bool {
+    Scope { who, org }.covers(unit)
+}
+
+/// A phone: its replica and who the server knows it as.
+struct Phone {
+    replica: Replica,
+    who: Principal,
+    /// Whether a session is under way, and whether its first round was sent.
+    in_session: Option<bool>,
+}
+
+impl Phone {
+    fn new(n: usize, role: Role, unit: &str) -> Self {
+        let actor = ActorId::random();
+        let who = Principal {
+            device_id: format!("device-{n}"),
+            account_id: format!("account-{n}"),
+            username: format!("user{n}"),
+            role,
+            unit: unit.into(),
+            actor: actor.clone(),
+        };
+        Phone { replica: Replica::new(actor), who, in_session: None }
+    }
+
+    /// One round of a session (started if none is); false once it is done.
+    fn round(&mut self, server: &mut Sim, now: Timestamp) -> Result<bool, AppError> {
+        let first = match self.in_session {
+            None => {
+                self.replica.start_session();
+                true
+            }
+            Some(sent) => !sent,
+        };
+        self.in_session = Some(true);
+        let request = self.replica.request(first);
+        if request.docs.is_empty() && !first {
+            self.in_session = None;
+            return Ok(false);
+        }
+        let response = server.handle(&self.who, now, request)?;
+        self.replica.receive(response).expect("the server's answer applies");
+        Ok(true)
+    }
+
+    /// A session until the server refuses a request: the refusal, and the
+    /// server's fingerprint just before that request.
+    fn refused(&mut self, server: &mut Sim, now: Timestamp) -> (AppError, Fingerprint) {
+        self.replica.start_session();
+        for round in 0..10 {
+            let before = server.fingerprint();
+            match server.handle(&self.who, now, self.replica.request(round == 0)) {
+                Ok(response) => self.replica.receive(response).expect("the server's answer applies"),
+                Err(e) => return (e, before),
+            }
+        }
+        panic!("{} was never refused", self.who.device_id)
+    }
+
+    /// A whole session; returns its rounds.
+    fn sync(&mut self, server: &mut Sim, now: &mut Timestamp) -> Result<usize, AppError> {
+        self.in_session = None;
+        let mut rounds = 0;
+        while self.round(server, *now)? {
+            now.0 += 1_000;
+            rounds += 1;
+            assert!(rounds < 20, "{} does not converge", self.who.device_id);
+        }
+        Ok(rounds)
+    }
+
+    fn add_record(&mut self, log: DocId, now: Timestamp, record: &kheo_shared::record::Record) {
+        let DocId::Log { model, year } = log else { unreachable!() };
+        let fresh = self.replica.doc(&log).is_none_or(|d| d.get(automerge::ROOT, "type").ok().flatten().is_none());
+        self.replica
+            .edit(log, now, |d| {
+                if fresh {
+                    schema::init_log(d, model, year)?;
+                }
+                schema::put_record(d, record)
+            })
+            .expect("a record");
+    }
+}
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// Province staff creates `n` models in [`UNIT`] and syncs them.
+fn with_models(server: &mut Sim, now: &mut Timestamp, n: usize) -> (Phone, Vec<ModelId>) {
+    let mut staff = Phone::new(0, Role::ProvinceStaff, "QNA");
+    let models: Vec<ModelId> = (0..n).map(|_| ModelId::new_random()).collect();
+    for m in &models {
+        let profile = testdata::model(*m, UNIT);
+        staff.replica.edit(DocId::Model(*m), *now, |d| schema::put_model(d, &profile)).expect("a model");
+    }
+    staff.sync(server, now).expect("the staff's models are accepted");
+    (staff, models)
+}
+
+fn records_of(doc: &AutoCommit, id: &DocId) -> BTreeSet<RecordId> {
+    schema::read_log(doc, id).expect("a valid log").records.keys().copied().collect()
+}
+
+#[test]
+fn devices_editing_offline_in_interleaved_sessions_converge_with_every_record() {
+    let mut lost_answers = 0;
+    for seed in 1..=3u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut server = Sim::new();
+        let mut now = Timestamp(1_750_000_000_000);
+        let (staff, models) = with_models(&mut server, &mut now, 2);
+        let mut phones: Vec<Phone> = (1..=3).map(|n| Phone::new(n, Role::Volunteer, UNIT)).collect();
+        for phone in &mut phones {
+            phone.sync(&mut server, &mut now).expect("a first sync");
+            assert!(
+                models.iter().all(|m| phone.replica.doc(&DocId::Model(*m)).is_some()),
+                "the models reach the phone"
+            );
+        }
+        let logs: Vec<DocId> =
+            models.iter().flat_map(|m| [2024, 2025].map(|y| DocId::log(*m, y).expect("a year"))).collect();
+        // Every record written, by log, and the meetings that may be edited again.
+        let mut written: BTreeMap<DocId, BTreeSet<RecordId>> = BTreeMap::new();
+        let mut meetings: Vec<(DocId, RecordId)> = Vec::new();
+        for step in 0..250 {
+            now.0 += 1_000;
+            let p = rng.below(phones.len());
+            let phone = &mut phones[p];
+            match rng.below(10) {
+                // Offline edits: a new record, or a meeting edited again (perhaps another phone's).
+                0..=3 => {
+                    let log = logs[rng.below(logs.len())];
+                    let id = RecordId::new_random();
+                    let day = format!(
+                        "{}-0{}-1{}",
+                        2024 + (logs.iter().position(|l| *l == log).unwrap() % 2),
+                        1 + rng.below(9),
+                        rng.below(10)
+                    );
+                    let record = if rng.below(2) == 0 {
+                        meetings.push((log, id));
+                        testdata::meeting(id, &day, 1 + rng.below(50) as u32)
+                    } else {
+                        testdata::any_record(id, &day, step)
+                    };
+                    phone.add_record(log, now, &record);
+                    written.entry(log).or_default().insert(id);
+                }
+                4 if !meetings.is_empty() => {
+                    let (log, id) = meetings[rng.below(meetings.len())];
+                    let Some(doc) = phone.replica.doc(&log) else { continue };
+                    let Some(mut record) = schema::read_log(doc, &log).expect("valid").records.remove(&id) else {
+                        continue;
+                    };
+                    if let kheo_shared::record::Activity::Meeting(m) = &mut record.activity {
+                        m.attendees += 1;
+                    }
+                    phone.replica.edit(log, now, |d| schema::put_record(d, &record)).expect("an edit");
+                }
+                // A round of this phone's session, its answer sometimes lost.
+                5..=8 => {
+                    if rng.below(8) == 0 && phone.in_session.is_some() {
+                        let request = phone.replica.request(false);
+                        if !request.docs.is_empty() {
+                            server.handle(&phone.who, now, request).expect("accepted");
+                            lost_answers += 1;
+                        }
+                        phone.replica.abort_session();
+                        phone.in_session = None;
+                    } else {
+                        phone.round(&mut server, now).expect("accepted");
+                    }
+                }
+                _ => {
+                    phone.replica.abort_session();
+                    phone.in_session = None;
+                }
+            }
+        }
+        // Everyone online until nothing moves.
+        for _ in 0..3 {
+            for phone in &mut phones {
+                phone.sync(&mut server, &mut now).expect("accepted");
+            }
+        }
+        let mut phones_and_staff: Vec<Phone> = phones;
+        phones_and_staff.push(staff);
+        for phone in &mut phones_and_staff {
+            phone.sync(&mut server, &mut now).expect("accepted");
+        }
+        for phone in &mut phones_and_staff {
+            assert_eq!(
+                phone.sync(&mut server, &mut now).expect("accepted"),
+                1,
+                "seed {seed}: a quiet session is one round"
+            );
+            assert_eq!(
+                phone.replica.unsynced_changes(),
+                0,
+                "seed {seed}: {} has unsynced changes",
+                phone.who.device_id
+            );
+        }
+        assert!(!written.is_empty(), "seed {seed}: the run wrote records");
+        for (log, ids) in &written {
+            let hot = server.hots.get_mut(log).expect("the log reached the server");
+            assert!(hot.waiting.is_empty(), "seed {seed}: nothing waits at the end");
+            let heads = hot.doc.get_heads();
+            assert_eq!(records_of(&hot.doc, log), *ids, "seed {seed}: the server holds every record of {log}");
+            assert_eq!(server.reloaded_heads(log), heads, "seed {seed}: the store reloads to the same document");
+            for phone in &mut phones_and_staff {
+                assert_eq!(phone.replica.heads(log), heads, "seed {seed}: {} converged on {log}", phone.who.device_id);
+                let doc = phone.replica.doc(log).expect("every phone holds the log");
+                assert_eq!(records_of(doc, log), *ids, "seed {seed}: {} holds every record", phone.who.device_id);
+            }
+        }
+        for hot in server.hots.values_mut() {
+            assert!(hot.doc.get_heads().len() <= super::MAX_HEADS + 1, "seed {seed}: heads collapse");
+        }
+        assert!(server.quarantine.is_empty(), "seed {seed}: nothing refused");
+    }
+    assert!(lost_answers > 0, "some answers were lost on the way");
+}
+
+#[test]
+fn a_refused_request_leaves_the_server_as_it_was() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (_staff, models) = with_models(&mut server, &mut now, 1);
+    let model = models[0];
+    let log = DocId::log(model, 2025).expect("a year");
+    let mut phone = Phone::new(1, Role::Volunteer, UNIT);
+    phone.sync(&mut server, &mut now).expect("a first sync");
+    phone.add_record(log, now, &testdata::meeting(RecordId::new_random(), "2025-03-01", 12));
+    phone.sync(&mut server, &mut now).expect("a record is accepted");
+
+    // A good record and a model edit a volunteer may not make, in one request.
+    phone.add_record(log, now, &testdata::meeting(RecordId::new_random(), "2025-03-02", 7));
+    let mut profile = testdata::model(model, UNIT);
+    profile.members += 1;
+    phone.replica.edit(DocId::Model(model), now, |d| schema::put_model(d, &profile)).expect("an edit");
+    let (refused, before) = phone.refused(&mut server, now);
+    assert!(matches!(refused, AppError::Forbidden { rule: "model_needs_staff", .. }), "{refused}");
+    assert_eq!(server.fingerprint(), before, "nothing of a refused request is installed or stored");
+    assert_eq!(server.quarantine.len(), 1);
+    assert_eq!((server.quarantine[0].doc, server.quarantine[0].rule), (DocId::Model(model), "model_needs_staff"));
+    assert!(!server.quarantine[0].changes.is_empty(), "the refused changes are kept");
+
+    // A schema violation: quarantined as such, nothing kept.
+    let mut other = Phone::new(2, Role::Volunteer, UNIT);
+    other.sync(&mut server, &mut now).expect("a first sync");
+    other.replica.edit(log, now, |d| automerge::transaction::Transactable::put(d, automerge::ROOT, "junk", 1)).unwrap();
+    let (refused, before) = other.refused(&mut server, now);
+    assert!(matches!(refused, AppError::SchemaViolation { .. }), "{refused}");
+    assert_eq!(server.fingerprint(), before);
+    assert_eq!(server.quarantine.last().map(|q| q.rule), Some("schema"));
+
+    // Out of scope: refused from what is in memory, before the document is loaded.
+    let mut outsider = Phone::new(3, Role::Volunteer, "QNA.DB.DP");
+    let new_log = DocId::log(model, 2023).expect("a year");
+    outsider.add_record(new_log, now, &testdata::meeting(RecordId::new_random(), "2023-05-05", 3));
+    let quarantined = server.quarantine.len();
+    let (refused, before) = outsider.refused(&mut server, now);
+    assert!(matches!(refused, AppError::Forbidden { rule: "out_of_scope", .. }), "{refused}");
+    assert!(!server.loaded.contains(&new_log), "refused before its lock");
+    assert_eq!(server.fingerprint(), before);
+    // Its first message carries no changes yet: nothing to keep.
+    assert_eq!(server.quarantine.len(), quarantined);
+
+    // The phone's good record goes through once the bad edit is gone.
+    let mut fixed = Phone::new(1, Role::Volunteer, UNIT);
+    fixed.sync(&mut server, &mut now).expect("a clean phone syncs");
+    assert_eq!(records_of(&server.hots.get(&log).expect("hot").doc, &log).len(), 1, "the refused record was not kept");
+}
