@@ -140,7 +140,11 @@ async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
         }
         match api::sync(token, &request).await {
             Ok(response) => receive(ui, response)?,
-            Err(ApiError::Refused { status: 403 | 422, body }) if body.doc.is_some() => {
+            // A change the server cannot take (`bad_change`) sits out like a rule's refusal:
+            // retried unchanged it would be refused forever.
+            Err(ApiError::Refused { status, body })
+                if body.doc.is_some() && (matches!(status, 403 | 422) || body.error == "bad_change") =>
+            {
                 let refused = body.doc.as_deref().and_then(|d| DocId::parse(d).ok());
                 device::with(|d| {
                     d.replica.abort_session();

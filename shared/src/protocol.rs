@@ -28,7 +28,7 @@ pub const MAX_DOCS_PER_REQUEST: usize = 2_000;
 pub const MAX_HELD: usize = 200_000;
 /// Most changes one request may carry, over all its documents. A device
 /// with more to send spreads them over several requests of a session.
-pub const MAX_CHANGES_PER_REQUEST: usize = 1_000;
+pub const MAX_CHANGES_PER_REQUEST: usize = 500;
 /// Most operations one request may carry (a record is a few dozen), so
 /// that no request holds a document for much more than a second.
 pub const MAX_OPS_PER_REQUEST: u64 = 50_000;

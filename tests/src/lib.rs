@@ -283,7 +283,7 @@ impl Device {
                     self.replica.abort_session();
                     // What the phone does: keep the refused document, show why, sync the rest later.
                     if let Some(id) = body.doc.as_deref().and_then(|d| DocId::parse(d).ok())
-                        && matches!(status, 403 | 422)
+                        && (matches!(status, 403 | 422) || body.error == "bad_change")
                     {
                         self.replica.reject(id, &body.error, body.rule.as_deref(), &body.message);
                     }

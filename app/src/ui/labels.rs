@@ -87,7 +87,7 @@ pub fn refusal(i18n: I18n, rule: Option<&str>, error: &str) -> String {
         (Some("unknown_model"), _) => t_string!(i18n, rule.unknown_model).to_string(),
         (Some("unknown_unit"), _) => t_string!(i18n, rule.unknown_unit).to_string(),
         (Some("foreign_actor"), _) => t_string!(i18n, rule.foreign_actor).to_string(),
-        (_, "schema_violation" | "invalid_document") => t_string!(i18n, rule.invalid).to_string(),
+        (_, "schema_violation" | "invalid_document" | "bad_change") => t_string!(i18n, rule.invalid).to_string(),
         _ => t_string!(i18n, rule.other).to_string(),
     }
 }
