@@ -1,5 +1,6 @@
 //! Random offline/online schedules: whatever order devices edit, go offline,
-//! sync, and the server restarts in, every device ends with every record.
+//! sync, send corrupted messages, and the server restarts in, every device
+//! ends with every record, and a new device loads every document.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +27,13 @@ enum Step {
     Sync {
         device: usize,
     },
+    /// Device sends its next request with one bit flipped: the server
+    /// refuses it or takes it, and either way no document breaks.
+    Tamper {
+        device: usize,
+        at: usize,
+        bit: u8,
+    },
     RestartServer,
 }
 
@@ -34,6 +42,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..4usize, 1..4usize, 0..2i32).prop_map(|(device, count, year_offset)| Step::Log { device, count, year_offset }),
         2 => (0..4usize, any::<usize>(), any::<bool>()).prop_map(|(device, pick, delete)| Step::Edit { device, pick, delete }),
         4 => (0..4usize).prop_map(|device| Step::Sync { device }),
+        2 => (0..4usize, any::<usize>(), 0..8u8).prop_map(|(device, at, bit)| Step::Tamper { device, at, bit }),
         1 => Just(Step::RestartServer),
     ]
 }
@@ -71,6 +80,27 @@ async fn run(schedule: Vec<Step>) {
             Step::Sync { device } => {
                 devices[device].sync(&server.url).await.expect("sync");
             }
+            Step::Tamper { device, at, bit } => {
+                let d = &mut devices[device];
+                d.replica.start_session();
+                let first = d.replica.request(true);
+                let mut request = d.replica.request(false);
+                if request.docs.is_empty() {
+                    request = first;
+                }
+                if let Some(m) = request.docs.first_mut() {
+                    let i = at % m.msg.len().max(1);
+                    if let Some(byte) = m.msg.get_mut(i) {
+                        *byte ^= 1 << bit;
+                    }
+                }
+                let body = kheo_shared::protocol::encode(&request);
+                let response = kheo_tests::post_raw(&reqwest::Client::new(), &server.url, &d.token, body)
+                    .await
+                    .expect("the server answers");
+                assert!(response.status().as_u16() < 500, "{}", response.status());
+                d.replica.abort_session();
+            }
             Step::RestartServer => server.restart().await,
         }
     }
@@ -87,6 +117,17 @@ async fn run(schedule: Vec<Step>) {
     for l in &logs {
         let heads: Vec<_> = devices.iter_mut().map(|d| d.replica.heads(l)).collect();
         assert!(heads.windows(2).all(|w| w[0] == w[1]), "converged on {l}");
+    }
+    // Accepted means loadable: a device that never saw them gets every
+    // document, and each saves and loads back whole.
+    let mut fresh = server.device("fresh").await;
+    assert!(fresh.sync(&server.url).await.expect("fresh sync").converged);
+    for l in &logs {
+        let Some(doc) = fresh.replica.doc(l) else { continue };
+        let mut doc = doc.clone();
+        let loaded = automerge::AutoCommit::load(&doc.save()).expect("the document loads");
+        let held = kheo_shared::schema::read_log(&loaded, l).expect("the log reads").records.len();
+        assert_eq!(held, devices[0].records(l).len(), "{l} whole on a new device");
     }
     server.stop().await;
 }
