@@ -13,7 +13,13 @@
 //!   established phone does), next to the same devices syncing one by one
 //!   and to the store's bare fsync'd commit rate, all measured in this run;
 //! * `layout`: one document per model-year against one document per model,
-//!   the measurements behind the layout choice in `ARCHITECTURE.md`.
+//!   the measurements behind the layout choice in `ARCHITECTURE.md`;
+//! * `gate`: what the server's own checks of a message cost: the gate that
+//!   parses it before Automerge, next to Automerge decoding and applying the
+//!   same message, and the save-and-load check of a merged log next to the
+//!   merge itself; and the time to take one full request (the most changes
+//!   one request may carry)
+//!   into logs of growing size.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +52,106 @@ fn main() {
     }
     if wants("layout") {
         layout();
+    }
+    if wants("gate") {
+        gate();
+        rt.block_on(largest_request());
+    }
+}
+
+/// A phone's sync message carrying `n` new records of a log that already
+/// holds `held` records on the server (`server` is that server's copy).
+fn push_message(held: usize, n: usize) -> (AutoCommit, Vec<u8>) {
+    use automerge::sync::State;
+    let model = ModelId::new_random();
+    let mut phone = AutoCommit::new();
+    schema::init_log(&mut phone, model, 2025).expect("log");
+    phone.commit();
+    for r in records(2025, held) {
+        schema::put_record(&mut phone, &r).expect("record");
+        phone.commit();
+    }
+    let mut server = phone.fork();
+    for r in records(2025, n) {
+        schema::put_record(&mut phone, &r).expect("record");
+        phone.commit();
+    }
+    let (mut ps, mut ss) = (State::new(), State::new());
+    for _ in 0..4 {
+        if let Some(m) = phone.sync().generate_sync_message(&mut ps) {
+            if !m.changes.is_empty() {
+                return (server, m.encode());
+            }
+            server.sync().receive_sync_message(&mut ss, m).expect("server receives");
+        }
+        if let Some(mut m) = server.sync().generate_sync_message(&mut ss) {
+            m.flags = None;
+            phone.sync().receive_sync_message(&mut ps, m).expect("phone receives");
+        }
+    }
+    panic!("no message with changes");
+}
+
+fn gate() {
+    use automerge::sync::{Message, State};
+    use kheo_server::gate::Gate;
+    println!("gate: the server's own checks, next to Automerge's work on the same message");
+    for (held, n) in [(1_000, 20), (0, protocol::MAX_CHANGES_PER_REQUEST)] {
+        let (server, msg) = push_message(held, n);
+        let iterations = if n > 100 { 20 } else { 200 };
+        let time = |f: &mut dyn FnMut()| {
+            let started = Instant::now();
+            for _ in 0..iterations {
+                f();
+            }
+            started.elapsed() / iterations
+        };
+        let gate = time(&mut || drop(Gate::default().message(&msg).expect("gate passes")));
+        let decode = time(&mut || drop(Message::decode(&msg).expect("decode")));
+        let apply = time(&mut || {
+            let mut copy = server.clone();
+            let m = Message::decode(&msg).expect("decode");
+            copy.sync().receive_sync_message(&mut State::new(), m).expect("apply");
+        });
+        let mut merged = server.clone();
+        merged.sync().receive_sync_message(&mut State::new(), Message::decode(&msg).expect("decode")).expect("apply");
+        let load_check = time(&mut || drop(AutoCommit::load(&merged.save()).expect("loads")));
+        println!("  {n} records into a log of {held} ({} bytes)", msg.len());
+        println!("    gate                    {:.3} ms", ms(gate));
+        println!("    Automerge decode        {:.3} ms  (gate {:.2}x)", ms(decode), ms(gate) / ms(decode));
+        println!("    clone + apply           {:.3} ms  (gate {:.2}x)", ms(apply), ms(gate) / ms(apply));
+        println!(
+            "    save + load check       {:.3} ms  ({:.2}x clone + apply)",
+            ms(load_check),
+            ms(load_check) / ms(apply)
+        );
+    }
+}
+
+/// One request at the limit of changes into logs of growing size: the
+/// time one request may hold a document.
+async fn largest_request() {
+    println!("largest request: {} new records in one request", protocol::MAX_CHANGES_PER_REQUEST);
+    for held in [0usize, 2_000, 5_000] {
+        let mut server = TestServer::start().await;
+        let model = server.model().await;
+        let mut phone = server.device("phone").await;
+        for r in records(2025, held) {
+            phone.put_record(model, &r);
+        }
+        phone.sync(&server.url).await.expect("initial sync");
+        for r in records(2025, protocol::MAX_CHANGES_PER_REQUEST) {
+            phone.put_record(model, &r);
+        }
+        let started = Instant::now();
+        let traffic = phone.sync(&server.url).await.expect("push");
+        let total = started.elapsed();
+        println!(
+            "  into a log of {held:>5}: {:.0} ms for {} round trips (device {:.0} ms)",
+            ms(total),
+            traffic.round_trips,
+            ms(traffic.device_time)
+        );
     }
 }
 
