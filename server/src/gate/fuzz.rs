@@ -128,9 +128,12 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
             if let Ok(msg) = automerge::sync::Message::decode(bytes)
                 && let Some(first) = msg.changes.iter().next()
             {
-                let mut r = super::bytes::Reader::new(&first[9..]);
+                // A mutated message may hold a "change" shorter than a chunk header.
+                let Some(after_type) = first.get(9..) else { return };
+                let mut r = super::bytes::Reader::new(after_type);
                 if let Ok(len) = r.uleb("len") {
-                    let body = &first[9 + r.position()..][..(len as usize).min(first.len() - 9 - r.position())];
+                    let rest = &after_type[r.position()..];
+                    let body = &rest[..(len as usize).min(rest.len())];
                     let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
                     let _ = deflate.write_all(body);
                     let deflated = deflate.finish().unwrap_or_default();
