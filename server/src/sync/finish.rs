@@ -60,7 +60,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
     };
     guarded(id, "finish the merge", move || {
         let applied: Vec<ChangeHash> =
-            hot.waiting.keys().filter(|h| doc.get_change_by_hash(h).is_some()).copied().collect();
+            hot.waiting.keys().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
         if doc.get_heads().len() > MAX_HEADS {
             doc.empty_change(CommitOptions::default().with_time(now.millis() / 1000));
         }

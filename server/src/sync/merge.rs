@@ -89,7 +89,7 @@ pub(crate) fn prepare_at(
     // nothing, and no one writes in another person's name.
     let mut fresh = Vec::new();
     for change in changes {
-        if hot.waiting.contains_key(&change.hash) || hot.doc.get_change_by_hash(&change.hash).is_some() {
+        if hot.waiting.contains_key(&change.hash) || hot.doc.get_change_meta_by_hash(&change.hash).is_some() {
             continue;
         }
         if change.actor != who.actor {
@@ -104,34 +104,35 @@ pub(crate) fn prepare_at(
     expire_waiting(now, id, hot);
     let before = hot.doc.get_heads();
     let mut merged = hot.doc.clone();
-    guarded(id, "apply these changes", || {
-        merged.sync().receive_sync_message(&mut state, message).map_err(bad_message)
+    // Everything Automerge does with the copy after it took the device's
+    // changes is guarded too: a change it applied may leave the copy in a
+    // state where even reading a change back panics.
+    let (after, waiting) = guarded(id, "apply these changes", || {
+        merged.sync().receive_sync_message(&mut state, message).map_err(bad_message)?;
+        let after = merged.get_heads();
+        // Changes whose dependencies have not arrived (a bloom filter false
+        // positive on the sender's side, or a cut-off session) wait in
+        // Automerge's queue. They must be kept, or the sender, which believes
+        // they were delivered, would not send them again in this session.
+        let waiting: Vec<GatedChange> =
+            fresh.into_iter().filter(|c| merged.get_change_meta_by_hash(&c.hash).is_none()).collect();
+        Ok((after, waiting))
     })?;
-    let after = merged.get_heads();
-    // Changes whose dependencies have not arrived (a bloom filter false
-    // positive on the sender's side, or a cut-off session) wait in
-    // Automerge's queue. They must be kept, or the sender, which believes
-    // they were delivered, would not send them again in this session.
-    let mut waiting = Vec::new();
-    for change in fresh {
-        if merged.get_change_by_hash(&change.hash).is_none() {
-            waiting.push(change);
-        }
-    }
     check_waiting_budget(id, hot, &waiting, &who.device_id)?;
     if after == before && waiting.is_empty() {
         return Ok(Prepared { id, state, merged: None });
     }
-    let touched = if after != before {
-        guarded(id, "validate the merge", || {
-            let touched = validate_merge(&id, &mut merged, &before, &after)
-                .map_err(|error| AppError::SchemaViolation { doc: id.to_string(), error })?;
-            check_loadable(id, &mut merged)?;
-            Ok(touched)
-        })?
-    } else {
-        BTreeSet::new()
-    };
+    // Loadable even when nothing applied yet: the queue is saved with it.
+    let touched = guarded(id, "validate the merge", || {
+        let touched = if after != before {
+            validate_merge(&id, &mut merged, &before, &after)
+                .map_err(|error| AppError::SchemaViolation { doc: id.to_string(), error })?
+        } else {
+            BTreeSet::new()
+        };
+        check_loadable(id, &mut merged)?;
+        Ok(touched)
+    })?;
     Ok(Prepared { id, state, merged: Some(Merged { doc: merged, before, touched, waiting }) })
 }
 
