@@ -40,7 +40,6 @@ pub struct Waiting {
     /// The device that sent it; `None` when rebuilt from the store after a
     /// restart (its actor was checked when it was first accepted).
     pub device: Option<String>,
-    pub actor: ActorId,
     /// The chunk as received, kept to rebuild the queue when others expire.
     pub chunk: Vec<u8>,
     pub since: Timestamp,
@@ -140,7 +139,7 @@ fn still_waiting(doc: &mut AutoCommit, chunks: &[Vec<u8>]) -> BTreeMap<ChangeHas
     for chunk in chunks {
         for change in crate::gate::change::read_chunks(chunk, &limits).unwrap_or_default() {
             if doc.get_change_by_hash(&change.hash).is_none() {
-                let entry = Waiting { device: None, actor: change.actor, chunk: change.chunk, since };
+                let entry = Waiting { device: None, chunk: change.chunk, since };
                 waiting.insert(change.hash, entry);
             }
         }

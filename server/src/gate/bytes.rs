@@ -59,21 +59,21 @@ impl<'a> Reader<'a> {
 
     /// An unsigned LEB128 number; more than 64 bits is an error, not a wrap.
     pub fn uleb(&mut self, what: &str) -> Result<u64, ReadError> {
-        let mut rest = &self.bytes[self.at..];
-        let before = rest.len();
-        match leb128::read::unsigned(&mut rest) {
-            Ok(n) => {
-                self.at += before - rest.len();
-                Ok(n)
-            }
-            Err(e) => self.fail(format!("{what}: {e}")),
-        }
+        self.leb(what, leb128::read::unsigned)
     }
 
     pub fn sleb(&mut self, what: &str) -> Result<i64, ReadError> {
+        self.leb(what, leb128::read::signed)
+    }
+
+    fn leb<T>(
+        &mut self,
+        what: &str,
+        read: impl FnOnce(&mut &'a [u8]) -> Result<T, leb128::read::Error>,
+    ) -> Result<T, ReadError> {
         let mut rest = &self.bytes[self.at..];
         let before = rest.len();
-        match leb128::read::signed(&mut rest) {
+        match read(&mut rest) {
             Ok(n) => {
                 self.at += before - rest.len();
                 Ok(n)

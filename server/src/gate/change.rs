@@ -31,8 +31,6 @@ const COMPRESSED: u8 = 2;
 pub struct GatedChange {
     pub hash: ChangeHash,
     pub actor: ActorId,
-    pub seq: u64,
-    pub deps: Vec<ChangeHash>,
     /// Operations in the change.
     pub ops: u64,
     /// The chunk as Automerge will read it (inflated if it came compressed).
@@ -94,7 +92,7 @@ fn inflate(data: &[u8], cap: usize) -> Result<Vec<u8>, String> {
 
 fn read_body(body: &[u8], limits: &Limits) -> Result<GatedChange, ReadError> {
     let mut r = Reader::new(body);
-    let deps = r.hashes("dependencies", limits.max_deps)?;
+    r.hashes("dependencies", limits.max_deps)?;
     let actor = r.prefixed("actor", limits.max_actor_bytes)?;
     if actor.is_empty() {
         return r.fail("empty actor id");
@@ -131,5 +129,5 @@ fn read_body(body: &[u8], limits: &Limits) -> Result<GatedChange, ReadError> {
     }
     // Whatever follows the columns (Automerge's extra bytes) is kept as sent.
     r.rest();
-    Ok(GatedChange { hash: ChangeHash([0; 32]), actor, seq, deps, ops, chunk: Vec::new() })
+    Ok(GatedChange { hash: ChangeHash([0; 32]), actor, ops, chunk: Vec::new() })
 }

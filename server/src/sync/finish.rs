@@ -73,7 +73,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
         let waiting = waiting
             .into_iter()
             .map(|c| {
-                let entry = Waiting { device: Some(device.to_owned()), actor: c.actor, chunk: c.chunk, since: now };
+                let entry = Waiting { device: Some(device.to_owned()), chunk: c.chunk, since: now };
                 (c.hash, entry)
             })
             .collect();
