@@ -17,6 +17,7 @@ use kheo_shared::schema;
 use crate::auth::Principal;
 use crate::auth::rules::{self, Violation};
 use crate::org::OrgTree;
+use crate::sync::before::Before;
 
 pub struct Scope<'a> {
     pub who: &'a Principal,
@@ -40,7 +41,7 @@ impl Scope<'_> {
 /// What a merge changed, for the write checks.
 pub struct Change<'a> {
     pub id: &'a DocId,
-    pub old: &'a AutoCommit,
+    /// The document with the merge in it; read at `before`, what it was.
     pub merged: &'a mut AutoCommit,
     pub before: &'a [ChangeHash],
     /// Root keys of a log the merge touched.
@@ -72,20 +73,19 @@ pub fn check_write(scope: &Scope<'_>, c: Change<'_>) -> Result<Option<String>, V
         }
     }
     let role = scope.who.role;
+    let merged: &AutoCommit = c.merged;
+    let old = Before { doc: merged, heads: c.before };
     match c.id {
         DocId::Model(model) => {
-            let after = schema::read_model(c.merged, *model).map_err(schema_broken)?;
+            let after = schema::read_model(merged, *model).map_err(schema_broken)?;
             if scope.org.get(&after.unit).is_none() {
                 return Err(Violation {
                     rule: "unknown_unit",
                     message: format!("unit {} is not in the organisation tree", after.unit),
                 });
             }
-            let before = if c.before.is_empty() {
-                None
-            } else {
-                Some(schema::read_model(c.old, *model).map_err(schema_broken)?)
-            };
+            let before =
+                if c.before.is_empty() { None } else { Some(schema::read_model(&old, *model).map_err(schema_broken)?) };
             for unit in before.iter().map(|b| b.unit.as_str()).chain([after.unit.as_str()]) {
                 if !scope.covers(unit) {
                     return Err(rules::out_of_scope(unit, &scope.who.unit));
@@ -102,10 +102,9 @@ pub fn check_write(scope: &Scope<'_>, c: Change<'_>) -> Result<Option<String>, V
             if !scope.covers(unit) {
                 return Err(rules::out_of_scope(unit, &scope.who.unit));
             }
-            let before =
-                schema::read_existing_records(c.old, c.id, c.touched.iter().cloned()).map_err(schema_broken)?;
+            let before = schema::read_existing_records(&old, c.id, c.touched.iter().cloned()).map_err(schema_broken)?;
             let after =
-                schema::read_existing_records(c.merged, c.id, c.touched.iter().cloned()).map_err(schema_broken)?;
+                schema::read_existing_records(merged, c.id, c.touched.iter().cloned()).map_err(schema_broken)?;
             for record in after.values() {
                 rules::check_record(role, before.get(&record.id), record)?;
             }

@@ -6,6 +6,10 @@
 //! the slot until its write is durable. Eviction skips slots somebody still
 //! holds, so a document is never reloaded from the store while writes made
 //! to its in-memory copy are still queued.
+//!
+//! A sync merges into the hot document itself and marks it [`HotDoc::dirty`]
+//! until the request is accepted; a refused request's documents are
+//! reloaded ([`DocCache::restore`]) once the writes queued before it landed.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
@@ -17,7 +21,7 @@ use kheo_shared::scalars::Timestamp;
 use lru::LruCache;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredDoc};
 
 /// A document in memory.
 pub struct HotDoc {
@@ -32,6 +36,42 @@ pub struct HotDoc {
     /// dependency, exactly these changes (not their actors) may be applied
     /// in that device's request.
     pub waiting: BTreeMap<ChangeHash, Waiting>,
+    /// Set while a sync's merge is in the document and not yet accepted:
+    /// the document may then hold changes that no one will store.
+    pub dirty: bool,
+}
+
+impl HotDoc {
+    /// A document the store never held.
+    pub fn empty(actor: ActorId) -> HotDoc {
+        HotDoc {
+            doc: AutoCommit::new().with_actor(actor),
+            stored: false,
+            chunks_since_snapshot: 0,
+            waiting: BTreeMap::new(),
+            dirty: false,
+        }
+    }
+
+    /// The document as the store holds it: its snapshot, then its chunks.
+    pub fn from_stored(id: &DocId, stored: &StoredDoc, actor: ActorId) -> Result<HotDoc, StoreError> {
+        let mut doc = if stored.snapshot.is_empty() {
+            AutoCommit::new()
+        } else {
+            AutoCommit::load(&stored.snapshot).map_err(|e| StoreError::Corrupt(format!("{id} snapshot: {e}")))?
+        };
+        for chunk in &stored.chunks {
+            doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
+        }
+        let waiting = still_waiting(&mut doc, &stored.chunks);
+        Ok(HotDoc {
+            doc: doc.with_actor(actor),
+            stored: true,
+            chunks_since_snapshot: stored.chunks.len(),
+            waiting,
+            dirty: false,
+        })
+    }
 }
 
 /// A change waiting for a dependency.
@@ -91,29 +131,20 @@ impl DocCache {
     }
 
     async fn load(&self, id: &DocId) -> Result<HotDoc, StoreError> {
-        let Some(stored) = self.store.load_doc(id).await? else {
-            return Ok(HotDoc {
-                doc: AutoCommit::new().with_actor(self.actor.clone()),
-                stored: false,
-                chunks_since_snapshot: 0,
-                waiting: BTreeMap::new(),
-            });
-        };
-        let mut doc = if stored.snapshot.is_empty() {
-            AutoCommit::new()
-        } else {
-            AutoCommit::load(&stored.snapshot).map_err(|e| StoreError::Corrupt(format!("{id} snapshot: {e}")))?
-        };
-        for chunk in &stored.chunks {
-            doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
+        match self.store.load_doc(id).await? {
+            None => Ok(HotDoc::empty(self.actor.clone())),
+            Some(stored) => HotDoc::from_stored(id, &stored, self.actor.clone()),
         }
-        let waiting = still_waiting(&mut doc, &stored.chunks);
-        Ok(HotDoc {
-            doc: doc.with_actor(self.actor.clone()),
-            stored: true,
-            chunks_since_snapshot: stored.chunks.len(),
-            waiting,
-        })
+    }
+
+    /// Puts a locked document back as the store holds it. The caller must
+    /// have waited for the writes queued before its request (the writer's
+    /// [`crate::writer::Writer::barrier`]); on an error the slot is emptied,
+    /// so the next lock tries the store again.
+    pub async fn restore(&self, id: &DocId, guard: &mut OwnedMutexGuard<Option<HotDoc>>) -> Result<(), StoreError> {
+        **guard = None;
+        **guard = Some(self.load(id).await?);
+        Ok(())
     }
 
     /// Drops the in-memory copy so the next lock reloads it from the store:

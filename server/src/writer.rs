@@ -48,6 +48,16 @@ impl Writer {
         if batch.is_empty() {
             return Ok(());
         }
+        self.queue(batch).await
+    }
+
+    /// Returns once every batch queued before it has been committed (or
+    /// failed): the store then holds all that was accepted so far.
+    pub async fn barrier(&self) -> Result<(), WriteError> {
+        self.queue(WriteBatch::default()).await
+    }
+
+    async fn queue(&self, batch: WriteBatch) -> Result<(), WriteError> {
         let (done, wait) = oneshot::channel();
         self.jobs.send(Job { batch, done }).await.map_err(|_| WriteError::Stopped)?;
         wait.await.map_err(|_| WriteError::Stopped)?

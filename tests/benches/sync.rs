@@ -16,16 +16,21 @@
 //!   the measurements behind the layout choice in `ARCHITECTURE.md`;
 //! * `gate`: what the server's own checks of a message cost: the gate that
 //!   parses it before Automerge, next to Automerge decoding and applying the
-//!   same message, and the save-and-load check of a merged log next to the
-//!   merge itself; and the time to take one full request (the most changes
-//!   one request may carry)
-//!   into logs of growing size.
+//!   same message, and the check that a merged log still loads (next to
+//!   the whole save and load it replaced); and the time to take one full
+//!   request (the most changes one request may carry) into logs of growing
+//!   size;
+//! * `growth`: the server's time to take one new record into logs of
+//!   100, 1,000, 4,000 and 10,000 records, as a ratio to the smallest;
+//! * `backlog`: a phone back after a long time offline with 20,000
+//!   records: the requests its sync takes and their time.
 
 use std::time::{Duration, Instant};
 
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ReadDoc};
 use kheo_server::store::{DocWrite, SqliteStore, Store, WriteBatch};
+use kheo_server::sync::check_loadable;
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::record::Record;
 use kheo_shared::{protocol, schema, testdata};
@@ -52,6 +57,12 @@ fn main() {
     }
     if wants("layout") {
         layout();
+    }
+    if wants("backlog") {
+        rt.block_on(backlog());
+    }
+    if wants("growth") {
+        rt.block_on(growth());
     }
     if wants("gate") {
         gate();
@@ -114,18 +125,39 @@ fn gate() {
             copy.sync().receive_sync_message(&mut State::new(), m).expect("apply");
         });
         let mut merged = server.clone();
+        let before = merged.get_heads();
         merged.sync().receive_sync_message(&mut State::new(), Message::decode(&msg).expect("decode")).expect("apply");
         let load_check = time(&mut || drop(AutoCommit::load(&merged.save()).expect("loads")));
+        let id = DocId::log(ModelId::new_random(), 2025).expect("log id");
+        let added_check = time(&mut || check_loadable(id, &mut merged, &before).expect("loadable"));
         println!("  {n} records into a log of {held} ({} bytes)", msg.len());
         println!("    gate                    {:.3} ms", ms(gate));
         println!("    Automerge decode        {:.3} ms  (gate {:.2}x)", ms(decode), ms(gate) / ms(decode));
         println!("    clone + apply           {:.3} ms  (gate {:.2}x)", ms(apply), ms(gate) / ms(apply));
         println!(
-            "    save + load check       {:.3} ms  ({:.2}x clone + apply)",
+            "    loadable check          {:.3} ms  ({:.2}x clone + apply; rebuilds the added changes)",
+            ms(added_check),
+            ms(added_check) / ms(apply)
+        );
+        println!(
+            "    whole save + load       {:.3} ms  ({:.2}x clone + apply; the check it replaced)",
             ms(load_check),
             ms(load_check) / ms(apply)
         );
     }
+}
+
+/// A server whose model's 2025 log holds `held` records, synced from the
+/// phone that wrote them.
+async fn phone_with_log(held: usize) -> (TestServer, ModelId, Device) {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("phone").await;
+    for r in records(2025, held) {
+        phone.put_record(model, &r);
+    }
+    phone.sync(&server.url).await.expect("initial sync");
+    (server, model, phone)
 }
 
 /// One request at the limit of changes into logs of growing size: the
@@ -133,13 +165,7 @@ fn gate() {
 async fn largest_request() {
     println!("largest request: {} new records in one request", protocol::MAX_CHANGES_PER_REQUEST);
     for held in [0usize, 2_000, 5_000] {
-        let mut server = TestServer::start().await;
-        let model = server.model().await;
-        let mut phone = server.device("phone").await;
-        for r in records(2025, held) {
-            phone.put_record(model, &r);
-        }
-        phone.sync(&server.url).await.expect("initial sync");
+        let (server, model, mut phone) = phone_with_log(held).await;
         for r in records(2025, protocol::MAX_CHANGES_PER_REQUEST) {
             phone.put_record(model, &r);
         }
@@ -151,6 +177,71 @@ async fn largest_request() {
             ms(total),
             traffic.round_trips,
             ms(traffic.device_time)
+        );
+    }
+}
+
+/// 20,000 records logged offline, synced in one session of several
+/// requests (the phone splits its backlog to the per-request budget).
+async fn backlog() {
+    const RECORDS: usize = 20_000;
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut phone = server.device("phone").await;
+    for r in records(2025, RECORDS) {
+        phone.put_record(model, &r);
+    }
+    let started = Instant::now();
+    let mut traffic = phone.sync(&server.url).await.expect("backlog sync");
+    let mut sessions = 1;
+    while !traffic.converged || phone.replica.unsynced_changes() > 0 {
+        let more = phone.sync(&server.url).await.expect("backlog sync");
+        traffic.round_trips += more.round_trips;
+        traffic.device_time += more.device_time;
+        traffic.converged = more.converged;
+        sessions += 1;
+    }
+    let total = started.elapsed();
+    let server_time = total.saturating_sub(traffic.device_time);
+    let mut check = server.device("check").await;
+    check.sync(&server.url).await.expect("check sync");
+    let log = DocId::log(model, 2025).expect("log id");
+    assert_eq!(check.records(&log).len(), RECORDS, "every record reached the server");
+    println!("backlog: {RECORDS} records logged offline, then one sync");
+    println!(
+        "  {} requests in {sessions} session(s), {:.1} s ({:.1} s server, {:.0} ms per request)",
+        traffic.round_trips,
+        total.as_secs_f64(),
+        server_time.as_secs_f64(),
+        ms(server_time) / traffic.round_trips as f64
+    );
+}
+
+/// One record pushed into logs of growing size: the server's time per
+/// request (wall time on loopback less the simulated phone's own work),
+/// the median of several pushes, next to the smallest log's in this run.
+async fn growth() {
+    const PUSHES: usize = 15;
+    println!("growth: server time to take one new record, by the size of the log");
+    let mut baseline = None;
+    for held in [100usize, 1_000, 4_000, 10_000] {
+        let (server, model, mut phone) = phone_with_log(held).await;
+        let mut per_request = Vec::new();
+        let mut round_trips = 0;
+        for r in records(2025, PUSHES) {
+            phone.put_record(model, &r);
+            let started = Instant::now();
+            let traffic = phone.sync_held(&server.url).await.expect("push");
+            let server_time = started.elapsed().saturating_sub(traffic.device_time);
+            per_request.push(server_time / traffic.round_trips as u32);
+            round_trips = traffic.round_trips;
+        }
+        per_request.sort();
+        let median = ms(per_request[PUSHES / 2]);
+        let base = *baseline.get_or_insert(median);
+        println!(
+            "  log of {held:>6}: {median:>7.2} ms per request ({round_trips} per push)  {:.2}x the log of 100",
+            median / base
         );
     }
 }

@@ -38,6 +38,22 @@ pub(crate) fn sync_message_of(phone: &mut AutoCommit) -> Vec<u8> {
     phone.sync().generate_sync_message(&mut ps).unwrap().encode()
 }
 
+/// A version-1 message announcing `heads` and carrying `changes`.
+pub(crate) fn v1_message_with_heads(heads: &[automerge::ChangeHash], changes: &[Vec<u8>]) -> Vec<u8> {
+    let mut m = vec![0x42];
+    put_uleb(&mut m, heads.len() as u64);
+    for h in heads {
+        m.extend(h.0);
+    }
+    m.extend([0, 0]);
+    put_uleb(&mut m, changes.len() as u64);
+    for c in changes {
+        put_uleb(&mut m, c.len() as u64);
+        m.extend(c);
+    }
+    m
+}
+
 pub(crate) fn v1_message(changes: &[Vec<u8>]) -> Vec<u8> {
     let mut m = vec![0x42, 0, 0, 0];
     put_uleb(&mut m, changes.len() as u64);

@@ -1,6 +1,7 @@
-//! Finishing a checked merge on its copy: heads collapsed, the store write
-//! and read-model rows built, the reply generated, and the [`Install`] that
-//! will replace the hot document once the whole request passed.
+//! Finishing a checked merge in the hot document: heads collapsed, the
+//! store write and read-model rows built, the reply generated, and the
+//! [`Install`] of the bookkeeping that goes with the merge once the whole
+//! request passed.
 
 use std::collections::BTreeSet;
 
@@ -19,10 +20,10 @@ use crate::gate::GatedChange;
 use crate::read_model::{ModelRow, ReadModelWrite, RecordRow};
 use crate::store::DocWrite;
 
-/// A merged document ready to replace the hot one: assignments only.
+/// The bookkeeping of an accepted merge (already in the hot document):
+/// assignments only.
 pub struct Install {
     pub id: DocId,
-    pub doc: AutoCommit,
     pub chunks_since_snapshot: usize,
     /// Waiting changes this merge applied.
     pub applied: Vec<ChangeHash>,
@@ -32,7 +33,7 @@ pub struct Install {
 
 impl Install {
     pub fn apply(self, hot: &mut HotDoc) {
-        hot.doc = self.doc;
+        hot.dirty = false;
         hot.stored = true;
         hot.chunks_since_snapshot = self.chunks_since_snapshot;
         hot.waiting.retain(|hash, _| !self.applied.contains(hash));
@@ -49,24 +50,26 @@ pub(super) struct Finished {
     pub(super) merge: Option<(Install, DocWrite, Vec<ReadModelWrite>)>,
 }
 
-/// Finishes a prepared document on its copy: collapses heads, builds the
-/// store write, the read-model rows and the reply. Nothing is installed.
+/// Finishes a prepared document: collapses heads, builds the store write,
+/// the read-model rows and the reply. The document stays dirty until the
+/// caller applies the [`Install`].
 pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp) -> Result<Finished, AppError> {
     let Prepared { id, mut state, merged } = p;
-    let Some(Merged { mut doc, before, touched, waiting }) = merged else {
+    let Some(Merged { before, touched, waiting }) = merged else {
         let hot_doc = &mut hot.doc;
         let reply = guarded(id, "answer", || Ok(hot_doc.sync().generate_sync_message(&mut state)))?;
         return Ok(Finished { id, state, reply: reply.map(encode_reply), merge: None });
     };
     guarded(id, "finish the merge", move || {
+        let doc = &mut hot.doc;
         let applied: Vec<ChangeHash> =
             hot.waiting.keys().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
         if doc.get_heads().len() > MAX_HEADS {
             doc.empty_change(CommitOptions::default().with_time(now.millis() / 1000));
         }
-        let rows = read_model_rows(&id, &doc, touched);
+        let rows = read_model_rows(&id, doc, touched);
         let still_waiting = hot.waiting.len() - applied.len() + waiting.len();
-        let write = write_for(id, &mut doc, hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
+        let write = write_for(id, doc, hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
         let reply = doc.sync().generate_sync_message(&mut state).map(encode_reply);
         let chunks_since_snapshot =
             if matches!(write, DocWrite::Snapshot { .. }) { 0 } else { hot.chunks_since_snapshot + 1 };
@@ -77,7 +80,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
                 (c.hash, entry)
             })
             .collect();
-        let install = Install { id, doc, chunks_since_snapshot, applied, waiting };
+        let install = Install { id, chunks_since_snapshot, applied, waiting };
         Ok(Finished { id, state, reply, merge: Some((install, write, rows)) })
     })
 }

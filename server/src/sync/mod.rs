@@ -6,10 +6,11 @@
 //! 2. [`pipeline::check_read_scope`]: documents of known models outside the
 //!    account's scope refused from what is in memory, before any lock;
 //! 3. lock and load the documents in id order, load the sync states (IO);
-//! 4. [`pipeline::plan`], pure: merge into copies ([`merge`]), validate,
+//! 4. [`pipeline::plan`], pure: merge into the documents ([`merge`]), validate,
 //!    authorise ([`crate::access`]), finish ([`finish`]) into one write
 //!    batch, the replies and the installs;
-//! 5. install the copies, commit the batch, answer once it is durable (IO).
+//! 5. install, commit the batch, answer once it is durable (IO); on a
+//!    refusal, reload the documents it merged into from the store instead.
 //!
 //! [`SyncService::handle`] keeps only the IO: loading, the quarantine of a
 //! [`pipeline::Refusal`], the commit and the list of missing documents.
@@ -32,24 +33,25 @@ use tokio::sync::OwnedMutexGuard;
 
 use crate::access::Scope;
 use crate::auth::Principal;
-use crate::docs::DocCache;
+use crate::docs::{DocCache, HotDoc};
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::store::Store;
 use crate::store::directory::{Directory, QuarantineEntry};
 use crate::writer::Writer;
 
+pub mod before;
 pub mod decode;
 pub mod finish;
-mod merge;
+pub(crate) mod merge;
 pub mod pipeline;
 #[cfg(test)]
 mod tests;
 
 pub use decode::{Decoded, decode};
-pub use merge::AUTOMERGE_PANICS;
 #[cfg(test)]
 pub(crate) use merge::prepare;
+pub use merge::{AUTOMERGE_PANICS, check_loadable};
 pub use pipeline::{DocInput, Plan, Quarantine, Refusal, plan};
 
 /// Compact a document into a snapshot after this many appended chunks.
@@ -110,10 +112,13 @@ impl SyncService {
         };
         let Plan { installs, batch, replies, model_units } = match planned {
             Ok(plan) => plan,
-            Err(refusal) => return Err(self.refuse(who, *refusal).await),
+            Err(refusal) => {
+                self.restore_dirty(&ids, &mut guards).await;
+                return Err(self.refuse(who, *refusal).await);
+            }
         };
 
-        // Every check passed: install the copies (assignments only).
+        // Every check passed: install the bookkeeping (assignments only).
         let touched: Vec<DocId> = installs.iter().map(|i| i.id).collect();
         for install in installs {
             let at =
@@ -136,6 +141,26 @@ impl SyncService {
 
         let missing = if full { self.missing(&scope, &requested).await? } else { Vec::new() };
         Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
+    }
+
+    /// Puts back, as the store holds them, the documents a refused request
+    /// merged into. The store is read only after every write queued before
+    /// this request landed, so nothing accepted earlier is lost.
+    async fn restore_dirty(&self, ids: &[DocId], guards: &mut [OwnedMutexGuard<Option<HotDoc>>]) {
+        if !guards.iter().any(|g| g.as_ref().is_some_and(|h| h.dirty)) {
+            return;
+        }
+        if let Err(e) = self.writer.barrier().await {
+            tracing::error!(error = %e, "the writer failed before a refused request's documents were restored");
+        }
+        for (id, guard) in ids.iter().zip(guards.iter_mut()) {
+            if guard.as_ref().is_some_and(|h| h.dirty)
+                && let Err(e) = self.cache.restore(id, guard).await
+            {
+                // The slot is empty: the next request loads the document again.
+                tracing::error!(%id, error = %e, "could not reload a refused request's document");
+            }
+        }
     }
 
     /// The known units of the models of these documents.

@@ -4,11 +4,12 @@
 //! caller ([`super::SyncService::handle`]) does the loading, the
 //! quarantine, the commit, and installs only a [`Plan`].
 //!
-//! The steps, in order: merge each message into a copy and check the
-//! schema ([`super::merge`]), then scope, actors and write rules on what
-//! each merge changed ([`crate::access`]), then finish every copy (heads
-//! collapse, writes, replies: [`super::finish`]), then one batch. The first
-//! refusal ends the request; nothing of it has been installed.
+//! The steps, in order: merge each message into its hot document and check
+//! the schema ([`super::merge`]), then scope, actors and write rules on
+//! what each merge changed ([`crate::access`]), then finish every document
+//! (heads collapse, writes, replies: [`super::finish`]), then one batch.
+//! The first refusal ends the request; every document it merged into is
+//! left [`HotDoc::dirty`], for the caller to reload from the store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -41,7 +42,7 @@ pub struct DocInput<'a> {
 
 /// What an accepted request does.
 pub struct Plan {
-    /// The merged copies, in id order, to install once the batch is queued.
+    /// The merges' bookkeeping, in id order, to install once the batch is queued.
     pub installs: Vec<Install>,
     /// Changes, sync states, model units, read-model rows, the device's last sync.
     pub batch: WriteBatch,
@@ -110,10 +111,10 @@ pub fn check_read_scope(
     Ok(())
 }
 
-/// Plans a request: every document merged into a copy and checked, then
-/// finished. `units` holds the known unit of the models the request names;
-/// `inputs` come in id order. The hot documents are only read (and their
-/// expired waiting changes dropped); the caller installs the plan.
+/// Plans a request: every document merged and checked, then finished.
+/// `units` holds the known unit of the models the request names; `inputs`
+/// come in id order. The merges go into the hot documents, which stay
+/// dirty until the caller installs the plan (or restores them).
 pub fn plan(
     now: Timestamp,
     who: &Principal,
@@ -123,7 +124,7 @@ pub fn plan(
 ) -> Result<Plan, Box<Refusal>> {
     let scope = Scope { who, org };
 
-    // Merge every message into a copy and check the schema.
+    // Merge every message and check the schema.
     let mut prepared = Vec::with_capacity(inputs.len());
     let mut hots = Vec::with_capacity(inputs.len());
     let mut receipts = Vec::with_capacity(inputs.len());
@@ -150,14 +151,14 @@ pub fn plan(
 
     // Check scope, actors and write rules on what each merge changed.
     let mut new_units: HashMap<ModelId, String> = HashMap::new();
-    for p in &prepared {
-        if let (DocId::Model(model), Some(m)) = (p.id, &p.merged)
-            && let Ok(profile) = schema::read_model(&m.doc, model)
+    for (p, hot) in prepared.iter().zip(hots.iter()) {
+        if let (DocId::Model(model), Some(_)) = (p.id, &p.merged)
+            && let Ok(profile) = schema::read_model(&hot.doc, model)
         {
             new_units.insert(model, profile.unit);
         }
     }
-    for ((p, hot), received) in prepared.iter_mut().zip(hots.iter()).zip(receipts) {
+    for ((p, hot), received) in prepared.iter_mut().zip(hots.iter_mut()).zip(receipts) {
         let model = p.id.model();
         let unit = new_units.get(&model).or_else(|| units.get(&model)).map(String::as_str);
         let outcome = match &mut p.merged {
@@ -166,8 +167,7 @@ pub fn plan(
                 let waiting: BTreeSet<ChangeHash> = hot.waiting.keys().copied().collect();
                 let change = access::Change {
                     id: &p.id,
-                    old: &hot.doc,
-                    merged: &mut m.doc,
+                    merged: &mut hot.doc,
                     before: &m.before,
                     touched: &m.touched,
                     model_unit: unit,
@@ -183,8 +183,8 @@ pub fn plan(
         }
     }
 
-    // Everything Automerge does with the merged copies happens before any
-    // of them is installed: a failure here leaves memory as it was.
+    // Everything Automerge does with the merged documents happens before
+    // any of them is installed: a failure here leaves them dirty.
     let mut finished = Vec::with_capacity(prepared.len());
     for (p, hot) in prepared.into_iter().zip(hots.iter_mut()) {
         finished.push(finish(p, hot, &who.device_id, now)?);

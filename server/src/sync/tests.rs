@@ -20,7 +20,7 @@ use crate::docs::HotDoc;
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::org::demo;
-use crate::store::DocWrite;
+use crate::store::{DocWrite, StoredDoc};
 
 const UNIT: &str = "QNA.TK.TT";
 
@@ -67,12 +67,7 @@ impl Sim {
         for id in messages.keys() {
             self.loaded.insert(*id);
             let actor = self.actor.clone();
-            self.hots.entry(*id).or_insert_with(|| HotDoc {
-                doc: AutoCommit::new().with_actor(actor),
-                stored: false,
-                chunks_since_snapshot: 0,
-                waiting: BTreeMap::new(),
-            });
+            self.hots.entry(*id).or_insert_with(|| HotDoc::empty(actor));
         }
         let known = self.known(&requested);
         let ids: BTreeSet<DocId> = messages.keys().copied().collect();
@@ -90,6 +85,7 @@ impl Sim {
         let Plan { installs, batch, replies, model_units } = match plan(now, who, &self.org, &known, inputs) {
             Ok(plan) => plan,
             Err(refusal) => {
+                self.restore_dirty();
                 self.quarantine.extend(refusal.quarantine);
                 return Err(refusal.error);
             }
@@ -119,6 +115,19 @@ impl Sim {
             Vec::new()
         };
         Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
+    }
+
+    /// A refusal's documents reloaded from the store, as `handle` does.
+    fn restore_dirty(&mut self) {
+        for (id, hot) in self.hots.iter_mut().filter(|(_, h)| h.dirty) {
+            *hot = match self.store.get(id) {
+                Some((snapshot, chunks)) => {
+                    let stored = StoredDoc { snapshot: snapshot.clone(), chunks: chunks.clone() };
+                    HotDoc::from_stored(id, &stored, self.actor.clone()).expect("the store loads")
+                }
+                None => HotDoc::empty(self.actor.clone()),
+            };
+        }
     }
 
     /// What a reload from the store would give: its heads.

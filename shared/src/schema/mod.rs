@@ -247,9 +247,9 @@ pub fn read_log_records<D: ReadDoc>(
     let DocId::Log { year, .. } = *id else {
         return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
     };
-    let root = MapReader::root(doc);
+    let keys: Vec<String> = keys.into_iter().filter(|k| !LOG_HEADER_KEYS.contains(&k.as_str())).collect();
+    let root = MapReader::root_keys(doc, keys.iter().map(String::as_str));
     keys.into_iter()
-        .filter(|k| !LOG_HEADER_KEYS.contains(&k.as_str()))
         .map(|k| match root.value(&k)? {
             None => Err(SchemaError::invalid(k, "records are never removed; mark them deleted instead")),
             Some(_) => read_record(&root, &k, year),
@@ -267,10 +267,11 @@ pub fn read_existing_records<D: ReadDoc>(
     let DocId::Log { year, .. } = *id else {
         return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
     };
-    let root = MapReader::root(doc);
+    let keys: Vec<String> = keys.into_iter().filter(|k| !LOG_HEADER_KEYS.contains(&k.as_str())).collect();
+    let root = MapReader::root_keys(doc, keys.iter().map(String::as_str));
     let mut records = BTreeMap::new();
     for key in keys {
-        if LOG_HEADER_KEYS.contains(&key.as_str()) || root.value(&key)?.is_none() {
+        if root.value(&key)?.is_none() {
             continue;
         }
         let record = read_record(&root, &key, year)?;
@@ -284,7 +285,7 @@ pub fn check_log_header<D: ReadDoc>(doc: &D, id: &DocId) -> Result<()> {
     let DocId::Log { model, year } = *id else {
         return Err(SchemaError::invalid("", format!("{id} is not an activity log")));
     };
-    let root = MapReader::root(doc);
+    let root = MapReader::root_keys(doc, LOG_HEADER_KEYS.iter().copied());
     check_header(&root, TYPE_LOG)?;
     let found: ModelId = parse_id(&root, "model")?;
     if found != model {

@@ -95,6 +95,22 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         Self::open(doc, automerge::ROOT, String::new())
     }
 
+    /// The root with only `keys` read, one lookup each: a log's root holds
+    /// every record of the year, so reading all of it would cost the whole
+    /// log for a check of a few records.
+    pub fn root_keys<'k>(doc: &'a D, keys: impl IntoIterator<Item = &'k str>) -> Self {
+        let mut entries: Vec<(String, Value<'static>, ObjId)> = keys
+            .into_iter()
+            .filter_map(|key| match doc.get(automerge::ROOT, key) {
+                Ok(Some((value, id))) => Some((key.to_owned(), value.into_owned(), id)),
+                _ => None,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|a, b| a.0 == b.0);
+        MapReader { doc, path: String::new(), entries }
+    }
+
     fn open(doc: &'a D, obj: ObjId, path: String) -> Self {
         let entries = doc
             .map_range(&obj, ..)
