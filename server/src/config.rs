@@ -36,6 +36,9 @@ pub struct Config {
     /// Time a kept-alive connection may wait for its next request.
     #[arg(long, env = "KHEO_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// Time a write of an answer may wait for the client to read it.
+    #[arg(long, env = "KHEO_WRITE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
     /// Most connections open at once; more are answered `503` and closed.
     #[arg(long, env = "KHEO_MAX_CONNECTIONS", default_value = "1024",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -73,6 +76,7 @@ impl Config {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
             max_connections: 1024,
         }
     }

@@ -9,7 +9,10 @@
 //!   `header_timeout` for the head. Past either, it is closed.
 //! * A request body must arrive whole within `body_timeout` of its head; a
 //!   handler still reading it then gets an error (`408 body_timeout`).
-//! * While a request is being answered, no timer of this module runs.
+//! * While a request is being answered, only the write timer runs: a write
+//!   of the answer that waits `write_timeout` for the client to take bytes
+//!   (a client that stopped reading, or reads a byte at a time) closes the
+//!   connection. A handler that takes long to answer is not cut off.
 //! * Every request carries `ConnectInfo<SocketAddr>` (the TCP peer) and
 //!   [`ClientIp`] (the peer, or behind a trusted proxy the client it names).
 //! * Graceful shutdown stops accepting, lets each connection finish the
@@ -51,6 +54,7 @@ pub struct Limits {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
+    pub write_timeout: Duration,
     pub max_connections: u32,
 }
 
@@ -166,7 +170,7 @@ async fn connection(
             () = changed => {}
             () = sleep_until(deadline) => {
                 if activity.deadline(&shared.limits).is_some_and(|d| d <= Instant::now()) {
-                    tracing::debug!(%peer, "closing a connection that sent no complete request in time");
+                    tracing::debug!(%peer, "closing a connection that sent no complete request, or read no answer, in time");
                     return;
                 }
             }
@@ -220,6 +224,8 @@ enum Phase {
 
 struct Activity {
     phase: Mutex<Phase>,
+    /// Since when a write to the socket has been waiting for the client.
+    write_stalled: Mutex<Option<Instant>>,
     changed: Notify,
 }
 
@@ -236,6 +242,7 @@ impl Activity {
     fn new() -> Self {
         Activity {
             phase: Mutex::new(Phase::Waiting { since: Instant::now(), served: false, first_byte: None }),
+            write_stalled: Mutex::new(None),
             changed: Notify::new(),
         }
     }
@@ -276,13 +283,32 @@ impl Activity {
         }
     }
 
+    /// A write found the socket full (`true`) or got bytes out (`false`).
+    fn write_polled(&self, stalled: bool) {
+        let mut since = self.write_stalled.lock().unwrap_or_else(|p| p.into_inner());
+        match (stalled, since.is_some()) {
+            (true, false) => {
+                *since = Some(Instant::now());
+                drop(since);
+                self.changed.notify_one();
+            }
+            (false, true) => *since = None,
+            _ => {}
+        }
+    }
+
     /// When the connection is to be closed if it is still waiting then.
     fn deadline(&self, limits: &Limits) -> Option<Instant> {
-        match *self.phase() {
+        let stalled = self.write_stalled.lock().unwrap_or_else(|p| p.into_inner()).map(|s| s + limits.write_timeout);
+        let phase = match *self.phase() {
             Phase::Waiting { since, served: false, .. } => Some(since + limits.header_timeout),
             Phase::Waiting { first_byte: Some(first), .. } => Some(first + limits.header_timeout),
             Phase::Waiting { since, .. } => Some(since + limits.idle_timeout),
             Phase::Busy(_) => None,
+        };
+        match (phase, stalled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -307,7 +333,10 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.activity.write_polled(polled.is_pending());
+        polled
     }
 
     fn poll_write_vectored(
@@ -315,7 +344,10 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.activity.write_polled(polled.is_pending());
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -421,8 +453,22 @@ mod tests {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(20),
             max_connections: 8,
         }
+    }
+
+    #[test]
+    fn a_stalled_write_has_the_write_timeout_even_while_answering() {
+        let a = Arc::new(Activity::new());
+        let _busy = a.begin();
+        assert_eq!(a.deadline(&limits()), None);
+        a.write_polled(true);
+        let since = a.write_stalled.lock().unwrap().expect("stalled");
+        a.write_polled(true);
+        assert_eq!(a.deadline(&limits()), Some(since + limits().write_timeout), "the first stall counts");
+        a.write_polled(false);
+        assert_eq!(a.deadline(&limits()), None, "bytes went out: no timer while answering");
     }
 
     #[test]

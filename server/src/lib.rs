@@ -162,6 +162,7 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         header_timeout: config.header_timeout,
         body_timeout: config.body_timeout,
         idle_timeout: config.idle_timeout,
+        write_timeout: config.write_timeout,
         max_connections: config.max_connections,
     };
     let proxies = client_ip::TrustedProxies::new(config.trusted_proxies.iter().copied());

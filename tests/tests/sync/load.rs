@@ -391,3 +391,42 @@ async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
     assert!(answer.contains(r#""error":"body_timeout""#), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
 }
+
+/// A client that asks and never reads: once the server's writes have
+/// waited `write_timeout` for it, the connection is closed (its slot and
+/// buffers freed), while everyone else is served.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_after_the_write_timeout() {
+    const SIZE: usize = 32 << 20;
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(app.path().join("index.html"), "<!doctype html>").unwrap();
+    std::fs::write(app.path().join("big.bin"), vec![7u8; SIZE]).unwrap();
+    let dir = app.path().to_owned();
+    let server = TestServer::start_with(move |c| {
+        c.write_timeout = Duration::from_millis(500);
+        c.app_dir = Some(dir);
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server_addr(&server)).await.unwrap();
+    stream.write_all(b"GET /big.bin HTTP/1.1\r\nhost: kheo\r\n\r\n").await.unwrap();
+    // Not reading: the answer fills the buffers and the server's write waits.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let answered = reqwest::get(format!("{}/healthz", server.url)).await.expect("another client is served");
+    assert!(answered.status().is_success());
+    // What the server wrote before it gave up is in the buffers; past it, the end.
+    let mut buf = vec![0u8; 1 << 16];
+    let mut received = 0usize;
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received += n,
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the server closed the connection it could not write to");
+    assert!(received < SIZE, "{received} bytes of {SIZE}: the answer was cut off");
+}
