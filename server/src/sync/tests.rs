@@ -447,3 +447,75 @@ fn a_refused_request_leaves_the_server_as_it_was() {
     fixed.sync(&mut server, &mut now).expect("a clean phone syncs");
     assert_eq!(records_of(&server.hots.get(&log).expect("hot").doc, &log).len(), 1, "the refused record was not kept");
 }
+
+/// A volunteer's phone with its model's 2025 log synced (header only).
+fn phone_with_log(server: &mut Sim, now: &mut Timestamp) -> (Phone, DocId) {
+    let (_staff, models) = with_models(server, now, 1);
+    let log = DocId::log(models[0], 2025).expect("a year");
+    let mut phone = Phone::new(1, Role::Volunteer, UNIT);
+    phone.sync(server, now).expect("a first sync");
+    (phone, log)
+}
+
+#[test]
+fn a_reconnect_with_new_records_takes_two_round_trips() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut phone, log) = phone_with_log(&mut server, &mut now);
+    for i in 0..20 {
+        phone.add_record(log, now, &testdata::any_record(RecordId::new_random(), "2025-06-01", i));
+    }
+    assert_eq!(phone.replica.unsynced_changes(), 20);
+    assert_eq!(phone.sync(&mut server, &mut now).expect("accepted"), 2);
+    assert_eq!(phone.replica.unsynced_changes(), 0);
+    assert_eq!(server.hots.get_mut(&log).expect("hot").doc.get_heads(), phone.replica.heads(&log));
+    assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log), "and the store has them");
+    assert_eq!(records_of(&server.hots[&log].doc, &log).len(), 20);
+}
+
+#[test]
+fn a_backlog_larger_than_one_request_goes_over_several_within_the_budget() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut phone, log) = phone_with_log(&mut server, &mut now);
+    let n = kheo_shared::protocol::MAX_CHANGES_PER_REQUEST + 200;
+    for _ in 0..n {
+        phone.add_record(log, now, &testdata::meeting(RecordId::new_random(), "2025-06-01", 3));
+    }
+    phone.replica.start_session();
+    let mut rounds = 0;
+    loop {
+        let request = phone.replica.request(rounds == 0);
+        if request.docs.is_empty() {
+            break;
+        }
+        for m in &request.docs {
+            let changes = automerge::sync::Message::decode(&m.msg).expect("a message").changes.len();
+            assert!(changes <= kheo_shared::protocol::MAX_CHANGES_PER_REQUEST, "{changes} changes in one request");
+        }
+        rounds += 1;
+        assert!(rounds < 10, "no convergence");
+        let response = server.handle(&phone.who, now, request).expect("each request is within the budget");
+        phone.replica.receive(response).expect("the answer applies");
+    }
+    assert!(rounds >= 3, "{rounds} rounds");
+    assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log));
+    assert_eq!(records_of(&server.hots[&log].doc, &log).len(), n);
+}
+
+#[test]
+fn an_aborted_session_is_retried_without_loss() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut phone, log) = phone_with_log(&mut server, &mut now);
+    phone.add_record(log, now, &testdata::meeting(RecordId::new_random(), "2025-06-02", 4));
+    phone.replica.start_session();
+    let first = phone.replica.request(true);
+    let answered = server.handle(&phone.who, now, first).expect("the first round");
+    phone.replica.receive(answered).expect("applies");
+    let _lost = phone.replica.request(false); // its changes never reach the server
+    phone.replica.abort_session();
+    phone.sync(&mut server, &mut now).expect("the retry");
+    assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log));
+    assert_eq!(records_of(&server.hots[&log].doc, &log).len(), 1);
+}
