@@ -101,6 +101,72 @@ fn read_log<D: ReadDoc>(doc: &D, id: &DocId) -> Option<Vec<Record>> {
     schema::read_log(doc, id).ok().map(|log| log.records.into_values().collect())
 }
 
+/// Records of the model whose latest version the server is not known to
+/// hold yet: absent at the heads the phone and the server share, or saved
+/// or reviewed since (a save always moves `updated_at`, a decision
+/// `review/reviewed_at`).
+pub fn unsynced(replica: &Replica, model: ModelId) -> std::collections::BTreeSet<kheo_shared::ids::RecordId> {
+    let mut out = std::collections::BTreeSet::new();
+    for log in log_ids(replica, model) {
+        let Some(doc) = replica.doc(&log) else { continue };
+        let shared = replica.shared_heads(&log);
+        for key in doc.keys(automerge::ROOT) {
+            // Header keys (`type`, `model`, ...) are not record ids.
+            if let Ok(id) = key.parse::<kheo_shared::ids::RecordId>()
+                && !held_at(doc, &key, &shared)
+            {
+                out.insert(id);
+            }
+        }
+    }
+    out
+}
+
+/// Whether record `key` reads the same at `heads` as now, in the fields every write moves.
+fn held_at<D: ReadDoc>(doc: &D, key: &str, heads: &[automerge::ChangeHash]) -> bool {
+    use automerge::{ObjId, ROOT, Value};
+    fn object<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str, heads: Option<&[automerge::ChangeHash]>) -> Option<ObjId> {
+        let found = match heads {
+            Some(h) => doc.get_at(obj, key, h),
+            None => doc.get(obj, key),
+        };
+        match found.ok()?? {
+            (Value::Object(_), id) => Some(id),
+            _ => None,
+        }
+    }
+    fn scalar<D: ReadDoc>(
+        doc: &D,
+        obj: &ObjId,
+        key: &str,
+        heads: Option<&[automerge::ChangeHash]>,
+    ) -> Option<automerge::ScalarValue> {
+        let found = match heads {
+            Some(h) => doc.get_at(obj, key, h),
+            None => doc.get(obj, key),
+        };
+        match found.ok()?? {
+            (Value::Scalar(s), _) => Some(s.into_owned()),
+            _ => None,
+        }
+    }
+    let (Some(now), Some(then)) = (object(doc, &ROOT, key, None), object(doc, &ROOT, key, Some(heads))) else {
+        return false;
+    };
+    if now != then || scalar(doc, &now, "updated_at", None) != scalar(doc, &now, "updated_at", Some(heads)) {
+        return false;
+    }
+    let review = object(doc, &now, "review", None);
+    let review_then = object(doc, &now, "review", Some(heads));
+    match (review, review_then) {
+        (Some(r), Some(t)) => {
+            r == t && scalar(doc, &r, "reviewed_at", None) == scalar(doc, &r, "reviewed_at", Some(heads))
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// Logs of the model holding data the app cannot read (a newer schema, or damage).
 pub fn unreadable_logs(replica: &Replica, model: ModelId) -> Vec<DocId> {
     log_ids(replica, model).filter(|id| replica.doc(id).is_some_and(|d| read_log(d, id).is_none())).collect()

@@ -21,6 +21,7 @@
 //! * [`reports`]: periods, paths and answers of the server's consolidated reports;
 //! * [`review`]: the commune's review queue over every record on the phone,
 //!   its filters, and approving or returning records (pure, tested natively);
+//! * [`route`]: each screen's address in the browser's history (Back, reload);
 //! * [`state`]: the signals screens render from;
 //! * `ui`: the screens, in Vietnamese by default (leptos_i18n, `locales/`).
 //!
@@ -36,6 +37,7 @@ pub mod models;
 pub mod org;
 pub mod reports;
 pub mod review;
+pub mod route;
 pub mod state;
 pub mod store;
 pub mod sync;

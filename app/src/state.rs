@@ -70,17 +70,21 @@ pub struct Ui {
     pub sync: RwSignal<SyncStatus>,
     pub online: RwSignal<bool>,
     pub notice: RwSignal<Option<Notice>>,
+    /// The record saved last, shown first and marked in its model's log
+    /// until the person moves on.
+    pub last_saved: RwSignal<Option<RecordId>>,
 }
 
 impl Ui {
     pub fn new() -> Self {
         Ui {
-            screen: RwSignal::new(Screen::Models),
+            screen: RwSignal::new(crate::route::initial()),
             account: RwSignal::new(None),
             revision: RwSignal::new(0),
             sync: RwSignal::new(SyncStatus::default()),
             online: RwSignal::new(navigator_online()),
             notice: RwSignal::new(None),
+            last_saved: RwSignal::new(None),
         }
     }
 

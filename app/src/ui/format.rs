@@ -8,6 +8,22 @@ pub fn day(d: Day) -> String {
     format!("{:02}/{:02}/{}", d.0.day(), u8::from(d.0.month()), d.0.year())
 }
 
+/// The weekday and the day, in the app's language: "Thứ Hai, 01/12/2025".
+pub fn day_long(i18n: super::labels::I18n, d: Day) -> String {
+    use crate::i18n::*;
+    use time::Weekday;
+    let weekday = match d.0.weekday() {
+        Weekday::Monday => t_string!(i18n, weekday.mon),
+        Weekday::Tuesday => t_string!(i18n, weekday.tue),
+        Weekday::Wednesday => t_string!(i18n, weekday.wed),
+        Weekday::Thursday => t_string!(i18n, weekday.thu),
+        Weekday::Friday => t_string!(i18n, weekday.fri),
+        Weekday::Saturday => t_string!(i18n, weekday.sat),
+        Weekday::Sunday => t_string!(i18n, weekday.sun),
+    };
+    format!("{weekday}, {}", day(d))
+}
+
 pub fn month(year: i32, month: u8) -> String {
     format!("{month:02}/{year}")
 }
@@ -23,6 +39,18 @@ pub fn local_time(millis: i64) -> String {
         d.get_month() + 1,
         d.get_full_year()
     )
+}
+
+/// The time of an instant, with the day only when it is not today:
+/// "15:20", or "15:20 28/11" (the sync bar's one line).
+pub fn short_time(millis: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis as f64));
+    let today = js_sys::Date::new_0();
+    let time = format!("{:02}:{:02}", d.get_hours(), d.get_minutes());
+    let same_day = d.get_full_year() == today.get_full_year()
+        && d.get_month() == today.get_month()
+        && d.get_date() == today.get_date();
+    if same_day { time } else { format!("{time} {:02}/{:02}", d.get_date(), d.get_month() + 1) }
 }
 
 pub fn vnd(amount: i64) -> String {

@@ -18,6 +18,9 @@ pub fn Login() -> impl IntoView {
     let secret = RwSignal::new(String::new());
     let working = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    // Volunteers log in with a PIN: the number pad first, letters a tap away
+    // for the staff's passwords.
+    let digits = RwSignal::new(true);
 
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -62,8 +65,18 @@ pub fn Login() -> impl IntoView {
                 <input id="login-user" name="username" autocomplete="username" autocapitalize="none" required
                     prop:value=move || login.get() on:input=move |ev| login.set(event_target_value(&ev))/>
                 <label for="login-secret">{t!(i18n, login.secret)}</label>
-                <input id="login-secret" name="password" type="password" autocomplete="current-password" required
-                    prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev))/>
+                <div class="secret-row">
+                    <input id="login-secret" name="password" type="password" autocomplete="current-password" required
+                        inputmode=move || if digits.get() { "numeric" } else { "text" }
+                        prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev))/>
+                    <button type="button" class="secondary" id="login-keyboard"
+                        on:click=move |_| {
+                            digits.update(|d| *d = !*d);
+                            focus_secret();
+                        }>
+                        {move || if digits.get() { t_string!(i18n, login.letters).to_string() } else { t_string!(i18n, login.digits).to_string() }}
+                    </button>
+                </div>
                 <button id="login-submit" class="primary" type="submit" disabled=move || working.get()>
                     {move || if working.get() { t_string!(i18n, login.working).to_string() } else { t_string!(i18n, login.submit).to_string() }}
                 </button>
@@ -80,6 +93,15 @@ fn explain(i18n: super::labels::I18n, e: &ApiError) -> String {
         ApiError::Refused { status: 429, .. } => t_string!(i18n, login.throttled).to_string(),
         ApiError::Refused { status: 403, .. } => t_string!(i18n, login.disabled).to_string(),
         other => t_string!(i18n, login.failed, reason = other).to_string(),
+    }
+}
+
+/// Back to the secret field, so the phone opens the keyboard just chosen.
+fn focus_secret() {
+    let field = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("login-secret"));
+    if let Some(field) = field.and_then(|f| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(f).ok()) {
+        let _ = field.blur();
+        let _ = field.focus();
     }
 }
 

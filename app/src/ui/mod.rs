@@ -46,6 +46,8 @@ fn Root() -> impl IntoView {
     let ui = Ui::new();
     provide_context(ui);
     sync::watch_network(ui);
+    #[cfg(target_arch = "wasm32")]
+    crate::route::start(ui);
     if let Some(session) = store::load_session() {
         open_device(ui, session);
     }
@@ -68,7 +70,7 @@ pub(crate) fn open_device(ui: Ui, session: store::Session) {
     }
     ui.sync.update(|s| s.last_ok = store::last_sync());
     ui.account.set(Some(account));
-    ui.screen.set(Screen::Models);
+    ui.screen.set(crate::route::initial());
     ui.changed();
     sync::start(ui);
 }
@@ -99,6 +101,7 @@ fn Shell() -> impl IntoView {
         device::close();
         store::clear_device();
         ui.account.set(None);
+        crate::route::replace(ui, Screen::Models);
         // A phone passed to someone else must not keep working as this
         // account. Offline, the token stays valid until an admin revokes it.
         if let Some((token, device_id)) = session {
@@ -109,11 +112,21 @@ fn Shell() -> impl IntoView {
             });
         }
     };
+    // Each screen opens at its top (a saved record is shown first in its
+    // log), not at the scroll position of the screen before.
+    Effect::new(move |_| {
+        ui.screen.track();
+        if let Some(window) = web_sys::window() {
+            window.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+    });
     let who = move || ui.account.with(|a| a.as_ref().map(|a| a.display_name.clone()).unwrap_or_default());
     view! {
         <header class="top">
-            <span class="brand">{t!(i18n, app_name)}</span>
-            <span class="who" id="who">{who}</span>
+            <span class="identity">
+                <span class="brand">{t!(i18n, app_name)}</span>
+                <span class="who" id="who">{who}</span>
+            </span>
             <button class="link" id="language" on:click=switch_language>{t!(i18n, language)}</button>
             <button class="link" id="logout" on:click=logout>{t!(i18n, login.logout)}</button>
         </header>

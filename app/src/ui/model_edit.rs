@@ -50,7 +50,7 @@ pub fn ModelEdit(model: Option<ModelId>) -> impl IntoView {
         };
         return view! {
             <nav class="crumbs">
-                <button class="link" id="back" on:click=move |_| ui.screen.set(back())>"← " {t!(i18n, back)}</button>
+                <button class="link" id="back" on:click=move |_| crate::route::back(ui, back())>"← " {t!(i18n, back)}</button>
             </nav>
             <p class="banner warn" id="model-form-denied">{text}</p>
         }
@@ -89,7 +89,12 @@ pub fn ModelEdit(model: Option<ModelId>) -> impl IntoView {
                 ui.notice.set(Some(Notice::Saved));
                 ui.changed();
                 sync::wake();
-                ui.screen.set(Screen::Model(id));
+                // In place of the form: Back does not reopen it.
+                if is_new {
+                    crate::route::replace(ui, Screen::Model(id))
+                } else {
+                    crate::route::back(ui, Screen::Model(id))
+                }
             }
             Err(e) => error.set(Some(explain(i18n, e))),
         }
@@ -124,7 +129,7 @@ pub fn ModelEdit(model: Option<ModelId>) -> impl IntoView {
 
     view! {
         <nav class="crumbs">
-            <button class="link" id="back" on:click=move |_| ui.screen.set(back())>"← " {t!(i18n, back)}</button>
+            <button class="link" id="back" on:click=move |_| crate::route::back(ui, back())>"← " {t!(i18n, back)}</button>
         </nav>
         <h1>{move || if is_new { t_string!(i18n, model_form.new_title).to_string() } else { t_string!(i18n, model_form.edit_title).to_string() }}</h1>
         <form class="model-form" id="model-form" on:submit=submit>

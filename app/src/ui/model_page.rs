@@ -22,11 +22,23 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
         ui.revision.track();
         device::with(|d| catalog::model(&d.replica, model)).flatten()
     };
+    // The record just saved comes first, wherever its day puts it in the log.
     let records = move || {
         ui.revision.track();
+        ui.sync.track();
         let filter = Filter { kind: kind.get(), month: month.get(), include_deleted: false };
-        device::with(|d| catalog::records(&d.replica, model, filter)).unwrap_or_default()
+        let (mut list, unsynced) =
+            device::with(|d| (catalog::records(&d.replica, model, filter), catalog::unsynced(&d.replica, model)))
+                .unwrap_or_default();
+        if let Some(saved) = ui.last_saved.get()
+            && let Some(at) = list.iter().position(|r| r.id == saved)
+        {
+            let record = list.remove(at);
+            list.insert(0, record);
+        }
+        list.into_iter().map(|r| (unsynced.contains(&r.id), r)).collect::<Vec<_>>()
     };
+    on_cleanup(move || ui.last_saved.set(None));
     let months = move || {
         ui.revision.track();
         device::with(|d| catalog::months(&d.replica, model)).unwrap_or_default()
@@ -43,7 +55,7 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
     };
     view! {
         <nav class="crumbs">
-            <button class="link" id="back" on:click=move |_| ui.screen.set(Screen::Models)>"← " {t!(i18n, back)}</button>
+            <button class="link" id="back" on:click=move |_| crate::route::back(ui, Screen::Models)>"← " {t!(i18n, back)}</button>
             {staff.then(|| view! {
                 <button class="secondary small" id="edit-model"
                     on:click=move |_| ui.screen.set(Screen::ModelEdit { model: Some(model) })>
@@ -116,7 +128,10 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
             } else {
                 view! {
                     <ul class="cards" id="records">
-                        {list.into_iter().map(|r| view! { <RecordItem model record=r/> }).collect_view()}
+                        {list.into_iter().map(|(unsynced, r)| {
+                            let just_saved = ui.last_saved.get_untracked() == Some(r.id);
+                            view! { <RecordItem model record=r unsynced just_saved/> }
+                        }).collect_view()}
                     </ul>
                 }.into_any()
             }

@@ -11,7 +11,7 @@ use leptos::prelude::*;
 
 use super::format;
 use super::labels::{self, I18n};
-use crate::catalog;
+use crate::catalog::{self, SaveError};
 use crate::device::{self, WriteFailure};
 use crate::i18n::*;
 use crate::state::{Notice, Screen, use_ui};
@@ -26,23 +26,37 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
     ui.notice.set(None);
     let existing = record.and_then(|id| device::with(|d| catalog::record(&d.replica, model, id)).flatten());
     let draft = Draft::new(existing.as_ref());
+    if existing.is_none() {
+        draft.start_from_log(model);
+    }
     let record_id = existing.as_ref().map(|r| r.id).unwrap_or_else(RecordId::new_random);
     let year_lock = existing.as_ref().map(|r| r.occurred_on.year());
     let is_new = existing.is_none();
     let review = existing.as_ref().map(|r| r.review.clone());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<FieldError>);
+    provide_context(FieldErrors(error));
     let saving = RwSignal::new(false);
 
     let finish = move |result: Result<(), WriteFailure>| match result {
         Ok(()) => {
+            ui.last_saved.set(Some(record_id));
             ui.notice.set(Some(Notice::Saved));
             ui.changed();
             sync::wake();
-            ui.screen.set(Screen::Model(model));
+            // In place of the form: Back does not reopen it.
+            crate::route::back(ui, Screen::Model(model));
         }
-        Err(WriteFailure::Storage(StoreError::Full)) => error.set(Some(t_string!(i18n, storage_full).to_string())),
-        Err(WriteFailure::Storage(e)) => error.set(Some(t_string!(i18n, storage_failed, reason = e).to_string())),
-        Err(e) => error.set(Some(t_string!(i18n, form.invalid, reason = e).to_string())),
+        Err(WriteFailure::Storage(StoreError::Full)) => {
+            error.set(Some(FieldError::form(t_string!(i18n, storage_full).to_string())))
+        }
+        Err(WriteFailure::Storage(e)) => {
+            error.set(Some(FieldError::form(t_string!(i18n, storage_failed, reason = e).to_string())))
+        }
+        // The form checks every rule of the schema first; should one slip
+        // through, it is still told in words, at the field it names.
+        Err(WriteFailure::Invalid(SaveError::Invalid(e))) => show(error, schema_problem(i18n, &e)),
+        Err(WriteFailure::Invalid(SaveError::BadYear)) => show(error, FieldError::at("f-date", bad_year(i18n))),
+        Err(e) => error.set(Some(FieldError::form(t_string!(i18n, form.invalid, reason = e).to_string()))),
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -50,7 +64,7 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
             return;
         }
         match draft.to_record(i18n, record_id, year_lock) {
-            Err(message) => error.set(Some(message)),
+            Err(problem) => show(error, problem),
             Ok(record) => {
                 saving.set(true);
                 let result = device::save_record(model, record);
@@ -70,7 +84,7 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
 
     view! {
         <nav class="crumbs">
-            <button class="link" id="back" on:click=move |_| ui.screen.set(Screen::Model(model))>"← " {t!(i18n, back)}</button>
+            <button class="link" id="back" on:click=move |_| crate::route::back(ui, Screen::Model(model))>"← " {t!(i18n, back)}</button>
         </nav>
         <h1>{move || if is_new { t_string!(i18n, form.new_title).to_string() } else { t_string!(i18n, form.edit_title).to_string() }}</h1>
         {review.filter(|r| r.state == ReviewState::Returned).map(|r| view! {
@@ -78,7 +92,9 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
                 {move || t_string!(i18n, review.returned, comment = r.comment.clone()).to_string()}
             </div>
         })}
-        <form class="record-form" on:submit=submit>
+        <p class="hint required-hint" id="required-hint">{t!(i18n, form.required_hint)}</p>
+        // The app's own checks speak the app's language; the browser's would not.
+        <form class="record-form" novalidate on:submit=submit>
             <label for="f-kind">{t!(i18n, form.kind)}</label>
             <select id="f-kind" disabled=!is_new
                 on:change=move |ev| if let Some(k) = RecordKind::from_code(&event_target_value(&ev)) { kind.set(k) }>
@@ -86,7 +102,7 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
                     <option value=k.code() selected=move || kind.get() == *k>{move || labels::kind(i18n, *k)}</option>
                 }).collect_view()}
             </select>
-            <Input id="f-date" value=draft.date kind="date">{t!(i18n, form.date)}</Input>
+            <Input id="f-date" value=draft.date kind="date" required=true>{t!(i18n, form.date)}</Input>
             {move || match kind.get() {
                 RecordKind::Patrol => view! { <PatrolFields draft/> }.into_any(),
                 RecordKind::HouseholdSupport => view! { <SupportFields draft/> }.into_any(),
@@ -95,8 +111,12 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
             }}
             <label for="f-note">{t!(i18n, form.note)}</label>
             <textarea id="f-note" rows="2" prop:value=move || draft.note.get()
+                aria-invalid=move || invalid(error, "f-note").then_some("true")
                 on:input=move |ev| draft.note.set(event_target_value(&ev))></textarea>
-            {move || error.get().map(|e| view! { <p class="banner error" id="form-error" role="alert">{e}</p> })}
+            <FieldMessage id="f-note"/>
+            {move || error.get().filter(|e| e.field.is_empty()).map(|e| view! {
+                <p class="banner error" id="form-error" role="alert">{e.message}</p>
+            })}
             <div class="actions">
                 <button class="primary" id="save" type="submit" disabled=move || saving.get()>
                     {move || if saving.get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, save).to_string() }}
@@ -107,19 +127,103 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
     }
 }
 
-/// A labelled one-line input bound to a text signal.
+/// A problem with what the form holds: the field it is about (its element
+/// id; empty for the form as a whole) and what to do, in words.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn at(field: impl Into<String>, message: String) -> Self {
+        FieldError { field: field.into(), message }
+    }
+
+    pub fn form(message: String) -> Self {
+        FieldError { field: String::new(), message }
+    }
+}
+
+/// The form's current problem, for the fields to show next to themselves.
+#[derive(Clone, Copy)]
+pub(super) struct FieldErrors(pub RwSignal<Option<FieldError>>);
+
+fn invalid(error: RwSignal<Option<FieldError>>, id: &str) -> bool {
+    error.with(|e| e.as_ref().is_some_and(|e| e.field == id))
+}
+
+/// Shows a problem next to its field and puts the cursor there.
+pub(super) fn show(error: RwSignal<Option<FieldError>>, problem: FieldError) {
+    let field = problem.field.clone();
+    error.set(Some(problem));
+    if field.is_empty() {
+        return;
+    }
+    request_animation_frame(move || {
+        let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(&field))
+        else {
+            return;
+        };
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Center);
+        element.scroll_into_view_with_scroll_into_view_options(&options);
+        if let Ok(element) = wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(element) {
+            let _ = element.focus();
+        }
+    });
+}
+
+/// The message about field `id`, under it, when there is one.
+#[component]
+pub(super) fn FieldMessage(#[prop(into)] id: String) -> impl IntoView {
+    let errors = use_context::<FieldErrors>();
+    move || {
+        let errors = errors?;
+        let message = errors.0.with(|e| e.as_ref().filter(|e| e.field == id).map(|e| e.message.clone()))?;
+        Some(view! { <p class="field-error" id=format!("{id}-error") role="alert">{message}</p> })
+    }
+}
+
+/// A labelled one-line input bound to a text signal. A required field is
+/// marked before anyone taps Save; a date or a time also reads back as
+/// dd/mm/yyyy or 24-hour HH:MM in the app's language, whatever language
+/// the phone's own picker speaks.
 #[component]
 pub(super) fn Input(
     id: &'static str,
     value: RwSignal<String>,
     #[prop(optional)] kind: Option<&'static str>,
     #[prop(optional)] inputmode: Option<&'static str>,
+    #[prop(optional, into)] required: Option<Signal<bool>>,
     children: Children,
 ) -> impl IntoView {
+    let i18n = use_i18n();
+    let required = move || required.is_some_and(|r| r.get());
+    let errors = use_context::<FieldErrors>();
+    let invalid = move || errors.is_some_and(|e| invalid(e.0, id));
+    let kind = kind.unwrap_or("text");
+    let shown = move || match kind {
+        "date" => Day::parse(value.get().trim()).map(|d| format::day_long(i18n, d)),
+        "time" => ClockTime::parse(value.get().trim()).map(|t| t.to_string()),
+        _ => None,
+    };
     view! {
-        <label for=id>{children()}</label>
-        <input id=id type=kind.unwrap_or("text") inputmode=inputmode
+        <label for=id class="field-label">
+            <span>
+                {children()}
+                {move || required().then(|| view! {
+                    <span class="req" title=move || t_string!(i18n, form.required_mark).to_string()>" *"</span>
+                })}
+            </span>
+            {move || shown().map(|text| view! { <span class="picked" id=format!("{id}-shown")>{text}</span> })}
+        </label>
+        <input id=id type=kind inputmode=inputmode
+            aria-required=move || required().then_some("true")
+            aria-invalid=move || invalid().then_some("true")
+            aria-describedby=move || invalid().then(|| format!("{id}-error"))
             prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+        <FieldMessage id=id/>
     }
 }
 
@@ -153,10 +257,12 @@ fn PatrolFields(draft: Draft) -> impl IntoView {
     };
     view! {
         <div class="two">
-            <div><Input id="f-start" value=draft.start kind="time">{t!(i18n, form.start)}</Input></div>
-            <div><Input id="f-end" value=draft.end kind="time">{t!(i18n, form.end)}</Input></div>
+            <div><Input id="f-start" value=draft.start kind="time" required=true>{t!(i18n, form.start)}</Input></div>
+            <div><Input id="f-end" value=draft.end kind="time" required=true>{t!(i18n, form.end)}</Input></div>
         </div>
-        <Input id="f-members" value=draft.members kind="number" inputmode="numeric">{t!(i18n, form.members_present)}</Input>
+        <Input id="f-members" value=draft.members kind="number" inputmode="numeric" required=true>
+            {t!(i18n, form.members_present)}
+        </Input>
         <Input id="f-area" value=draft.area>{t!(i18n, form.area)}</Input>
         <fieldset class="incidents" id="incidents">
             <legend>{t!(i18n, form.incidents)}</legend>
@@ -166,7 +272,13 @@ fn PatrolFields(draft: Draft) -> impl IntoView {
                     let remove = move |_| draft.incidents.update(|v| v.retain(|i| i.key != inc.key));
                     view! {
                         <div class="incident" data-incident=inc.key>
-                            <strong>{move || t_string!(i18n, form.incident_n, n = position()).to_string()}</strong>
+                            // Removing sits by the incident's title, away from "+ Add".
+                            <div class="incident-head">
+                                <strong>{move || t_string!(i18n, form.incident_n, n = position()).to_string()}</strong>
+                                <button type="button" class="link danger remove-incident" on:click=remove>
+                                    {t!(i18n, form.remove_incident)}
+                                </button>
+                            </div>
                             <Choice id=format!("f-inc-{}-category", inc.key) value=inc.category label=labels::category>
                                 {t!(i18n, form.category)}
                             </Choice>
@@ -176,7 +288,7 @@ fn PatrolFields(draft: Draft) -> impl IntoView {
                             <label for=format!("f-inc-{}-description", inc.key)>{t!(i18n, form.description)}</label>
                             <input id=format!("f-inc-{}-description", inc.key) prop:value=move || inc.description.get()
                                 on:input=move |ev| inc.description.set(event_target_value(&ev))/>
-                            <button type="button" class="link danger" on:click=remove>{t!(i18n, form.remove_incident)}</button>
+                            <FieldMessage id=format!("f-inc-{}-description", inc.key)/>
                         </div>
                     }
                 }
@@ -190,12 +302,20 @@ fn PatrolFields(draft: Draft) -> impl IntoView {
 fn SupportFields(draft: Draft) -> impl IntoView {
     let i18n = use_i18n();
     view! {
-        <Input id="f-giver" value=draft.giver>{t!(i18n, form.giver)}</Input>
-        <Input id="f-receiver" value=draft.receiver>{t!(i18n, form.receiver)}</Input>
+        <Input id="f-giver" value=draft.giver required=true>{t!(i18n, form.giver)}</Input>
+        <Input id="f-receiver" value=draft.receiver required=true>{t!(i18n, form.receiver)}</Input>
         <Choice id="f-support-type".to_string() value=draft.support_type label=labels::support>{t!(i18n, form.support_type)}</Choice>
-        <Input id="f-amount" value=draft.amount inputmode="numeric">{t!(i18n, form.amount_vnd)}</Input>
+        <Input id="f-amount" value=draft.amount inputmode="numeric"
+            required=Signal::derive(move || draft.support_type.get() == SupportType::Money)>
+            {t!(i18n, form.amount_vnd)}
+        </Input>
         <div class="two">
-            <div><Input id="f-workdays" value=draft.workdays inputmode="decimal">{t!(i18n, form.workdays)}</Input></div>
+            <div>
+                <Input id="f-workdays" value=draft.workdays inputmode="decimal"
+                    required=Signal::derive(move || draft.support_type.get() == SupportType::Workdays)>
+                    {t!(i18n, form.workdays)}
+                </Input>
+            </div>
             <div><Input id="f-quantity" value=draft.quantity inputmode="decimal">{t!(i18n, form.quantity)}</Input></div>
         </div>
         <Input id="f-unit" value=draft.unit>{t!(i18n, form.unit)}</Input>
@@ -207,7 +327,7 @@ fn SupportFields(draft: Draft) -> impl IntoView {
 fn ProductionFields(draft: Draft) -> impl IntoView {
     let i18n = use_i18n();
     view! {
-        <Input id="f-product" value=draft.product>{t!(i18n, form.product)}</Input>
+        <Input id="f-product" value=draft.product required=true>{t!(i18n, form.product)}</Input>
         <div class="two">
             <div><Input id="f-quantity" value=draft.quantity inputmode="decimal">{t!(i18n, form.quantity)}</Input></div>
             <div><Input id="f-unit" value=draft.unit>{t!(i18n, form.unit)}</Input></div>
@@ -220,7 +340,7 @@ fn ProductionFields(draft: Draft) -> impl IntoView {
 fn MeetingFields(draft: Draft) -> impl IntoView {
     let i18n = use_i18n();
     view! {
-        <Input id="f-topic" value=draft.topic>{t!(i18n, form.topic)}</Input>
+        <Input id="f-topic" value=draft.topic required=true>{t!(i18n, form.topic)}</Input>
         <Input id="f-attendees" value=draft.attendees kind="number" inputmode="numeric">{t!(i18n, form.attendees)}</Input>
     }
 }
@@ -343,72 +463,225 @@ impl Draft {
         d
     }
 
-    /// The record the form describes, or the first thing to fix, in words.
-    fn to_record(self, i18n: I18n, id: RecordId, year_lock: Option<i32>) -> Result<Record, String> {
+    /// A new record starts from what the model records: the kind of its
+    /// latest record (or the one its field suggests, for a model with none
+    /// yet), and for a patrol the team's last patrol: times, members, area.
+    fn start_from_log(self, model: ModelId) {
+        use kheo_shared::codes::Field;
+        let (field, records) = device::with(|d| {
+            let field = catalog::model(&d.replica, model).map(|m| m.field);
+            (field, catalog::records(&d.replica, model, catalog::Filter::default()))
+        })
+        .unwrap_or_default();
+        let kind = records.first().map(Record::kind).unwrap_or(match field {
+            Some(Field::SecurityOrder) => RecordKind::Patrol,
+            Some(Field::EconomicDevelopment) => RecordKind::Production,
+            Some(Field::SocialWelfare | Field::PovertyReduction | Field::TemporaryHousing) => {
+                RecordKind::HouseholdSupport
+            }
+            Some(_) => RecordKind::Meeting,
+            None => RecordKind::Patrol,
+        });
+        self.kind.set(kind);
+        let last_patrol = records.iter().find_map(|r| match &r.activity {
+            Activity::Patrol(p) => Some(p.clone()),
+            _ => None,
+        });
+        if let Some(p) = last_patrol {
+            self.start.set(p.start.to_string());
+            self.end.set(p.end.to_string());
+            self.members.set(p.members_present.to_string());
+            self.area.set(p.area.clone());
+        }
+    }
+
+    /// The record the form describes, or the first thing to fix: the
+    /// schema's rules (`kheo_shared::schema`), checked field by field and
+    /// told in words, at the field.
+    fn to_record(self, i18n: I18n, id: RecordId, year_lock: Option<i32>) -> Result<Record, FieldError> {
+        use kheo_shared::ids::{MAX_YEAR, MIN_YEAR};
+        use kheo_shared::schema::limits::*;
         let date = self.date.get_untracked();
-        let occurred_on = Day::parse(date.trim()).ok_or_else(|| t_string!(i18n, form.bad_date).to_string())?;
+        let date = date.trim();
+        if date.is_empty() {
+            return Err(FieldError::at(
+                "f-date",
+                t_string!(i18n, form.required, field = t_string!(i18n, form.date).to_string()).to_string(),
+            ));
+        }
+        let occurred_on =
+            Day::parse(date).ok_or_else(|| FieldError::at("f-date", t_string!(i18n, form.bad_date).to_string()))?;
+        if !(MIN_YEAR..=MAX_YEAR).contains(&occurred_on.year()) {
+            return Err(FieldError::at("f-date", bad_year(i18n)));
+        }
         if let Some(year) = year_lock
             && occurred_on.year() != year
         {
-            return Err(t_string!(i18n, form.same_year, year).to_string());
+            return Err(FieldError::at("f-date", t_string!(i18n, form.same_year, year).to_string()));
         }
-        let count = |s: RwSignal<String>, field: String| {
-            format::parse_count(&s.get_untracked()).ok_or_else(|| t_string!(i18n, form.not_a_number, field).to_string())
+        // Each check names its field by its label, as the person sees it.
+        let whole = |s: RwSignal<String>, id: &'static str, field: String, min: i64, max: i64| {
+            let typed = s.get_untracked();
+            if typed.trim().is_empty() && min > 0 {
+                return Err(FieldError::at(id, t_string!(i18n, form.required, field).to_string()));
+            }
+            let n = format::parse_count(&typed).ok_or_else(|| {
+                FieldError::at(id, t_string!(i18n, form.not_a_whole_number, field = field.clone()).to_string())
+            })?;
+            if !(min..=max).contains(&i64::from(n)) {
+                let (min, max) = (format::grouped(min), format::grouped(max));
+                return Err(FieldError::at(id, t_string!(i18n, form.out_of_range, field, min, max).to_string()));
+            }
+            Ok(n)
         };
-        let amount = |s: RwSignal<String>, field: String| {
-            format::parse_amount(&s.get_untracked())
-                .ok_or_else(|| t_string!(i18n, form.not_a_number, field).to_string())
+        let amount = |s: RwSignal<String>, id: &'static str, field: String| {
+            let n = format::parse_amount(&s.get_untracked()).ok_or_else(|| {
+                FieldError::at(id, t_string!(i18n, form.not_a_whole_number, field = field.clone()).to_string())
+            })?;
+            if !(0..=MAX_VND).contains(&n) {
+                let (min, max) = ("0".to_string(), format::grouped(MAX_VND));
+                return Err(FieldError::at(id, t_string!(i18n, form.out_of_range, field, min, max).to_string()));
+            }
+            Ok(n)
         };
-        let decimal = |s: RwSignal<String>, field: String| {
-            format::parse_decimal(&s.get_untracked())
-                .ok_or_else(|| t_string!(i18n, form.not_a_number, field).to_string())
+        let decimal = |s: RwSignal<String>, id: &'static str, field: String, max: f64| {
+            let x = format::parse_decimal(&s.get_untracked()).ok_or_else(|| {
+                FieldError::at(id, t_string!(i18n, form.not_a_number, field = field.clone()).to_string())
+            })?;
+            if !(0.0..=max).contains(&x) {
+                let (min, max) = ("0".to_string(), format::grouped(max as i64));
+                return Err(FieldError::at(id, t_string!(i18n, form.out_of_range, field, min, max).to_string()));
+            }
+            Ok(x)
         };
-        let required = |s: RwSignal<String>, field: String| {
+        let text = |s: RwSignal<String>, id: String, field: String, max: usize, required: bool| {
             let v = s.get_untracked().trim().to_owned();
-            if v.is_empty() { Err(t_string!(i18n, form.required, field).to_string()) } else { Ok(v) }
+            if required && v.is_empty() {
+                return Err(FieldError::at(id, t_string!(i18n, form.required, field).to_string()));
+            }
+            if v.chars().count() > max {
+                return Err(FieldError::at(id, t_string!(i18n, form.too_long, field, max).to_string()));
+            }
+            Ok(v)
         };
-        let time = |s: RwSignal<String>| {
-            ClockTime::parse(s.get_untracked().trim()).ok_or_else(|| t_string!(i18n, form.bad_time).to_string())
+        let time = |s: RwSignal<String>, id: &'static str, field: String| {
+            let typed = s.get_untracked();
+            if typed.trim().is_empty() {
+                return Err(FieldError::at(id, t_string!(i18n, form.required, field).to_string()));
+            }
+            ClockTime::parse(typed.trim())
+                .ok_or_else(|| FieldError::at(id, t_string!(i18n, form.bad_time, field).to_string()))
         };
+        // Support and production share these two fields.
+        let quantity =
+            || decimal(self.quantity, "f-quantity", t_string!(i18n, form.quantity).to_string(), MAX_QUANTITY);
+        let unit = || text(self.unit, "f-unit".into(), t_string!(i18n, form.unit).to_string(), SHORT_TEXT, false);
         let activity = match self.kind.get_untracked() {
-            RecordKind::Patrol => Activity::Patrol(Patrol {
-                start: time(self.start)?,
-                end: time(self.end)?,
-                members_present: count(self.members, t_string!(i18n, form.members_present).to_string())?,
-                area: self.area.get_untracked().trim().to_owned(),
-                incidents: self
-                    .incidents
-                    .get_untracked()
+            RecordKind::Patrol => {
+                let start = time(self.start, "f-start", t_string!(i18n, form.start).to_string())?;
+                let end = time(self.end, "f-end", t_string!(i18n, form.end).to_string())?;
+                let members =
+                    whole(self.members, "f-members", t_string!(i18n, form.members_present).to_string(), 1, MAX_PEOPLE)?;
+                let area = text(self.area, "f-area".into(), t_string!(i18n, form.area).to_string(), SHORT_TEXT, false)?;
+                let incidents = self.incidents.get_untracked();
+                if incidents.len() > MAX_INCIDENTS {
+                    return Err(FieldError::at(
+                        "add-incident",
+                        t_string!(i18n, form.too_many_incidents, max = MAX_INCIDENTS).to_string(),
+                    ));
+                }
+                let incidents = incidents
                     .iter()
-                    .map(|i| Incident {
-                        id: i.id.get_untracked(),
-                        category: i.category.get_untracked(),
-                        description: i.description.get_untracked().trim().to_owned(),
-                        outcome: i.outcome.get_untracked(),
+                    .map(|i| {
+                        Ok(Incident {
+                            id: i.id.get_untracked(),
+                            category: i.category.get_untracked(),
+                            description: text(
+                                i.description,
+                                format!("f-inc-{}-description", i.key),
+                                t_string!(i18n, form.description).to_string(),
+                                LONG_TEXT,
+                                false,
+                            )?,
+                            outcome: i.outcome.get_untracked(),
+                        })
                     })
-                    .collect(),
-            }),
-            RecordKind::HouseholdSupport => Activity::HouseholdSupport(HouseholdSupport {
-                giver: required(self.giver, t_string!(i18n, form.giver).to_string())?,
-                receiver: required(self.receiver, t_string!(i18n, form.receiver).to_string())?,
-                support_type: self.support_type.get_untracked(),
-                amount_vnd: amount(self.amount, t_string!(i18n, form.amount_vnd).to_string())?,
-                workdays: decimal(self.workdays, t_string!(i18n, form.workdays).to_string())?,
-                quantity: decimal(self.quantity, t_string!(i18n, form.quantity).to_string())?,
-                unit: self.unit.get_untracked().trim().to_owned(),
-                description: self.description.get_untracked().trim().to_owned(),
-            }),
+                    .collect::<Result<Vec<_>, FieldError>>()?;
+                Activity::Patrol(Patrol { start, end, members_present: members, area, incidents })
+            }
+            RecordKind::HouseholdSupport => {
+                let support_type = self.support_type.get_untracked();
+                let support = HouseholdSupport {
+                    giver: text(
+                        self.giver,
+                        "f-giver".into(),
+                        t_string!(i18n, form.giver).to_string(),
+                        SHORT_TEXT,
+                        true,
+                    )?,
+                    receiver: text(
+                        self.receiver,
+                        "f-receiver".into(),
+                        t_string!(i18n, form.receiver).to_string(),
+                        SHORT_TEXT,
+                        true,
+                    )?,
+                    support_type,
+                    amount_vnd: amount(self.amount, "f-amount", t_string!(i18n, form.amount_vnd).to_string())?,
+                    workdays: decimal(
+                        self.workdays,
+                        "f-workdays",
+                        t_string!(i18n, form.workdays).to_string(),
+                        MAX_WORKDAYS,
+                    )?,
+                    quantity: quantity()?,
+                    unit: unit()?,
+                    description: text(
+                        self.description,
+                        "f-description".into(),
+                        t_string!(i18n, form.description).to_string(),
+                        LONG_TEXT,
+                        false,
+                    )?,
+                };
+                let kind = labels::support(i18n, support_type);
+                if support_type == SupportType::Money && support.amount_vnd == 0 {
+                    let field = t_string!(i18n, form.amount_vnd).to_string();
+                    return Err(FieldError::at("f-amount", t_string!(i18n, form.needed_for, kind, field).to_string()));
+                }
+                if support_type == SupportType::Workdays && support.workdays == 0.0 {
+                    let field = t_string!(i18n, form.workdays).to_string();
+                    return Err(FieldError::at(
+                        "f-workdays",
+                        t_string!(i18n, form.needed_for, kind, field).to_string(),
+                    ));
+                }
+                Activity::HouseholdSupport(support)
+            }
             RecordKind::Production => Activity::Production(Production {
-                product: required(self.product, t_string!(i18n, form.product).to_string())?,
-                quantity: decimal(self.quantity, t_string!(i18n, form.quantity).to_string())?,
-                unit: self.unit.get_untracked().trim().to_owned(),
-                revenue_vnd: amount(self.amount, t_string!(i18n, form.revenue_vnd).to_string())?,
+                product: text(
+                    self.product,
+                    "f-product".into(),
+                    t_string!(i18n, form.product).to_string(),
+                    SHORT_TEXT,
+                    true,
+                )?,
+                quantity: quantity()?,
+                unit: unit()?,
+                revenue_vnd: amount(self.amount, "f-revenue", t_string!(i18n, form.revenue_vnd).to_string())?,
             }),
             RecordKind::Meeting => Activity::Meeting(Meeting {
-                topic: required(self.topic, t_string!(i18n, form.topic).to_string())?,
-                attendees: count(self.attendees, t_string!(i18n, form.attendees).to_string())?,
+                topic: text(self.topic, "f-topic".into(), t_string!(i18n, form.topic).to_string(), SHORT_TEXT, true)?,
+                attendees: whole(
+                    self.attendees,
+                    "f-attendees",
+                    t_string!(i18n, form.attendees).to_string(),
+                    0,
+                    MAX_PEOPLE,
+                )?,
             }),
         };
+        let note = text(self.note, "f-note".into(), t_string!(i18n, form.note).to_string(), LONG_TEXT, false)?;
         Ok(Record {
             id,
             occurred_on,
@@ -418,9 +691,42 @@ impl Draft {
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
             deleted: false,
-            note: self.note.get_untracked().trim().to_owned(),
+            note,
             review: Review::new_unreviewed(),
             activity,
         })
     }
+}
+
+fn bad_year(i18n: I18n) -> String {
+    use kheo_shared::ids::{MAX_YEAR, MIN_YEAR};
+    t_string!(i18n, form.bad_year, min = MIN_YEAR, max = MAX_YEAR).to_string()
+}
+
+/// A rule of the schema the form's own checks missed, at the field whose
+/// key ends the path (`<record id>/patrol/members_present`), in words.
+fn schema_problem(i18n: I18n, e: &kheo_shared::schema::SchemaError) -> FieldError {
+    let mut keys = e.path.rsplit('/');
+    let (key, parent) = (keys.next().unwrap_or_default(), keys.next().unwrap_or_default());
+    let (id, label) = match (parent, key) {
+        (_, "occurred_on") => ("f-date", t_string!(i18n, form.date).to_string()),
+        (_, "note") => ("f-note", t_string!(i18n, form.note).to_string()),
+        (_, "start") => ("f-start", t_string!(i18n, form.start).to_string()),
+        (_, "end") => ("f-end", t_string!(i18n, form.end).to_string()),
+        (_, "members_present") => ("f-members", t_string!(i18n, form.members_present).to_string()),
+        (_, "area") => ("f-area", t_string!(i18n, form.area).to_string()),
+        (_, "giver") => ("f-giver", t_string!(i18n, form.giver).to_string()),
+        (_, "receiver") => ("f-receiver", t_string!(i18n, form.receiver).to_string()),
+        ("production", "revenue_vnd") => ("f-revenue", t_string!(i18n, form.revenue_vnd).to_string()),
+        (_, "amount_vnd") => ("f-amount", t_string!(i18n, form.amount_vnd).to_string()),
+        (_, "workdays") => ("f-workdays", t_string!(i18n, form.workdays).to_string()),
+        (_, "quantity") => ("f-quantity", t_string!(i18n, form.quantity).to_string()),
+        (_, "unit") => ("f-unit", t_string!(i18n, form.unit).to_string()),
+        ("household_support", "description") => ("f-description", t_string!(i18n, form.description).to_string()),
+        (_, "product") => ("f-product", t_string!(i18n, form.product).to_string()),
+        (_, "topic") => ("f-topic", t_string!(i18n, form.topic).to_string()),
+        (_, "attendees") => ("f-attendees", t_string!(i18n, form.attendees).to_string()),
+        _ => return FieldError::form(t_string!(i18n, form.invalid_plain).to_string()),
+    };
+    FieldError::at(id, t_string!(i18n, form.invalid_field, field = label).to_string())
 }

@@ -1,5 +1,5 @@
-//! One record in a model's log: kind, day, a one-line summary and where
-//! it stands in review.
+//! One record in a model's log: kind, day, a one-line summary, whether it
+//! has left the phone yet and then where it stands in review.
 
 use kheo_shared::codes::{ReviewState, SupportType};
 use kheo_shared::record::{Activity, Record};
@@ -10,7 +10,15 @@ use crate::i18n::*;
 use crate::state::{Screen, use_ui};
 
 #[component]
-pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl IntoView {
+pub fn RecordItem(
+    model: kheo_shared::ids::ModelId,
+    record: Record,
+    /// Still only on this phone: the commune cannot see it yet.
+    unsynced: bool,
+    /// Saved a moment ago: shown first and marked.
+    #[prop(optional)]
+    just_saved: bool,
+) -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
     let id = record.id;
@@ -39,16 +47,26 @@ pub fn RecordItem(model: kheo_shared::ids::ModelId, record: Record) -> impl Into
         };
         view! { <span class=class data-review=review.state.to_string()>{text}</span> }
     };
+    // A new record the commune has not received has no review to speak of yet.
+    let review_badge = (!unsynced || review.state != ReviewState::New).then_some(review_badge);
+    let sync_badge = if unsynced {
+        view! { <span class="badge local" data-sync="local">{t!(i18n, log.unsynced)}</span> }.into_any()
+    } else {
+        view! { <span class="badge synced" data-sync="synced">{t!(i18n, log.synced)}</span> }.into_any()
+    };
     view! {
-        <li class="record" class:deleted=deleted data-record=id.to_string() data-kind=kind.to_string()>
+        <li class="record" class:deleted=deleted class:just-saved=just_saved data-record=id.to_string()
+            data-kind=kind.to_string() data-sync=if unsynced { "local" } else { "synced" }>
             <button class="card" on:click=move |_| ui.screen.set(Screen::Record { model, record: Some(id) })>
+                {just_saved.then(|| view! { <span class="saved-mark" id="just-saved">{t!(i18n, log.just_saved)}</span> })}
                 <span class="line">
                     <strong>{move || labels::kind(i18n, kind)}</strong>
                     <span class="muted">{format::day(record.occurred_on)}</span>
                 </span>
                 <span class="summary">{summary}</span>
                 {(!record.note.is_empty()).then(|| view! { <span class="muted note">{record.note.clone()}</span> })}
-                <span class="line">
+                <span class="line badges">
+                    {sync_badge}
                     {review_badge}
                     {fixed_since_return.then(|| view! { <span class="badge" data-fixed="1">{t!(i18n, review.fixed_waiting)}</span> })}
                     {deleted.then(|| view! { <span class="badge">{t!(i18n, log.deleted)}</span> })}

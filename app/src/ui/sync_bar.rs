@@ -1,5 +1,8 @@
-//! The sync bar: online or offline, how many changes wait, when the last
-//! sync happened, and the last error in words a volunteer understands.
+//! The sync bar: one calm line saying whether the phone has a network, how
+//! many changes wait and when the last sync happened. Being offline is
+//! normal for a volunteer, so it is said plainly, not as an error; only
+//! what needs the person's action (a refusal, a device no longer allowed to
+//! sync) stands out in red.
 
 use leptos::prelude::*;
 
@@ -16,48 +19,63 @@ pub fn SyncBar() -> impl IntoView {
     // The browser's flag says only that some network is up; a server that
     // cannot be reached is no network to a volunteer either.
     let online = move || ui.online.get() && ui.sync.with(|s| s.problem != Some(SyncProblem::Unreachable));
+    // A server in trouble retries by itself: said calmly, like offline.
+    let server_trouble = move || ui.sync.with(|s| s.problem == Some(SyncProblem::Server));
+    let running = move || online() && ui.sync.with(|s| s.running);
+    let pending = move || ui.sync.with(|s| s.pending);
     view! {
-        <section class="syncbar" id="sync-bar" class:offline=move || !online()>
+        <section class="syncbar" id="sync-bar" class:offline=move || !online() || server_trouble()
+            data-running=move || if ui.sync.with(|s| s.running) { "1" } else { "0" }
+            data-synced=move || if ui.sync.with(|s| s.last_ok.is_some()) { "1" } else { "0" }>
             <div class="row">
-                <span class="dot" class:on=online></span>
-                <span id="net-state">
-                    {move || if online() { t_string!(i18n, sync.online).to_string() } else { t_string!(i18n, sync.offline).to_string() }}
-                </span>
-                <span id="sync-pending" data-pending=move || status().pending.to_string()>
-                    {move || {
-                        let s = status();
-                        if s.running {
-                            t_string!(i18n, sync.running).to_string()
-                        } else if s.pending > 0 {
-                            t_string!(i18n, sync.waiting, n = s.pending).to_string()
+                <span class="dot" class:on=move || online() && !server_trouble()></span>
+                <span class="line" id="sync-line">
+                    <span id="net-state" class:sr-only=move || online() && !server_trouble()>
+                        {move || if !online() {
+                            t_string!(i18n, sync.offline).to_string()
+                        } else if server_trouble() {
+                            t_string!(i18n, sync.server_busy).to_string()
                         } else {
-                            t_string!(i18n, sync.all_synced).to_string()
-                        }
-                    }}
+                            t_string!(i18n, sync.online).to_string()
+                        }}
+                    </span>
+                    {move || (!online() || server_trouble()).then_some(" · ")}
+                    <span id="sync-pending" data-pending=move || pending().to_string()>
+                        {move || if running() {
+                            t_string!(i18n, sync.running).to_string()
+                        } else if pending() > 0 {
+                            t_string!(i18n, sync.waiting, n = pending()).to_string()
+                        } else {
+                            String::new()
+                        }}
+                    </span>
+                    <span id="sync-last" class:muted=move || !online()>
+                        {move || (!running() && pending() == 0).then(|| match status().last_ok {
+                            Some(at) => t_string!(i18n, sync.last, at = format::short_time(at)).to_string(),
+                            None => t_string!(i18n, sync.never).to_string(),
+                        })}
+                    </span>
                 </span>
-                <button class="small" id="sync-now" on:click=move |_| sync::wake() disabled=move || status().running>
-                    {t!(i18n, sync.now)}
-                </button>
-            </div>
-            <div class="row muted" id="sync-last">
-                {move || match status().last_ok {
-                    Some(at) => t_string!(i18n, sync.last, at = format::local_time(at)).to_string(),
-                    None => t_string!(i18n, sync.never).to_string(),
-                }}
+                // With no network at all there is nothing to try; the
+                // phone syncs by itself when the network returns.
+                <Show when=move || ui.online.get()>
+                    <button class="small" id="sync-now" on:click=move |_| sync::wake() disabled=running>
+                        {t!(i18n, sync.now)}
+                    </button>
+                </Show>
             </div>
             {move || {
                 let s = status();
                 // A refusal outlasts the session that met it: it stays until the data is fixed.
                 s.problem.or((s.rejected > 0).then_some(SyncProblem::Rejected))
-            }.map(|p| {
+            }.and_then(|p| {
                 let text = match p {
-                    SyncProblem::Unreachable => t_string!(i18n, sync.err_offline).to_string(),
-                    SyncProblem::Server => t_string!(i18n, sync.err_server).to_string(),
+                    SyncProblem::Unreachable | SyncProblem::Server => return None,
                     SyncProblem::Unauthorized => t_string!(i18n, sync.err_auth).to_string(),
                     SyncProblem::Rejected => t_string!(i18n, sync.err_rejected).to_string(),
                     SyncProblem::Other(reason) => t_string!(i18n, sync.err_other, reason).to_string(),
                 };
-                view! { <div class="row error" id="sync-error" role="alert">{text}</div> }
+                Some(view! { <div class="row error" id="sync-error" role="alert">{text}</div> })
             })}
         </section>
     }

@@ -52,6 +52,32 @@ pub async fn server_with_app() -> TestServer {
     TestServer::start_with(move |c: &mut Config| c.app_dir = Some(app)).await
 }
 
+/// An element's box on screen, in CSS pixels.
+#[derive(Debug, Clone, Copy)]
+pub struct Rect {
+    pub top: f64,
+    pub bottom: f64,
+    pub left: f64,
+    pub right: f64,
+    pub scroll_y: f64,
+    pub viewport_height: f64,
+}
+
+impl Rect {
+    pub fn height(&self) -> f64 {
+        self.bottom - self.top
+    }
+
+    pub fn width(&self) -> f64 {
+        self.right - self.left
+    }
+
+    /// Wholly on screen without scrolling.
+    pub fn in_view(&self) -> bool {
+        self.top >= 0.0 && self.bottom <= self.viewport_height
+    }
+}
+
 /// One browser profile: a phone.
 pub struct Phone {
     pub driver: WebDriver,
@@ -235,6 +261,21 @@ impl Phone {
         .await;
     }
 
+    /// Where the first match sits on screen (CSS pixels, the viewport's
+    /// coordinates), and the window's scroll and height with it.
+    pub async fn rect(&self, selector: &str) -> Rect {
+        self.wait_for(selector).await;
+        let v = self
+            .js(
+                "const r = document.querySelector(arguments[0]).getBoundingClientRect();
+                 return [r.top, r.bottom, r.left, r.right, window.scrollY, window.innerHeight];",
+                vec![json!(selector)],
+            )
+            .await;
+        let n = |i: usize| v[i].as_f64().unwrap_or_else(|| panic!("{}: no rect for {selector}: {v}", self.name));
+        Rect { top: n(0), bottom: n(1), left: n(2), right: n(3), scroll_y: n(4), viewport_height: n(5) }
+    }
+
     pub async fn screenshot(&self, name: &str) {
         let path = screenshot_dir().join(format!("{}-{name}.png", self.name));
         if let Err(e) = self.driver.screenshot(&path).await {
@@ -278,7 +319,9 @@ impl Phone {
         self.wait_js(
             "a completed sync with nothing waiting",
             "const p = document.querySelector('#sync-pending');
+             const bar = document.querySelector('#sync-bar');
              return !!p && p.dataset.pending === '0' && !document.querySelector('#sync-error')
+               && bar.dataset.running === '0' && bar.dataset.synced === '1'
                && !document.querySelector('#sync-last').innerText.includes('Chưa đồng bộ');",
             vec![],
         )

@@ -4,6 +4,7 @@
 //! the app issue's scenarios; screenshots of the main screens at 360×640
 //! land in `target/e2e-screenshots/`.
 
+mod daily;
 mod harness;
 mod phone;
 mod review;

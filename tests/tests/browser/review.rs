@@ -38,7 +38,7 @@ async fn a_returned_record_is_fixed_by_its_volunteer_and_then_approved() {
     let volunteer = Phone::launch("review-volunteer", &profiles.path().join("v")).await;
     volunteer.log_in(&ts.url, &volunteer_name, &volunteer_secret).await;
     volunteer.set_online(false).await;
-    volunteer.wait_text("#net-state", "Mất mạng").await;
+    volunteer.wait_text("#net-state", "Chưa có mạng").await;
     volunteer.click(&format!("[data-model='{model}']")).await;
     volunteer.click("#add-record").await;
     volunteer.fill("#f-kind", "meeting").await;
@@ -62,7 +62,7 @@ async fn a_returned_record_is_fixed_by_its_volunteer_and_then_approved() {
     staff.wait_for(&format!("{} [data-review='new']", item(&id))).await;
     staff.screenshot("queue").await;
     staff.set_online(false).await;
-    staff.wait_text("#net-state", "Mất mạng").await;
+    staff.wait_text("#net-state", "Chưa có mạng").await;
     staff.click(&format!("{} input.review-select", item(&id))).await;
     staff.wait_text("#review-selected", "Đã chọn 1").await;
     staff.click("#review-return").await;

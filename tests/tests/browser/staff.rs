@@ -78,7 +78,7 @@ async fn commune_staff_build_a_model_offline_and_the_commune_sees_it_after_sync(
 
     // Offline: a new model, replicated from the typical one.
     phone.set_online(false).await;
-    phone.wait_text("#net-state", "Mất mạng").await;
+    phone.wait_text("#net-state", "Chưa có mạng").await;
     phone.click("#add-model").await;
     phone.fill("#m-name", NEW_MODEL).await;
     phone.fill("#m-field", "security_order").await;
@@ -246,6 +246,8 @@ async fn province_staff_read_reports_that_need_the_server() {
 
     // Online but with the server down: the same.
     ts.stop().await;
+    let refresh = phone.rect("#r-refresh").await;
+    assert!(refresh.height() >= 44.0 && refresh.width() >= 44.0, "\"Tải lại\" is a thumb's size: {refresh:?}");
     phone.click("#r-refresh").await;
     phone.wait_text("#reports-offline", "Báo cáo cần kết nối máy chủ").await;
 
