@@ -22,6 +22,10 @@
 //! // `request(false)` carries no documents.
 //! ```
 //!
+//! A device that synced before sends its new changes in the first request
+//! of a session (after the heads it shares with the server), so a
+//! reconnect that pushes and receives takes one round trip.
+//!
 //! A session's transient state (what was sent, what is in flight) lives in
 //! memory only. When a request fails or is cut off, [`Replica::abort_session`]
 //! drops it and the next attempt starts again from the persisted state, so a
@@ -178,8 +182,12 @@ impl Replica {
                 continue;
             }
             let state = self.session.entry(*id).or_default();
-            match doc.sync().generate_sync_message(state) {
-                Some(msg) => docs.push(DocMessage::new(*id, budget.fit(msg, state).encode())),
+            let generated = doc.sync().generate_sync_message(state);
+            match generated {
+                Some(msg) => {
+                    let msg = push_first(doc, state, msg);
+                    docs.push(DocMessage::new(*id, budget.fit(msg, state).encode()))
+                }
                 None if full => held.push(id.to_string()),
                 None => {}
             }
@@ -218,12 +226,6 @@ impl Replica {
                 doc.get_changes(&shared).iter().filter(|c| *c.actor_id() == actor).count()
             })
             .sum()
-    }
-
-    /// The heads of a document this device and the server are known to
-    /// share (empty before its first sync): what is past them is only here.
-    pub fn shared_heads(&self, id: &DocId) -> Vec<automerge::ChangeHash> {
-        self.saved.get(id).map(|s| s.shared_heads.clone()).unwrap_or_default()
     }
 
     /// Storage form of one document and of its sync state.
@@ -291,6 +293,35 @@ impl Budget {
         }
         msg
     }
+}
+
+/// The first message of a session carries the changes the server is not
+/// known to hold, so that a reconnect takes one round trip, not two.
+///
+/// Automerge's own first message after a reconnect sends only heads and a
+/// Bloom filter (it no longer knows the peer's heads), and the changes
+/// follow in the second round. But the persisted shared heads already say
+/// what the server had at the end of the last session: everything after
+/// them goes now. The server merges it as any message with changes; if it
+/// lacks a dependency after all (its store was restored, say), it asks in
+/// its answer and the second round supplies it, as before. A device with
+/// no shared heads yet (its first sync) negotiates first, so nothing the
+/// server already holds is sent. Servers need nothing new: to them this is
+/// a version-1 message that carries changes early.
+fn push_first(doc: &mut AutoCommit, state: &mut sync::State, mut msg: sync::Message) -> sync::Message {
+    let first_of_session = state.their_heads.is_none();
+    if !first_of_session || state.shared_heads.is_empty() || !msg.changes.is_empty() {
+        return msg;
+    }
+    let changes = doc.get_changes(&state.shared_heads);
+    if changes.is_empty() {
+        return msg;
+    }
+    for c in &changes {
+        state.sent_hashes.insert(c.hash());
+    }
+    msg.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    msg
 }
 
 /// The part of a sync state worth keeping across sessions.

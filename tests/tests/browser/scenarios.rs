@@ -81,7 +81,8 @@ async fn records_made_offline_survive_a_reload_and_reach_another_phone() {
     assert!(phone.pending().await > 0, "the changes wait for the network");
 
     phone.reload().await;
-    phone.click(&format!("[data-model='{model}']")).await;
+    // A reload stays on the model's page (its own address).
+    phone.wait_for("#add-record").await;
     phone.wait_count("li.record", 2).await;
     phone.wait_text("li.record[data-kind='patrol']", "Vụ việc: 2").await;
     phone.wait_text("li.record[data-kind='household_support']", "1.500.000 đ").await;
