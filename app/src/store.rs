@@ -103,6 +103,23 @@ pub fn save_locale(code: &str) -> Result<(), StoreError> {
     Ok(LocalStorage::set(LOCALE_KEY, code)?)
 }
 
+const DRAFT_PREFIX: &str = "kheo.draft.";
+
+/// A form's unsaved content, kept on the phone as it is typed (a reload,
+/// Back or a killed tab loses nothing). Best effort: a full storage keeps
+/// the form as it is on screen, which is all a draft is for.
+pub fn save_draft<T: serde::Serialize>(key: &str, draft: &T) {
+    let _ = LocalStorage::set(format!("{DRAFT_PREFIX}{key}"), draft);
+}
+
+pub fn load_draft<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
+    LocalStorage::get(format!("{DRAFT_PREFIX}{key}")).ok()
+}
+
+pub fn clear_draft(key: &str) {
+    LocalStorage::delete(format!("{DRAFT_PREFIX}{key}"));
+}
+
 /// Removes everything this app stored (logout), the language choice aside.
 pub fn clear_device() {
     for key in keys() {

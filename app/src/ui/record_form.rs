@@ -15,7 +15,7 @@ use crate::catalog::{self, SaveError};
 use crate::device::{self, WriteFailure};
 use crate::i18n::*;
 use crate::state::{Notice, Screen, use_ui};
-use crate::store::StoreError;
+use crate::store::{self, StoreError};
 use crate::sync;
 
 #[component]
@@ -29,6 +29,45 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
     if existing.is_none() {
         draft.start_from_log(model);
     }
+    // What the form started from; anything else on screen is unsaved work,
+    // kept on the phone as a draft until it is saved or thrown away.
+    let draft_key =
+        StoredValue::new(format!("{model}.{}", record.map_or_else(|| "new".to_string(), |r| r.to_string())));
+    let initial = StoredValue::new(draft.snapshot_untracked());
+    let restored = RwSignal::new(None::<i64>);
+    if let Some(kept) = draft_key.with_value(|k| store::load_draft::<Snapshot>(k))
+        && kept.content != initial.get_value().content
+    {
+        restored.set(Some(kept.at));
+        draft.restore(&kept);
+    }
+    let changed = move || draft.snapshot_untracked().content != initial.get_value().content;
+    Effect::new(move |_| {
+        let now = draft.snapshot();
+        if now.content == initial.get_value().content {
+            draft_key.with_value(|k| store::clear_draft(k));
+        } else {
+            draft_key.with_value(|k| store::save_draft(k, &now));
+        }
+    });
+    let discard = move |_| {
+        draft.restore(&initial.get_value());
+        draft_key.with_value(|k| store::clear_draft(k));
+        restored.set(None);
+    };
+    // The phone's Back, a reload or a killed tab keep the draft; the form's
+    // own Back asks before it throws changes away.
+    let leave = move |_| {
+        if changed() {
+            let question = t_string!(i18n, form.leave_changed).to_string();
+            let sure = web_sys::window().and_then(|w| w.confirm_with_message(&question).ok()).unwrap_or(false);
+            if !sure {
+                return;
+            }
+            draft_key.with_value(|k| store::clear_draft(k));
+        }
+        crate::route::back(ui, Screen::Model(model));
+    };
     let record_id = existing.as_ref().map(|r| r.id).unwrap_or_else(RecordId::new_random);
     let year_lock = existing.as_ref().map(|r| r.occurred_on.year());
     let is_new = existing.is_none();
@@ -39,6 +78,7 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
 
     let finish = move |result: Result<(), WriteFailure>| match result {
         Ok(()) => {
+            draft_key.with_value(|k| store::clear_draft(k));
             ui.last_saved.set(Some(record_id));
             ui.notice.set(Some(Notice::Saved));
             ui.changed();
@@ -84,12 +124,18 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
 
     view! {
         <nav class="crumbs">
-            <button class="link" id="back" on:click=move |_| crate::route::back(ui, Screen::Model(model))>"← " {t!(i18n, back)}</button>
+            <button class="link" id="back" on:click=leave>"← " {t!(i18n, back)}</button>
         </nav>
         <h1>{move || if is_new { t_string!(i18n, form.new_title).to_string() } else { t_string!(i18n, form.edit_title).to_string() }}</h1>
         {review.filter(|r| r.state == ReviewState::Returned).map(|r| view! {
             <div class="banner warn" id="returned">
                 {move || t_string!(i18n, review.returned, comment = r.comment.clone()).to_string()}
+            </div>
+        })}
+        {move || restored.get().map(|at| view! {
+            <div class="banner warn draft-restored" id="draft-restored" role="status">
+                <span>{t_string!(i18n, form.draft_restored, at = format::short_time(at)).to_string()}</span>
+                <button type="button" class="link" id="draft-discard" on:click=discard>{t!(i18n, form.draft_discard)}</button>
             </div>
         })}
         <p class="hint required-hint" id="required-hint">{t!(i18n, form.required_hint)}</p>
@@ -249,10 +295,8 @@ pub(super) fn Choice<T: Code + Send + Sync>(
 #[component]
 fn PatrolFields(draft: Draft) -> impl IntoView {
     let i18n = use_i18n();
-    let next_key = StoredValue::new(draft.incidents.with_untracked(|v| v.len() as u32));
     let add = move |_| {
-        let key = next_key.get_value();
-        next_key.set_value(key + 1);
+        let key = next_incident_key(draft.incidents);
         draft.incidents.update(|v| v.push(IncidentDraft::new(key, None)));
     };
     view! {
@@ -345,6 +389,11 @@ fn MeetingFields(draft: Draft) -> impl IntoView {
     }
 }
 
+/// A key no incident on screen has.
+fn next_incident_key(incidents: RwSignal<Vec<IncidentDraft>>) -> u32 {
+    incidents.with_untracked(|v| v.iter().map(|i| i.key + 1).max().unwrap_or(0))
+}
+
 #[derive(Clone, Copy)]
 struct IncidentDraft {
     key: u32,
@@ -406,7 +455,110 @@ fn today() -> String {
     format!("{}-{:02}-{:02}", d.get_full_year(), d.get_month() + 1, d.get_date())
 }
 
+/// What a form holds, as stored in its draft: every field as typed, codes
+/// by their stable spelling.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Snapshot {
+    /// When it was kept (ms since the epoch).
+    at: i64,
+    content: SnapshotContent,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SnapshotContent {
+    kind: String,
+    texts: Vec<String>,
+    support_type: String,
+    /// id, category, description, outcome.
+    incidents: Vec<(String, String, String, String)>,
+}
+
 impl Draft {
+    /// The free-text fields, in one fixed order (the draft's `texts`).
+    fn texts(&self) -> [RwSignal<String>; 16] {
+        [
+            self.date,
+            self.note,
+            self.start,
+            self.end,
+            self.members,
+            self.area,
+            self.giver,
+            self.receiver,
+            self.amount,
+            self.workdays,
+            self.quantity,
+            self.unit,
+            self.description,
+            self.product,
+            self.topic,
+            self.attendees,
+        ]
+    }
+
+    /// The form's content now, tracked (an effect that reads it follows every keystroke).
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            at: js_sys::Date::now() as i64,
+            content: SnapshotContent {
+                kind: self.kind.get().code().to_owned(),
+                texts: self.texts().iter().map(|s| s.get()).collect(),
+                support_type: self.support_type.get().code().to_owned(),
+                incidents: self
+                    .incidents
+                    .get()
+                    .iter()
+                    .map(|i| {
+                        (
+                            i.id.get(),
+                            i.category.get().code().to_owned(),
+                            i.description.get(),
+                            i.outcome.get().code().to_owned(),
+                        )
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    fn snapshot_untracked(&self) -> Snapshot {
+        leptos::prelude::untrack(|| self.snapshot())
+    }
+
+    /// Puts a kept draft back into the form.
+    fn restore(&self, kept: &Snapshot) {
+        let c = &kept.content;
+        if let Some(kind) = RecordKind::from_code(&c.kind) {
+            self.kind.set(kind);
+        }
+        for (signal, text) in self.texts().iter().zip(&c.texts) {
+            signal.set(text.clone());
+        }
+        if let Some(t) = SupportType::from_code(&c.support_type) {
+            self.support_type.set(t);
+        }
+        // Keys unused on screen, so the list renders the restored incidents anew.
+        let base = next_incident_key(self.incidents);
+        let incidents = c
+            .incidents
+            .iter()
+            .enumerate()
+            .map(|(n, (id, category, description, outcome))| {
+                let i = IncidentDraft::new(base + n as u32, None);
+                i.id.set(id.clone());
+                if let Some(v) = IncidentCategory::from_code(category) {
+                    i.category.set(v);
+                }
+                i.description.set(description.clone());
+                if let Some(v) = IncidentOutcome::from_code(outcome) {
+                    i.outcome.set(v);
+                }
+                i
+            })
+            .collect();
+        self.incidents.set(incidents);
+    }
+
     fn new(from: Option<&Record>) -> Self {
         let d = Draft {
             kind: RwSignal::new(from.map_or(RecordKind::Patrol, Record::kind)),

@@ -519,3 +519,100 @@ async fn each_screen_has_its_address_so_back_goes_back_and_a_reload_stays() {
     phone.quit().await;
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn a_half_filled_form_survives_back_a_reload_and_a_killed_browser_and_leaving_asks_first() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("drafts", Role::Volunteer, HOME_UNIT).await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let profile = profiles.path().join("a");
+    let phone = Phone::launch("drafts", &profile).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "patrol").await;
+    phone.fill("#f-members", "9").await;
+    phone.fill("#f-area", "Tuyến nháp").await;
+    phone.click("#add-incident").await;
+    phone.fill("#f-inc-0-category", "gambling").await;
+    phone.fill("#f-inc-0-description", "Nhóm đánh bạc ở bãi sông").await;
+    assert_eq!(phone.count("#draft-restored").await, 0, "a fresh form has no draft");
+    let kept = async |phone: &Phone| {
+        phone.wait_for("#draft-restored").await;
+        phone.wait_text("#draft-restored", "Đã mở lại bản nháp chưa lưu").await;
+        assert_eq!(value(phone, "#f-members").await, "9");
+        assert_eq!(value(phone, "#f-area").await, "Tuyến nháp");
+        assert_eq!(value(phone, "#f-inc-0-category").await, "gambling");
+        assert_eq!(value(phone, "#f-inc-0-description").await, "Nhóm đánh bạc ở bãi sông");
+    };
+
+    // 1. A reload.
+    phone.reload().await;
+    kept(&phone).await;
+    phone.screenshot("draft-restored").await;
+
+    // 2. The phone's Back, and the form opened again.
+    phone.driver.back().await.expect("back");
+    phone.wait_for("#add-record").await;
+    phone.click("#add-record").await;
+    kept(&phone).await;
+
+    // 3. The browser killed (Android dropping a background tab) and opened again.
+    phone.quit().await;
+    let phone = Phone::launch("drafts", &profile).await;
+    phone.open(&ts.url).await;
+    phone.click(&format!("[data-model='{model}']")).await;
+    phone.click("#add-record").await;
+    kept(&phone).await;
+
+    // The form's own Back asks first; "Cancel" stays on the form with everything.
+    phone.click("#back").await;
+    let question = phone.driver.get_alert_text().await.expect("a question before leaving");
+    assert_eq!(question, "Biểu mẫu có thay đổi chưa lưu. Bỏ các thay đổi này và quay lại?");
+    phone.driver.dismiss_alert().await.expect("cancel");
+    assert_eq!(value(&phone, "#f-area").await, "Tuyến nháp");
+    // "OK" throws the changes away and goes back; the next form is fresh.
+    phone.click("#back").await;
+    phone.driver.accept_alert().await.expect("ok");
+    phone.wait_for("#add-record").await;
+    phone.click("#add-record").await;
+    phone.wait_for("#f-members").await;
+    assert_eq!(value(&phone, "#f-members").await, "");
+    assert_eq!(phone.count("#draft-restored").await, 0);
+    // An unchanged form leaves without a question.
+    phone.click("#back").await;
+    phone.wait_for("#add-record").await;
+
+    // "Bỏ bản nháp" puts the form back as it started.
+    phone.click("#add-record").await;
+    phone.fill("#f-members", "4").await;
+    phone.reload().await;
+    phone.wait_for("#draft-restored").await;
+    assert_eq!(value(&phone, "#f-members").await, "4");
+    phone.click("#draft-discard").await;
+    assert_eq!(value(&phone, "#f-members").await, "");
+    assert_eq!(phone.count("#draft-restored").await, 0);
+    phone.click("#back").await;
+    phone.wait_for("#add-record").await;
+
+    // A saved form leaves no draft behind.
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "meeting").await;
+    phone.fill("#f-topic", "Họp tổ tháng 12").await;
+    phone.reload().await;
+    phone.wait_for("#draft-restored").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+    phone.click("#add-record").await;
+    phone.wait_for("#f-kind").await;
+    assert_eq!(phone.count("#draft-restored").await, 0, "the saved draft is gone");
+    assert_eq!(value(&phone, "#f-topic").await, "");
+    let drafts =
+        phone.js("return Object.keys(localStorage).filter(k => k.startsWith('kheo.draft.')).length;", vec![]).await;
+    assert_eq!(drafts, json!(0), "nothing left in storage");
+
+    phone.quit().await;
+    ts.stop().await;
+}
