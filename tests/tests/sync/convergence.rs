@@ -150,3 +150,72 @@ async fn a_change_that_arrives_before_its_dependency_is_kept() {
     let got = reader.records(&log);
     assert!(got.contains_key(&first.id) && got.contains_key(&second.id), "{} records", got.len());
 }
+
+/// A phone that has not updated: it speaks Automerge's own sync with a
+/// persisted state (heads and Bloom filters first, its changes in the
+/// second round), as every phone did before changes went in the first
+/// request. The server takes it as before, and its records reach others.
+#[tokio::test]
+async fn an_old_protocol_client_still_syncs() {
+    use automerge::sync::{Message, State, SyncDoc};
+    use kheo_shared::protocol::{self, DocMessage, PROTOCOL_VERSION, SyncRequest, SyncResponse};
+
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let log = DocId::log(model, 2025).unwrap();
+    let mut current = server.device("current").await;
+    current.put_record(model, &records(2025, 1).remove(0));
+    current.sync(&server.url).await.unwrap();
+
+    let old = server.device("old").await;
+    let mut doc = automerge::AutoCommit::new().with_actor(old.replica.actor().clone());
+    let mut saved = State::new().encode();
+    let http = reqwest::Client::new();
+    // One session: Automerge's messages until it has nothing to say; returns the round trips.
+    async fn session(
+        http: &reqwest::Client,
+        url: &str,
+        token: &str,
+        log: DocId,
+        doc: &mut automerge::AutoCommit,
+        saved: &mut Vec<u8>,
+    ) -> usize {
+        let mut state = State::decode(saved).unwrap();
+        let mut rounds = 0;
+        loop {
+            let Some(msg) = doc.sync().generate_sync_message(&mut state) else { break };
+            rounds += 1;
+            assert!(rounds < 10, "no convergence");
+            let request = SyncRequest {
+                v: PROTOCOL_VERSION,
+                docs: vec![DocMessage::new(log, msg.encode())],
+                full: false,
+                held: vec![],
+            };
+            let answer = kheo_tests::post_raw(http, url, token, protocol::encode(&request)).await.unwrap();
+            assert!(answer.status().is_success(), "{}", answer.status());
+            let response: SyncResponse = protocol::decode(&answer.bytes().await.unwrap()).unwrap();
+            for m in response.docs {
+                doc.sync().receive_sync_message(&mut state, Message::decode(&m.msg).unwrap()).unwrap();
+            }
+        }
+        *saved = state.encode();
+        rounds
+    }
+    session(&http, &server.url, &old.token, log, &mut doc, &mut saved).await;
+    assert_eq!(kheo_shared::schema::read_log(&doc, &log).unwrap().records.len(), 1, "it received the log");
+
+    let mine = records(2025, 3);
+    for r in &mine {
+        let mut r = r.clone();
+        r.device = old.name.clone();
+        kheo_shared::schema::put_record(&mut doc, &r).unwrap();
+        doc.commit();
+    }
+    let rounds = session(&http, &server.url, &old.token, log, &mut doc, &mut saved).await;
+    assert_eq!(rounds, 2, "heads and filters first, then the changes");
+    current.sync(&server.url).await.unwrap();
+    let got = current.records(&log);
+    assert_eq!(got.len(), 4);
+    assert!(mine.iter().all(|r| got.contains_key(&r.id)));
+}
