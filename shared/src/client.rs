@@ -228,6 +228,12 @@ impl Replica {
             .sum()
     }
 
+    /// The heads of a document this device and the server are known to
+    /// share (empty before its first sync): what is past them is only here.
+    pub fn shared_heads(&self, id: &DocId) -> Vec<automerge::ChangeHash> {
+        self.saved.get(id).map(|s| s.shared_heads.clone()).unwrap_or_default()
+    }
+
     /// Storage form of one document and of its sync state.
     pub fn export(&mut self, id: &DocId) -> Option<(Vec<u8>, Vec<u8>)> {
         let doc = self.docs.get_mut(id)?;
