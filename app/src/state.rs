@@ -73,6 +73,10 @@ pub struct Ui {
     /// The record saved last, shown first and marked in its model's log
     /// until the person moves on.
     pub last_saved: RwSignal<Option<RecordId>>,
+    /// No landing in a volunteer's only model (any more): the model list
+    /// was shown with models since the app started, or the app opened on
+    /// another screen (a reload there, then Back, shows the list).
+    pub landed: RwSignal<bool>,
 }
 
 impl Ui {
@@ -85,6 +89,7 @@ impl Ui {
             online: RwSignal::new(navigator_online()),
             notice: RwSignal::new(None),
             last_saved: RwSignal::new(None),
+            landed: RwSignal::new(crate::route::initial() != Screen::Models),
         }
     }
 

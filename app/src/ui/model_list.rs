@@ -28,6 +28,21 @@ pub fn ModelList() -> impl IntoView {
     };
     // Commune staff and above build models (the server's `model_needs_staff`).
     let staff = super::role() >= Role::CommuneStaff;
+    // A volunteer with one model has nowhere else to go: the app opens in
+    // it, once per start (Back still shows this list).
+    Effect::new(move |_| {
+        let list = models();
+        if list.is_empty() || ui.landed.get_untracked() {
+            return;
+        }
+        ui.landed.set(true);
+        if let [(only, _)] = list.as_slice()
+            && !staff
+            && ui.screen.get_untracked() == Screen::Models
+        {
+            ui.screen.set(Screen::Model(only.id));
+        }
+    });
     view! {
         <h1>{t!(i18n, models.title)}</h1>
         {staff.then(|| view! {

@@ -276,6 +276,37 @@ impl Phone {
         Rect { top: n(0), bottom: n(1), left: n(2), right: n(3), scroll_y: n(4), viewport_height: n(5) }
     }
 
+    /// Opens a model's page: taps it in the model list, or finds it open
+    /// already (a volunteer with one model lands in it).
+    pub async fn open_model(&self, model: impl std::fmt::Display) {
+        let page = format!("/models/{model}");
+        self.wait_js(
+            &format!("the model {model} in the list or open"),
+            "if (location.pathname === arguments[0]) return true;
+             const card = document.querySelector(arguments[1]);
+             if (card) { card.click(); return true; }
+             return false;",
+            vec![json!(page), json!(format!("[data-model='{model}']"))],
+        )
+        .await;
+        self.wait_js(
+            &format!("the page of model {model}"),
+            "return location.pathname === arguments[0] && !!document.querySelector('#add-record');",
+            vec![json!(page)],
+        )
+        .await;
+    }
+
+    /// Waits until a model is on the phone: in the list, or open.
+    pub async fn wait_model(&self, model: impl std::fmt::Display) {
+        self.wait_js(
+            &format!("the model {model} on the phone"),
+            "return location.pathname === arguments[0] || !!document.querySelector(arguments[1]);",
+            vec![json!(format!("/models/{model}")), json!(format!("[data-model='{model}']"))],
+        )
+        .await;
+    }
+
     pub async fn screenshot(&self, name: &str) {
         let path = screenshot_dir().join(format!("{}-{name}.png", self.name));
         if let Err(e) = self.driver.screenshot(&path).await {

@@ -22,7 +22,7 @@ async fn a_refused_record_shows_the_reason_and_stays_on_the_phone() {
     let update = AccountUpdate { unit: Some("QNA.DB.DP".into()), ..AccountUpdate::default() };
     ts.accounts().update_account(&account.id, update).await.expect("the account moves");
 
-    phone.click(&format!("[data-model='{model}']")).await;
+    phone.open_model(model).await;
     phone.click("#add-record").await;
     phone.fill("#f-kind", "meeting").await;
     phone.fill("#f-date", "2025-08-02").await;
@@ -72,7 +72,7 @@ async fn a_full_storage_is_reported_and_loses_nothing() {
         .await;
     assert!(filled.as_u64().unwrap_or(0) > 0, "storage was filled");
 
-    phone.click(&format!("[data-model='{model}']")).await;
+    phone.open_model(model).await;
     phone.click("#add-record").await;
     phone.fill("#f-kind", "meeting").await;
     phone.fill("#f-date", "2025-08-03").await;
@@ -112,11 +112,12 @@ async fn english_is_an_option_and_keeps_dates_and_money_in_local_form() {
     let profiles = tempfile::tempdir().expect("profiles");
     let phone = Phone::launch("english", &profiles.path().join("a")).await;
     phone.log_in(&ts.url, &user, &secret).await;
-    phone.wait_text("#tab-models, h1", "Mô hình").await;
+    // One model: the app opens in it.
+    phone.open_model(model).await;
+    phone.wait_text("#add-record", "Ghi hoạt động mới").await;
 
     phone.click("#language").await;
-    phone.wait_text("h1", "My models").await;
-    phone.click(&format!("[data-model='{model}']")).await;
+    phone.wait_text("#add-record", "Log a new activity").await;
     phone.click("#add-record").await;
     phone.fill("#f-kind", "production").await;
     phone.fill("#f-date", "2025-09-05").await;

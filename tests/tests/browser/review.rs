@@ -39,7 +39,7 @@ async fn a_returned_record_is_fixed_by_its_volunteer_and_then_approved() {
     volunteer.log_in(&ts.url, &volunteer_name, &volunteer_secret).await;
     volunteer.set_online(false).await;
     volunteer.wait_text("#net-state", "Chưa có mạng").await;
-    volunteer.click(&format!("[data-model='{model}']")).await;
+    volunteer.open_model(model).await;
     volunteer.click("#add-record").await;
     volunteer.fill("#f-kind", "meeting").await;
     volunteer.fill("#f-date", "2025-06-20").await;

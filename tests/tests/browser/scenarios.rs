@@ -22,7 +22,7 @@ async fn server_records(ts: &TestServer, model: ModelId, who: &str) -> Vec<kheo_
 
 /// Adds a patrol with two incidents through the form.
 async fn add_patrol(phone: &Phone, model: ModelId, area: &str) {
-    phone.click(&format!("[data-model='{model}']")).await;
+    phone.open_model(model).await;
     phone.click("#add-record").await;
     phone.fill("#f-kind", "patrol").await;
     phone.fill("#f-date", "2025-06-14").await;
@@ -67,7 +67,7 @@ async fn records_made_offline_survive_a_reload_and_reach_another_phone() {
 
     let phone = Phone::launch("volunteer1", &profiles.path().join("a")).await;
     phone.log_in(&ts.url, &user, &secret).await;
-    phone.wait_for(&format!("[data-model='{model}']")).await;
+    phone.wait_model(model).await;
     phone.screenshot("models").await;
     phone.wait_offline_ready().await;
 
@@ -106,7 +106,7 @@ async fn records_made_offline_survive_a_reload_and_reach_another_phone() {
     // ... and another volunteer of the village sees them after their sync.
     let other = Phone::launch("volunteer2", &profiles.path().join("b")).await;
     other.log_in(&ts.url, &user2, &secret2).await;
-    other.click(&format!("[data-model='{model}']")).await;
+    other.open_model(model).await;
     other.wait_count("li.record", 2).await;
     other.wait_text("li.record[data-kind='patrol']", "Tuyến ven sông Kim Đới").await;
     other.screenshot("second-phone").await;
@@ -196,7 +196,7 @@ async fn the_app_opens_cold_with_no_network_after_the_first_visit() {
 
     let phone = Phone::launch("cold", &profile).await;
     phone.log_in(&url, &user, &secret).await;
-    phone.wait_for(&format!("[data-model='{model}']")).await;
+    phone.wait_model(model).await;
     phone.wait_offline_ready().await;
     phone.quit().await;
 
@@ -205,11 +205,11 @@ async fn the_app_opens_cold_with_no_network_after_the_first_visit() {
     let phone = Phone::launch("cold", &profile).await;
     phone.set_online(false).await;
     phone.open(&url).await;
-    phone.wait_for(&format!("[data-model='{model}']")).await;
+    phone.wait_model(model).await;
     phone.wait_text("#net-state", "Chưa có mạng").await;
     phone.wait_text("#sync-last", "Đã đồng bộ lúc").await;
     phone.screenshot("cold-offline").await;
-    phone.click(&format!("[data-model='{model}']")).await;
+    phone.open_model(model).await;
     phone.click("#add-record").await;
     phone.wait_for("#f-date").await;
 

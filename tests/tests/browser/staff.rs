@@ -72,7 +72,7 @@ async fn commune_staff_build_a_model_offline_and_the_commune_sees_it_after_sync(
 
     let phone = Phone::launch("commune-staff", &profiles.path().join("a")).await;
     phone.log_in(&ts.url, &staff, &staff_secret).await;
-    phone.wait_for(&format!("[data-model='{typical}']")).await;
+    phone.wait_model(typical).await;
     wait_org(&phone).await;
     phone.screenshot("models").await;
 
@@ -127,7 +127,7 @@ async fn commune_staff_build_a_model_offline_and_the_commune_sees_it_after_sync(
     other.log_in(&ts.url, &volunteer, &volunteer_secret).await;
     other.wait_text("#models", NEW_MODEL).await;
     assert_eq!(other.count("#add-model").await, 0, "volunteers do not build models");
-    other.click(&format!("[data-model='{id}']")).await;
+    other.open_model(id).await;
     wait_exact(&other, "#model-name", NEW_MODEL).await;
     assert_eq!(other.count("#edit-model").await, 0, "volunteers do not edit models");
     other.screenshot("sees-new-model").await;
@@ -180,7 +180,7 @@ async fn province_staff_read_reports_that_need_the_server() {
     let downloads = tempfile::tempdir().expect("downloads");
     let phone = Phone::launch("province", &profiles.path().join("a")).await;
     phone.log_in(&ts.url, &user, &secret).await;
-    phone.wait_for(&format!("[data-model='{typical}']")).await;
+    phone.wait_model(typical).await;
     wait_org(&phone).await;
     phone.cdp("Browser.setDownloadBehavior", json!({ "behavior": "allow", "downloadPath": downloads.path() })).await;
 
