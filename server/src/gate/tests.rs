@@ -55,13 +55,7 @@ pub(crate) fn v1_message_with_heads(heads: &[automerge::ChangeHash], changes: &[
 }
 
 pub(crate) fn v1_message(changes: &[Vec<u8>]) -> Vec<u8> {
-    let mut m = vec![0x42, 0, 0, 0];
-    put_uleb(&mut m, changes.len() as u64);
-    for c in changes {
-        put_uleb(&mut m, c.len() as u64);
-        m.extend(c);
-    }
-    m
+    v1_message_with_heads(&[], changes)
 }
 
 /// A chunk of `kind` around `body`, with the checksum Automerge computes
