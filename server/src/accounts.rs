@@ -9,7 +9,7 @@ use automerge::ActorId;
 use kheo_shared::codes::Role;
 use kheo_shared::protocol::{AccountInfo, LoginRequest, LoginResponse};
 use kheo_shared::scalars::Timestamp;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::throttle::{self, LoginThrottle};
 use crate::auth::{Principal, secret, token};
@@ -84,6 +84,21 @@ pub fn info(a: &AccountRow) -> AccountInfo {
     }
 }
 
+/// A person as the app shows them: the login name records carry, and the
+/// name to show for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    pub username: String,
+    pub display_name: String,
+}
+
+/// Whether `reader` sees the name of an account of `unit`: one of the
+/// reader's unit or below it (whose records the reader sees), or above it
+/// (the staff who review and consolidate it); province staff see everyone.
+fn sees(org: &OrgTree, reader: &Principal, unit: &str) -> bool {
+    reader.is_at_least(Role::ProvinceStaff) || org.is_within(unit, &reader.unit) || org.is_within(&reader.unit, unit)
+}
+
 /// The username and (if any) phone an account logs in with.
 fn logins_of(a: &NewAccount) -> Vec<String> {
     let phone = a.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned);
@@ -118,6 +133,22 @@ impl Accounts {
 
     pub fn org(&self) -> Arc<OrgTree> {
         self.org.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The display names of the accounts whose work `reader` sees, by
+    /// username; disabled accounts too, since their records remain.
+    pub async fn people(&self, reader: &Principal) -> Result<Vec<Person>, AppError> {
+        let org = self.org();
+        let mut out: Vec<Person> = self
+            .directory
+            .accounts()
+            .await?
+            .into_iter()
+            .filter(|a| sees(&org, reader, &a.unit))
+            .map(|a| Person { username: a.username, display_name: a.display_name })
+            .collect();
+        out.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(out)
     }
 
     /// Replaces the organisation tree, in the store and for every later request.

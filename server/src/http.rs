@@ -53,8 +53,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/me", get(me))
         .route("/api/v1/devices", get(my_devices))
         .route("/api/v1/org", get(read_org))
+        .route("/api/v1/people", get(people))
         .route("/api/v1/reports/rollup", get(rollup))
         .route("/api/v1/reports/targets", get(targets))
+        .route("/api/v1/reports/latest", get(latest))
         .route("/api/v1/reports/records", get(records_export))
         .route("/api/v1/review/queue", get(review_queue))
         .route("/api/v1/reports/charts/{chart}", get(chart))
@@ -133,6 +135,12 @@ async fn me(who: Principal, State(state): State<AppState>) -> Result<Json<Accoun
         .await?
         .ok_or_else(|| AppError::NotFound("account gone".into()))?;
     Ok(Json(accounts::info(&account)))
+}
+
+/// The display names of the people whose records or reviews the reader
+/// sees, so that screens show names rather than logins.
+async fn people(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<accounts::Person>>, AppError> {
+    Ok(Json(state.accounts.people(&who).await?))
 }
 
 async fn my_devices(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<DeviceRow>>, AppError> {
@@ -390,6 +398,15 @@ async fn replications(
     let org = state.accounts.org();
     let scope = reports::report_scope(&who, &org);
     Ok(Json(reports::replications(state.reports.as_ref(), &org, scope.as_deref(), &model).await?))
+}
+
+/// The latest month with records in the reader's scope: `{"month": "2025-06"}`,
+/// or `{"month": null}` before anyone logged anything.
+async fn latest(who: Principal, State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
+    let org = state.accounts.org();
+    let scope = reports::report_scope(&who, &org);
+    let month = reports::latest_month(state.reports.as_ref(), &org, scope.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "month": month })))
 }
 
 #[derive(Debug, Deserialize)]

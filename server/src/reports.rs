@@ -535,6 +535,24 @@ pub async fn records_by_month(
     Ok(months.into_iter().collect())
 }
 
+/// The latest month (`YYYY-MM`) with a live record in the reader's scope,
+/// approved or not; `None` before anyone logged anything. The report screen
+/// opens on it rather than on an empty current year.
+pub async fn latest_month(
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    let in_scope = models_in_scope(store, org, scope).await?;
+    Ok(store
+        .monthly("2000-01-01", "2100-12-31", false)
+        .await?
+        .into_iter()
+        .filter(|(model, _, n)| *n > 0 && in_scope.contains_key(model))
+        .map(|(_, month, _)| month)
+        .max())
+}
+
 /// The Vietnamese name of an incident category, as the glossary gives it.
 pub fn category_name(code: &str) -> &str {
     match code {

@@ -8,7 +8,9 @@ mod convergence;
 mod durability;
 mod hostile;
 mod load;
+mod people;
 mod property;
+mod report_screens;
 mod reports;
 mod security;
 
