@@ -16,6 +16,7 @@
 //! * [`api`]: the server's login and sync endpoints over `fetch`;
 //! * [`sync`]: the background sync task, its triggers and its backoff;
 //! * [`org`]: the organisation tree, cached for names and scopes offline;
+//! * [`people`]: the display names of the people whose records the phone shows;
 //! * [`models`]: model management for staff: the profile form's edit applied
 //!   over the current profile, the write rules, the units and sources offered;
 //! * [`reports`]: periods, paths and answers of the server's consolidated reports;
@@ -35,6 +36,7 @@ pub mod catalog;
 pub mod device;
 pub mod models;
 pub mod org;
+pub mod people;
 pub mod reports;
 pub mod review;
 pub mod route;

@@ -56,6 +56,13 @@ impl QueueState {
     pub fn from_code(code: &str) -> Option<QueueState> {
         QueueState::ALL.into_iter().find(|s| s.code() == code)
     }
+
+    /// Whether a record in this state passes a filter on `wanted`. A record
+    /// returned and fixed since awaits review again ("Chờ duyệt" shows it,
+    /// with its "fixed" mark), as well as standing returned.
+    pub fn passes(self, wanted: QueueState, record: &Record) -> bool {
+        self == wanted || (wanted == QueueState::New && self == QueueState::Returned && edited_since_review(record))
+    }
 }
 
 /// Whether the record changed after its last review (approval or return).
@@ -63,7 +70,8 @@ pub fn edited_since_review(record: &Record) -> bool {
     record.review.reviewed_at.is_some_and(|at| record.updated_at > at)
 }
 
-/// Which records the queue shows; every filter is optional.
+/// Which records the queue shows; every filter is optional (the screen
+/// opens on [`QueueFilter::awaiting`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFilter {
     /// A unit (typically a village): models of that unit and below. A
@@ -76,6 +84,13 @@ pub struct QueueFilter {
     /// Last day of the period, inclusive.
     pub to: Option<Day>,
     pub state: Option<QueueState>,
+}
+
+impl QueueFilter {
+    /// The records awaiting a decision: what a reviewer opens the queue for.
+    pub fn awaiting() -> QueueFilter {
+        QueueFilter { state: Some(QueueState::New), ..QueueFilter::default() }
+    }
 }
 
 /// One record in the queue, with where it comes from.
@@ -125,7 +140,7 @@ pub fn queue(replica: &Replica, org: &Org, filter: &QueueFilter) -> Vec<QueueIte
                 && filter.kind.is_none_or(|k| record.kind() == k)
                 && filter.from.is_none_or(|d| record.occurred_on >= d)
                 && filter.to.is_none_or(|d| record.occurred_on <= d)
-                && filter.state.is_none_or(|s| s == state);
+                && filter.state.is_none_or(|s| state.passes(s, &record));
             if !keep {
                 continue;
             }
@@ -154,10 +169,14 @@ pub fn queue(replica: &Replica, org: &Org, filter: &QueueFilter) -> Vec<QueueIte
     out
 }
 
-/// The units the models on the phone belong to, `(code, name)` by name:
-/// the choices of the village filter.
-pub fn units(replica: &Replica, org: &Org) -> Vec<(String, String)> {
-    let mut codes: Vec<String> = catalog::models(replica).into_iter().map(|m| m.unit).collect();
+/// The choices of the village filter, `(code, name)`: the reviewer's unit
+/// first, then every unit under it in the tree (its villages, before and
+/// after a reform) and any other unit a model on the phone belongs to, by
+/// name. A name two units share says which unit each one lies under.
+pub fn units(replica: &Replica, org: &Org, scope: &str) -> Vec<(String, String)> {
+    let mut codes: Vec<String> =
+        org.units().iter().filter(|u| u.code != scope && org.within(&u.code, scope)).map(|u| u.code.clone()).collect();
+    codes.extend(catalog::models(replica).into_iter().map(|m| m.unit).filter(|u| u != scope));
     codes.sort();
     codes.dedup();
     let mut out: Vec<(String, String)> = codes
@@ -168,6 +187,16 @@ pub fn units(replica: &Replica, org: &Org) -> Vec<(String, String)> {
         })
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    let shared: Vec<bool> =
+        out.iter().map(|(code, name)| out.iter().any(|(other, n)| n == name && other != code)).collect();
+    for ((code, name), shared) in out.iter_mut().zip(shared) {
+        if let Some(parent) = shared.then(|| org.unit(code).and_then(|u| u.parent.clone())).flatten() {
+            *name = format!("{name} – {}", org.name(&parent));
+        }
+    }
+    if org.unit(scope).is_some() {
+        out.insert(0, (scope.to_owned(), org.name(scope)));
+    }
     out
 }
 
@@ -346,6 +375,10 @@ mod tests {
     const COMMUNE: &str = "QNA.TK.TT";
     const KIM_DOI: &str = "QNA.TK.TT.KD";
     const VILLAGE_2: &str = "QNA.TK.TT.T2";
+    /// A village with no model on the phone.
+    const MY_CANG: &str = "QNA.TK.TT.MC";
+    /// Kim Đới of a neighbouring commune: the same name under another parent.
+    const OLD_KIM_DOI: &str = "QNA.X.KD";
 
     fn org() -> Org {
         let unit = |code: &str, name: &str, parent: Option<&str>| Unit {
@@ -359,6 +392,9 @@ mod tests {
             unit(COMMUNE, "Xã Tam Thăng", None),
             unit(KIM_DOI, "Thôn Kim Đới", Some(COMMUNE)),
             unit(VILLAGE_2, "Thôn 2", Some(COMMUNE)),
+            unit(MY_CANG, "Thôn Mỹ Cang", Some(COMMUNE)),
+            unit("QNA.X", "Xã Tam Thăng (mới)", None),
+            unit(OLD_KIM_DOI, "Thôn Kim Đới", Some("QNA.X")),
         ])
     }
 
@@ -420,8 +456,44 @@ mod tests {
         assert_eq!(at(feb), vec![b.id, c.id], "both ends of the period are inclusive");
         assert_eq!(at(QueueFilter { state: Some(QueueState::Approved), ..Default::default() }), vec![]);
 
-        let names: Vec<String> = units(&phone, &org).into_iter().map(|(_, name)| name).collect();
-        assert_eq!(names, vec!["Thôn 2", "Thôn Kim Đới", "Xã Tam Thăng"]);
+        let names: Vec<String> = units(&phone, &org, COMMUNE).into_iter().map(|(_, name)| name).collect();
+        assert_eq!(
+            names,
+            vec!["Xã Tam Thăng", "Thôn 2", "Thôn Kim Đới", "Thôn Mỹ Cang"],
+            "every village, models or not"
+        );
+        let old = QueueFilter { unit: Some(OLD_KIM_DOI.into()), ..Default::default() };
+        assert!(at(old).is_empty());
+    }
+
+    #[test]
+    fn a_village_name_two_communes_share_says_which_commune() {
+        let phone = Replica::new(automerge::ActorId::random());
+        let unit = |code: &str, name: &str, parent: Option<&str>| Unit {
+            code: code.into(),
+            name: name.into(),
+            level: "village".into(),
+            parent: parent.map(str::to_owned),
+            valid_to: None,
+        };
+        let org = Org::new(vec![
+            unit("P", "Tỉnh Quảng Nam", None),
+            unit("P.A", "Xã Tam Thăng", Some("P")),
+            unit("P.A.KD", "Thôn Kim Đới", Some("P.A")),
+            unit("P.B", "Xã Tam Thăng (mới)", Some("P")),
+            unit("P.B.KD", "Thôn Kim Đới", Some("P.B")),
+        ]);
+        let names: Vec<String> = units(&phone, &org, "P").into_iter().map(|(_, name)| name).collect();
+        assert_eq!(
+            names,
+            vec![
+                "Tỉnh Quảng Nam",
+                "Thôn Kim Đới – Xã Tam Thăng",
+                "Thôn Kim Đới – Xã Tam Thăng (mới)",
+                "Xã Tam Thăng",
+                "Xã Tam Thăng (mới)"
+            ]
+        );
     }
 
     #[test]
@@ -470,6 +542,15 @@ mod tests {
         assert_eq!(r.review.comment, "Thiếu địa bàn");
         let org = org();
         let returned = QueueFilter { state: Some(QueueState::Returned), ..Default::default() };
+        assert_eq!(ids(&queue(&phone, &org, &returned)), vec![a.id]);
+        let awaiting = |phone: &Replica| ids(&queue(phone, &org, &QueueFilter::awaiting()));
+        assert!(!awaiting(&phone).contains(&a.id), "returned, it waits for its volunteer, not the reviewer");
+        // Fixed by its volunteer, it awaits review again, and still stands returned.
+        let mut fixed = reread(&phone, team, a.id);
+        fixed.note = "Đã bổ sung địa bàn".into();
+        fixed.updated_at = at(9);
+        catalog::save_record(&mut phone, team, &fixed, at(9)).unwrap();
+        assert_eq!(awaiting(&phone), vec![d.id, a.id]);
         assert_eq!(ids(&queue(&phone, &org, &returned)), vec![a.id]);
 
         assert!(matches!(

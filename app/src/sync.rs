@@ -119,6 +119,7 @@ async fn session(ui: Ui) -> Result<(), SyncProblem> {
     if result.is_ok() {
         let _ = store::save_last_sync(js_sys::Date::now() as i64);
         crate::org::refresh_if_stale(&token).await;
+        crate::people::refresh_if_stale(&token).await;
     }
     ui.changed();
     result

@@ -129,12 +129,17 @@ impl TestServer {
     /// Creates an account (username `<name>.test`, secret `<name>-secret`)
     /// without logging any device in: for a person who will log in through the app.
     pub async fn account(&self, name: &str, role: Role, unit: &str) -> (String, String) {
+        self.account_named(name, &format!("Tình nguyện viên {name}"), role, unit).await
+    }
+
+    /// The same with a display name of its own: screens name people by it.
+    pub async fn account_named(&self, name: &str, display_name: &str, role: Role, unit: &str) -> (String, String) {
         let (username, secret) = (format!("{name}.test"), format!("{name}-secret"));
         self.accounts()
             .create_account(NewAccount {
                 username: username.clone(),
                 phone: None,
-                display_name: format!("Tình nguyện viên {name}"),
+                display_name: display_name.into(),
                 role,
                 unit: unit.into(),
                 secret: secret.clone(),
@@ -142,6 +147,12 @@ impl TestServer {
             .await
             .expect("account is created");
         (username, secret)
+    }
+
+    /// Another server process on the same store: its own hot documents,
+    /// writer and connections, sharing nothing with this one but the database.
+    pub async fn start_peer(&self) -> RunningServer {
+        kheo_server::start(self.config.clone()).await.expect("peer server starts")
     }
 
     pub async fn stop(&mut self) {
@@ -252,16 +263,23 @@ impl Device {
     /// One sync session: round trips until nothing is left to say, or
     /// [`MAX_ROUNDS`] of them, as a phone would before trying again later.
     pub async fn sync(&mut self, base_url: &str) -> Result<Traffic, SyncFailure> {
-        self.sync_session(base_url, true).await
+        self.sync_session(&[base_url], true).await
+    }
+
+    /// A session whose requests go to these servers in turn, starting at
+    /// `first`: a load balancer in front of several processes.
+    pub async fn sync_across(&mut self, urls: &[&str], first: usize) -> Result<Traffic, SyncFailure> {
+        let turned: Vec<&str> = urls.iter().cycle().skip(first % urls.len().max(1)).take(urls.len()).copied().collect();
+        self.sync_session(&turned, true).await
     }
 
     /// A session that only syncs the documents the device already holds
     /// (`full == false`): what an established phone does between full syncs.
     pub async fn sync_held(&mut self, base_url: &str) -> Result<Traffic, SyncFailure> {
-        self.sync_session(base_url, false).await
+        self.sync_session(&[base_url], false).await
     }
 
-    async fn sync_session(&mut self, base_url: &str, full: bool) -> Result<Traffic, SyncFailure> {
+    async fn sync_session(&mut self, urls: &[&str], full: bool) -> Result<Traffic, SyncFailure> {
         self.replica.start_session();
         let mut traffic = Traffic::default();
         loop {
@@ -278,6 +296,7 @@ impl Device {
                 self.replica.abort_session();
                 return Ok(traffic);
             }
+            let base_url = urls[traffic.round_trips % urls.len()];
             match self.post(base_url, &request, &mut traffic).await {
                 Err(SyncFailure::Refused { status, body }) => {
                     self.replica.abort_session();

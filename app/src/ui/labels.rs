@@ -91,3 +91,14 @@ pub fn refusal(i18n: I18n, rule: Option<&str>, error: &str) -> String {
         _ => t_string!(i18n, rule.other).to_string(),
     }
 }
+
+/// Where a record stands in review, as the filters name it.
+pub fn queue_state(i18n: I18n, state: crate::review::QueueState) -> String {
+    use crate::review::QueueState;
+    match state {
+        QueueState::New => t_string!(i18n, review.awaiting).to_string(),
+        QueueState::Approved => t_string!(i18n, review.approved).to_string(),
+        QueueState::Returned => t_string!(i18n, review.returned_plain).to_string(),
+        QueueState::EditedAfterApproval => t_string!(i18n, review.edited_after_approval).to_string(),
+    }
+}

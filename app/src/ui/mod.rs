@@ -64,6 +64,7 @@ fn Root() -> impl IntoView {
 /// Opens the device of a session and starts syncing it.
 pub(crate) fn open_device(ui: Ui, session: store::Session) {
     let account = session.account.clone();
+    crate::people::remember(&account);
     let damaged = device::open(session);
     if !damaged.is_empty() {
         ui.notice.set(Some(Notice::Error(damaged.join(", "))));
@@ -100,6 +101,7 @@ fn Shell() -> impl IntoView {
         let session = device::with(|d| (d.session.token.clone(), d.session.device_id.clone()));
         device::close();
         store::clear_device();
+        crate::people::forget();
         ui.account.set(None);
         crate::route::replace(ui, Screen::Models);
         // A phone passed to someone else must not keep working as this

@@ -1,6 +1,8 @@
-//! The volunteer's models: every model on the phone, by name.
+//! The volunteer's models: every model on the phone, by name, with how
+//! many records it holds and how many the commune returned to be fixed.
 
-use kheo_shared::codes::Role;
+use kheo_shared::codes::{ReviewState, Role};
+use kheo_shared::record::Record;
 use leptos::prelude::*;
 
 use super::labels;
@@ -8,6 +10,11 @@ use crate::catalog::{self, Filter};
 use crate::device;
 use crate::i18n::*;
 use crate::state::{Screen, use_ui};
+
+/// A record the commune sent back and its volunteer has yet to fix.
+fn to_fix(record: &Record) -> bool {
+    record.review.state == ReviewState::Returned && !crate::review::edited_since_review(record)
+}
 
 #[component]
 pub fn ModelList() -> impl IntoView {
@@ -19,8 +26,9 @@ pub fn ModelList() -> impl IntoView {
             catalog::models(&d.replica)
                 .into_iter()
                 .map(|m| {
-                    let n = catalog::records(&d.replica, m.id, Filter::default()).len();
-                    (m, n)
+                    let records = catalog::records(&d.replica, m.id, Filter::default());
+                    let returned = records.iter().filter(|r| to_fix(r)).count();
+                    (m, records.len(), returned)
                 })
                 .collect::<Vec<_>>()
         })
@@ -36,7 +44,7 @@ pub fn ModelList() -> impl IntoView {
             return;
         }
         ui.landed.set(true);
-        if let [(only, _)] = list.as_slice()
+        if let [(only, _, _)] = list.as_slice()
             && !staff
             && ui.screen.get_untracked() == Screen::Models
         {
@@ -57,7 +65,7 @@ pub fn ModelList() -> impl IntoView {
             }
             view! {
                 <ul class="cards" id="models">
-                    {list.into_iter().map(|(m, n)| {
+                    {list.into_iter().map(|(m, n, returned)| {
                         let id = m.id;
                         view! {
                             <li>
@@ -67,6 +75,11 @@ pub fn ModelList() -> impl IntoView {
                                     <span class="muted">{move || labels::field(i18n, m.field)}</span>
                                     <span class="muted">{move || labels::status(i18n, m.status)}</span>
                                     <span class="count">{move || t_string!(i18n, models.records_count, n).to_string()}</span>
+                                    {(returned > 0).then(|| view! {
+                                        <span class="badge warn returned-count" data-returned=returned>
+                                            {move || t_string!(i18n, models.returned_count, n = returned).to_string()}
+                                        </span>
+                                    })}
                                 </button>
                             </li>
                         }

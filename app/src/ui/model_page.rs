@@ -1,5 +1,5 @@
 //! One model: its profile, the server's refusals if any, and its activity
-//! log newest first, filtered by kind and month.
+//! log newest first, filtered by kind, month and review state.
 
 use kheo_shared::codes::{Code, RecordKind, Role};
 use kheo_shared::ids::ModelId;
@@ -10,6 +10,7 @@ use super::{format, labels};
 use crate::catalog::{self, Filter};
 use crate::device;
 use crate::i18n::*;
+use crate::review::QueueState;
 use crate::state::{Screen, use_ui};
 
 #[component]
@@ -18,6 +19,7 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
     let ui = use_ui();
     let kind = RwSignal::new(None::<RecordKind>);
     let month = RwSignal::new(None::<(i32, u8)>);
+    let review = RwSignal::new(None::<QueueState>);
     let profile = move || {
         ui.revision.track();
         device::with(|d| catalog::model(&d.replica, model)).flatten()
@@ -30,6 +32,9 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
         let (mut list, unsynced) =
             device::with(|d| (catalog::records(&d.replica, model, filter), catalog::unsynced(&d.replica, model)))
                 .unwrap_or_default();
+        if let Some(wanted) = review.get() {
+            list.retain(|r| QueueState::of(r).passes(wanted, r));
+        }
         if let Some(saved) = ui.last_saved.get()
             && let Some(at) = list.iter().position(|r| r.id == saved)
         {
@@ -117,6 +122,15 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                     <option value="">{t!(i18n, log.all_months)}</option>
                     {move || months().into_iter().map(|(y, m)| view! {
                         <option value=format!("{y}-{m:02}") selected=move || month.get() == Some((y, m))>{format::month(y, m)}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>
+                <span>{t!(i18n, log.filter_review)}</span>
+                <select id="filter-review" on:change=move |ev| review.set(QueueState::from_code(&event_target_value(&ev)))>
+                    <option value="">{t!(i18n, log.all_reviews)}</option>
+                    {QueueState::ALL.into_iter().map(|s| view! {
+                        <option value=s.code()>{move || labels::queue_state(i18n, s)}</option>
                     }).collect_view()}
                 </select>
             </label>

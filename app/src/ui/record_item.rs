@@ -26,6 +26,8 @@ pub fn RecordItem(
     let summary = summary(i18n, record.activity.clone());
     let review = record.review.clone();
     let deleted = record.deleted;
+    // Who logged it, by name: a team shares one log.
+    let author = crate::people::name(&record.author);
     let edited_after_approval =
         review.state == ReviewState::Approved && review.reviewed_at.is_some_and(|at| record.updated_at > at);
     // Fixed after a return: the reviewer has yet to look again.
@@ -65,6 +67,7 @@ pub fn RecordItem(
                 </span>
                 <span class="summary">{summary}</span>
                 {(!record.note.is_empty()).then(|| view! { <span class="muted note">{record.note.clone()}</span> })}
+                <span class="muted author">{move || t_string!(i18n, log.by, name = author.clone()).to_string()}</span>
                 <span class="line badges">
                     {sync_badge}
                     {review_badge}

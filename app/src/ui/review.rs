@@ -30,7 +30,8 @@ pub fn ReviewQueue() -> impl IntoView {
         return view! { <p class="hint" id="review-staff-only">{t!(i18n, review.staff_only)}</p> }.into_any();
     }
     let ui = use_ui();
-    let filter = RwSignal::new(QueueFilter::default());
+    // Opens on what awaits a decision, not on everything ever reviewed.
+    let filter = RwSignal::new(QueueFilter::awaiting());
     let selected = RwSignal::new(BTreeSet::<RecordId>::new());
     let comment = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -154,7 +155,8 @@ fn Filters(filter: RwSignal<QueueFilter>) -> impl IntoView {
     let ui = use_ui();
     let units = move || {
         ui.revision.track();
-        device::with(|d| crate::org::with(|o| review::units(&d.replica, o))).unwrap_or_default()
+        let scope = ui.account.with(|a| a.as_ref().map(|a| a.unit.clone()).unwrap_or_default());
+        device::with(|d| crate::org::with(|o| review::units(&d.replica, o, &scope))).unwrap_or_default()
     };
     let models = move || {
         ui.revision.track();
@@ -184,9 +186,9 @@ fn Filters(filter: RwSignal<QueueFilter>) -> impl IntoView {
                     let state = QueueState::from_code(&event_target_value(&ev));
                     filter.update(|f| f.state = state);
                 }>
-                    <option value="">{t!(i18n, review.all_states)}</option>
+                    <option value="" selected=move || filter.with(|f| f.state.is_none())>{t!(i18n, review.all_states)}</option>
                     {QueueState::ALL.into_iter().map(|s| view! {
-                        <option value=s.code()>{move || state_label(i18n, s)}</option>
+                        <option value=s.code() selected=move || filter.with(|f| f.state == Some(s))>{move || labels::queue_state(i18n, s)}</option>
                     }).collect_view()}
                 </select>
             </label>
@@ -250,15 +252,6 @@ fn Filters(filter: RwSignal<QueueFilter>) -> impl IntoView {
     }
 }
 
-fn state_label(i18n: I18n, state: QueueState) -> String {
-    match state {
-        QueueState::New => t_string!(i18n, review.awaiting).to_string(),
-        QueueState::Approved => t_string!(i18n, review.approved).to_string(),
-        QueueState::Returned => t_string!(i18n, review.returned_plain).to_string(),
-        QueueState::EditedAfterApproval => t_string!(i18n, review.edited_after_approval).to_string(),
-    }
-}
-
 /// One record: tapping anywhere on it selects it.
 #[component]
 fn Item(item: QueueItem, selected: RwSignal<BTreeSet<RecordId>>) -> impl IntoView {
@@ -308,7 +301,7 @@ fn Item(item: QueueItem, selected: RwSignal<BTreeSet<RecordId>>) -> impl IntoVie
         view! { <span class=class data-review=state.code()>{text}</span> }
     };
     let fixed_since_return = state == QueueState::Returned && review::edited_since_review(&record);
-    let reviewed = rev.reviewer.clone().zip(rev.reviewed_at).map(|(name, at)| {
+    let reviewed = rev.reviewer.as_deref().map(crate::people::name).zip(rev.reviewed_at).map(|(name, at)| {
         let at = format::local_time(at.millis());
         let approved_comment = (state != QueueState::Returned && !rev.comment.is_empty()).then(|| rev.comment.clone());
         view! {
@@ -318,7 +311,7 @@ fn Item(item: QueueItem, selected: RwSignal<BTreeSet<RecordId>>) -> impl IntoVie
             </span>
         }
     });
-    let author = record.author.clone();
+    let author = crate::people::name(&record.author);
     view! {
         <li class="review-item" class:selected=is_selected data-record=id.to_string() data-kind=kind.code()
             data-state=state.code()>

@@ -2,15 +2,16 @@
 //! messages a person understands at the field they are about, the number
 //! pad for a PIN, targets big enough for a thumb, a calm offline line, Save
 //! in reach, the saved record in sight with where it stands, dates in the
-//! app's language, and a form that starts from what the team did last.
+//! app's language, a form that starts from what the team did last, and a
+//! returned record easy to find, with people named by name.
 
-use kheo_shared::codes::{Field, Role};
+use kheo_shared::codes::{Field, ReviewState, Role};
 use kheo_shared::ids::{ModelId, RecordId};
 use kheo_shared::testdata;
-use kheo_tests::{HOME_UNIT, TestServer};
+use kheo_tests::{Device, HOME_UNIT, TestServer};
 use serde_json::json;
 
-use crate::harness::{Phone, one_at_a_time, server_with_app};
+use crate::harness::{Phone, decided, one_at_a_time, server_with_app};
 
 /// Waits until the trimmed text of `selector` is exactly `expected`.
 async fn wait_exact(phone: &Phone, selector: &str, expected: &str) {
@@ -614,6 +615,79 @@ async fn a_half_filled_form_survives_back_a_reload_and_a_killed_browser_and_leav
     let drafts =
         phone.js("return Object.keys(localStorage).filter(k => k.startsWith('kheo.draft.')).length;", vec![]).await;
     assert_eq!(drafts, json!(0), "nothing left in storage");
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn the_model_list_counts_returned_records_and_the_log_finds_them_by_review_state() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let quiet = ts.model().await;
+    let (teammate, teammate_secret) = ts.account_named("dongdoi", "Trần Thị Bình", Role::Volunteer, HOME_UNIT).await;
+    let (reviewer, reviewer_secret) = ts.account_named("duyet", "Lê Thị Thu", Role::CommuneStaff, HOME_UNIT).await;
+
+    // A teammate's phone (simulated) logs four patrols; the commune returns
+    // two, approves one and leaves one waiting.
+    let mut phone_b = Device::login(&ts.url, &teammate, &teammate_secret).await.expect("the teammate logs in");
+    let records: Vec<_> = (1..=4)
+        .map(|n| {
+            let mut r = testdata::patrol(RecordId::new_random(), &format!("2025-05-0{n}"), 0);
+            r.author = teammate.clone();
+            r
+        })
+        .collect();
+    for r in &records {
+        phone_b.put_record(model, r);
+    }
+    phone_b.sync(&ts.url).await.expect("the teammate's phone syncs");
+    let mut staff = Device::login(&ts.url, &reviewer, &reviewer_secret).await.expect("the reviewer logs in");
+    staff.sync(&ts.url).await.expect("the reviewer's phone syncs");
+    staff.put_record(model, &decided(&records[0], ReviewState::Returned, &reviewer, "Thiếu địa bàn"));
+    staff.put_record(model, &decided(&records[1], ReviewState::Returned, &reviewer, "Sai ngày"));
+    staff.put_record(model, &decided(&records[2], ReviewState::Approved, &reviewer, ""));
+    staff.sync(&ts.url).await.expect("the decisions sync");
+
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = volunteer(&ts, "returned", &profiles).await;
+    // The list says how many records were sent back, on that model only.
+    let badge = format!("[data-model='{model}'] .returned-count");
+    wait_exact(&phone, &badge, "2 bản ghi bị trả lại, cần sửa").await;
+    phone.wait_text(&format!("[data-model='{model}']"), "4 hoạt động").await;
+    assert_eq!(phone.count(&format!("[data-model='{quiet}'] .returned-count")).await, 0);
+    phone.screenshot("returned-count").await;
+
+    // The log finds them by review state.
+    phone.open_model(model).await;
+    phone.wait_count("li.record", 4).await;
+    phone.fill("#filter-review", "returned").await;
+    phone.wait_count("li.record", 2).await;
+    for r in &records[..2] {
+        assert_eq!(phone.count(&format!("li.record[data-record='{}']", r.id)).await, 1);
+    }
+    phone.screenshot("returned-filter").await;
+    phone.fill("#filter-review", "approved").await;
+    phone.wait_count("li.record", 1).await;
+    phone.fill("#filter-review", "new").await;
+    phone.wait_count("li.record", 1).await;
+    assert_eq!(phone.count(&format!("li.record[data-record='{}']", records[3].id)).await, 1);
+    phone.fill("#filter-review", "").await;
+    phone.wait_count("li.record", 4).await;
+
+    // Who logged each record, by name, not by login.
+    let card = format!("li.record[data-record='{}']", records[0].id);
+    phone.wait_text(&format!("{card} .author"), "Người ghi: Trần Thị Bình").await;
+    let text = phone.text(&card).await;
+    assert!(!text.contains(&teammate), "no login name on the card: {text}");
+
+    // In English too.
+    phone.click("#language").await;
+    phone.wait_text(&format!("{card} .author"), "Logged by Trần Thị Bình").await;
+    phone.click("#back").await;
+    wait_exact(&phone, &badge, "2 returned, to fix").await;
+    phone.click("#language").await;
 
     phone.quit().await;
     ts.stop().await;

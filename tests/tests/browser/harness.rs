@@ -9,6 +9,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kheo_server::Config;
+use kheo_shared::codes::ReviewState;
+use kheo_shared::record::{Record, Review};
+use kheo_shared::scalars::Timestamp;
 use kheo_tests::TestServer;
 use serde_json::json;
 use thirtyfour::cdp::domains::network::NetworkConditions;
@@ -394,4 +397,16 @@ async fn wait_for_chromedriver(url: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("chromedriver did not start on {url}");
+}
+
+/// A commune decision on a record, as the review screen writes it.
+pub fn decided(record: &Record, state: ReviewState, reviewer: &str, comment: &str) -> Record {
+    let mut r = record.clone();
+    r.review = Review {
+        state,
+        reviewer: Some(reviewer.into()),
+        reviewed_at: Some(Timestamp(r.updated_at.0 + 60_000)),
+        comment: comment.into(),
+    };
+    r
 }

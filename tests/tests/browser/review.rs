@@ -6,9 +6,10 @@ use kheo_shared::codes::{ReviewState, Role};
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::record::{Activity, Record};
 use kheo_shared::testdata;
-use kheo_tests::{HOME_UNIT, TestServer};
+use kheo_tests::{Device, HOME_UNIT, TestServer};
+use serde_json::json;
 
-use crate::harness::{Phone, one_at_a_time, server_with_app};
+use crate::harness::{Phone, decided, one_at_a_time, server_with_app};
 
 /// Records of `model` as the server holds them, read by a fresh simulated
 /// device of the home commune.
@@ -71,6 +72,9 @@ async fn a_returned_record_is_fixed_by_its_volunteer_and_then_approved() {
     staff.screenshot("return-with-comment").await;
     staff.click("#review-return").await;
     staff.wait_text("#notice", "Đã lưu").await;
+    // Returned, it no longer awaits the reviewer: it stands under "Trả lại".
+    staff.wait_count("li.review-item", 0).await;
+    staff.fill("#review-state", "returned").await;
     staff.wait_text(&format!("{} [data-review='returned']", item(&id)), comment).await;
     assert!(staff.pending().await > 0, "the decision waits for the network");
     staff.screenshot("returned").await;
@@ -91,7 +95,8 @@ async fn a_returned_record_is_fixed_by_its_volunteer_and_then_approved() {
     volunteer.wait_text(&format!("{on_volunteer} [data-fixed]"), "Đã sửa, chờ duyệt lại").await;
     volunteer.wait_synced().await;
 
-    // Staff see the fix and approve it.
+    // Staff see the fix among what awaits them, and approve it.
+    staff.fill("#review-state", "new").await;
     staff.click("#sync-now").await;
     staff.wait_for(&format!("{} [data-edited]", item(&id))).await;
     staff.wait_text(&item(&id), "27").await;
@@ -100,6 +105,8 @@ async fn a_returned_record_is_fixed_by_its_volunteer_and_then_approved() {
     staff.fill("#review-comment", "Đã đủ thông tin").await;
     staff.click("#review-approve").await;
     staff.wait_text("#notice", "Đã lưu").await;
+    staff.wait_count("li.review-item", 0).await;
+    staff.fill("#review-state", "").await;
     staff.wait_for(&format!("{} [data-review='approved']", item(&id))).await;
     assert_eq!(staff.count("[data-edited]").await, 0, "the approval covers the fix");
     staff.wait_synced().await;
@@ -185,6 +192,9 @@ async fn staff_approve_several_records_at_once_and_see_concurrent_edits() {
     staff.screenshot("select-all").await;
     staff.click("#review-approve").await;
     staff.wait_text("#notice", "Đã lưu").await;
+    // Approved, they leave the records awaiting a decision.
+    staff.wait_count("li.review-item", 0).await;
+    staff.fill("#review-state", "").await;
     staff.wait_count("li.review-item [data-review='approved']", 3).await;
     staff.wait_synced().await;
 
@@ -208,6 +218,94 @@ async fn staff_approve_several_records_at_once_and_see_concurrent_edits() {
             assert_eq!(r.review.reviewer.as_deref(), Some(staff_name.as_str()));
         }
     }
+
+    staff.quit().await;
+    ts.stop().await;
+}
+
+/// The villages of Tam Thăng in the demo tree.
+const TAM_THANG_VILLAGES: [&str; 8] = [
+    "Thôn Kim Đới",
+    "Thôn Vĩnh Bình",
+    "Thôn Thạch Tân",
+    "Thôn Mỹ Cang",
+    "Thôn Ngọc Thạnh",
+    "Thôn Phước Khánh",
+    "Thôn An Phú",
+    "Thôn Tú Mỹ",
+];
+
+#[tokio::test]
+async fn review_opens_on_what_awaits_a_decision_offers_every_village_and_names_people() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (author, author_secret) = ts.account_named("kimdoi", "Nguyễn Văn Tới", Role::Volunteer, HOME_UNIT).await;
+    let (reviewer, reviewer_secret) = ts.account_named("phochutich", "Lê Thị Thu", Role::CommuneStaff, HOME_UNIT).await;
+    let (staff_name, staff_secret) = ts.account("canbo", Role::CommuneStaff, HOME_UNIT).await;
+
+    // A volunteer's phone (simulated) logs two records; another reviewer approved one already.
+    let mut volunteer = Device::login(&ts.url, &author, &author_secret).await.expect("the volunteer logs in");
+    let mut waiting = testdata::patrol(RecordId::new_random(), "2025-05-02", 1);
+    waiting.author = author.clone();
+    let mut done = testdata::meeting(RecordId::new_random(), "2025-05-01", 30);
+    done.author = author.clone();
+    volunteer.put_record(model, &waiting);
+    volunteer.put_record(model, &done);
+    volunteer.sync(&ts.url).await.expect("the volunteer's phone syncs");
+    let mut other = Device::login(&ts.url, &reviewer, &reviewer_secret).await.expect("the reviewer logs in");
+    other.sync(&ts.url).await.expect("the reviewer's phone syncs");
+    other.put_record(model, &decided(&done, ReviewState::Approved, &reviewer, ""));
+    other.sync(&ts.url).await.expect("the approval syncs");
+
+    let profiles = tempfile::tempdir().expect("profiles");
+    let staff = Phone::launch("review-opens", &profiles.path().join("s")).await;
+    staff.log_in(&ts.url, &staff_name, &staff_secret).await;
+    staff.click("#tab-review").await;
+
+    // It opens on "Chờ duyệt": the approved meeting is not in the way.
+    staff.wait_for(&item(&waiting.id.to_string())).await;
+    staff.wait_count("li.review-item", 1).await;
+    let state = staff.js("return document.querySelector('#review-state').value;", vec![]).await;
+    assert_eq!(state, json!("new"), "the state filter says what is shown");
+    let shown = staff
+        .js("const s = document.querySelector('#review-state'); return s.options[s.selectedIndex].text;", vec![])
+        .await;
+    assert_eq!(shown, json!("Chờ duyệt"));
+
+    // The author by name, not by login.
+    staff.wait_text(&item(&waiting.id.to_string()), "Người ghi: Nguyễn Văn Tới").await;
+    let card = staff.text(&item(&waiting.id.to_string())).await;
+    assert!(!card.contains(&author), "no login name on the card: {card}");
+
+    // The village filter offers the commune, then each of its villages.
+    staff
+        .wait_js(
+            "the villages in the filter",
+            "return document.querySelectorAll('#review-unit option').length >= 10;",
+            vec![],
+        )
+        .await;
+    let options =
+        staff.js("return [...document.querySelectorAll('#review-unit option')].map(o => o.text);", vec![]).await;
+    let options: Vec<String> = serde_json::from_value(options).expect("option texts");
+    assert_eq!(options[1], "Xã Tam Thăng", "the commune first: {options:?}");
+    for village in TAM_THANG_VILLAGES {
+        assert!(options.iter().any(|o| o == village), "{village} is offered: {options:?}");
+    }
+    staff.screenshot("opens-awaiting").await;
+
+    // Every state: the approval names its reviewer by name too.
+    staff.fill("#review-state", "").await;
+    staff.wait_count("li.review-item", 2).await;
+    staff.wait_text(&item(&done.id.to_string()), "Người duyệt: Lê Thị Thu").await;
+    let card = staff.text(&item(&done.id.to_string())).await;
+    assert!(!card.contains(&reviewer), "no login name on the card: {card}");
+
+    // A village: the commune's own model is not under it.
+    staff.fill("#review-unit", "QNA.TK.TT.KD").await;
+    staff.wait_count("li.review-item", 0).await;
+    staff.screenshot("village-filter").await;
 
     staff.quit().await;
     ts.stop().await;
