@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::accounts::{Accounts, NewAccount};
 use crate::read_model::{ModelRow, ReadModelWrite, RecordRow};
-use crate::store::{DocWrite, Store, StoreError, WriteBatch};
+use crate::store::{Committed, DocWrite, Store, StoreError, Version, WriteBatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -241,7 +241,7 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> Result<(), DemoErro
         let mut doc = AutoCommit::new();
         schema::put_model(&mut doc, profile)?;
         doc.commit_with(commit());
-        batch.docs.push(DocWrite::Snapshot { doc: DocId::Model(profile.id), bytes: doc.save() });
+        batch.docs.push(seeded(DocId::Model(profile.id), doc.save()));
         batch.model_units.push((profile.id, profile.unit.clone()));
         batch.read_model.push(ReadModelWrite::Model(ModelRow { profile: profile.clone() }));
         batch.read_model.extend(records.iter().map(|r| ReadModelWrite::Record(RecordRow::from_record(profile.id, r))));
@@ -255,12 +255,21 @@ pub async fn seed(store: &dyn Store, accounts: &Accounts) -> Result<(), DemoErro
         }
         for (year, mut log) in logs {
             let id = DocId::Log { model: profile.id, year };
-            batch.docs.push(DocWrite::Snapshot { doc: id, bytes: log.save() });
+            batch.docs.push(seeded(id, log.save()));
         }
     }
-    store.commit(&[batch]).await?;
+    if store.commit(&[batch]).await?.iter().any(|c| *c != Committed::Done) {
+        // Another server process on the same database seeded them first.
+        tracing::info!("the demo models were seeded meanwhile");
+        return Ok(());
+    }
     tracing::info!(models = models.len(), "seeded the demo models");
     Ok(())
+}
+
+/// A new document's first write, made by no server process.
+fn seeded(doc: DocId, bytes: Vec<u8>) -> DocWrite {
+    DocWrite::Snapshot { doc, bytes, base: Version::NONE, next: Version::NONE.next(0) }
 }
 
 #[cfg(test)]

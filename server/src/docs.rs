@@ -2,16 +2,22 @@
 //! bounded in number.
 //!
 //! A sync locks the documents it touches (in id order, so two requests never
-//! deadlock), loads any that are cold from the store, and keeps its handle to
-//! the slot until its write is durable. Eviction skips slots somebody still
-//! holds, so a document is never reloaded from the store while writes made
-//! to its in-memory copy are still queued.
+//! deadlock), loads any that are cold from the store, and holds the locks
+//! until its write is durable (or has failed, which empties the slots). An
+//! unlocked copy is therefore always a version the store holds, and
+//! eviction, which skips slots somebody holds, never drops a copy whose
+//! writes are still queued.
 //!
 //! A sync merges into the hot document itself and marks it [`HotDoc::dirty`]
 //! until the request is accepted; a refused request's documents are
-//! reloaded ([`DocCache::restore`]) once the writes queued before it landed.
+//! reloaded ([`DocCache::restore`]).
+//!
+//! Other processes may write the same documents. Before a sync merges, the
+//! copies it locked are compared with the store's versions
+//! ([`DocCache::refresh`]): a copy behind the store loads the chunks it
+//! lacks, or the whole document when a compaction took them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +27,7 @@ use kheo_shared::scalars::Timestamp;
 use lru::LruCache;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use crate::store::{Store, StoreError, StoredDoc};
+use crate::store::{Store, StoreError, StoredDoc, Version};
 
 /// A document in memory.
 pub struct HotDoc {
@@ -39,22 +45,33 @@ pub struct HotDoc {
     /// Set while a sync's merge is in the document and not yet accepted:
     /// the document may then hold changes that no one will store.
     pub dirty: bool,
+    /// The stored version this copy holds; the next write is made on it.
+    pub version: Version,
+    /// This process, as the writer of the versions it makes.
+    pub writer: i64,
 }
 
 impl HotDoc {
     /// A document the store never held.
-    pub fn empty(actor: ActorId) -> HotDoc {
+    pub fn empty(actor: ActorId, writer: i64) -> HotDoc {
         HotDoc {
             doc: AutoCommit::new().with_actor(actor),
             stored: false,
             chunks_since_snapshot: 0,
             waiting: BTreeMap::new(),
             dirty: false,
+            version: Version::NONE,
+            writer,
         }
     }
 
+    /// The version the next write of this copy makes.
+    pub fn next_version(&self) -> Version {
+        self.version.next(self.writer)
+    }
+
     /// The document as the store holds it: its snapshot, then its chunks.
-    pub fn from_stored(id: &DocId, stored: &StoredDoc, actor: ActorId) -> Result<HotDoc, StoreError> {
+    pub fn from_stored(id: &DocId, stored: &StoredDoc, actor: ActorId, writer: i64) -> Result<HotDoc, StoreError> {
         let mut doc = if stored.snapshot.is_empty() {
             AutoCommit::new()
         } else {
@@ -70,7 +87,30 @@ impl HotDoc {
             chunks_since_snapshot: stored.chunks.len(),
             waiting,
             dirty: false,
+            version: stored.version,
+            writer,
         })
+    }
+
+    /// Applies chunks another process wrote after this copy's version, or
+    /// returns false (and changes nothing) when they are not all there.
+    fn catch_up(&mut self, id: &DocId, to: Version, chunks: &[(i64, Vec<u8>)]) -> Result<bool, StoreError> {
+        let contiguous = chunks.iter().map(|(n, _)| *n).eq(self.version.n + 1..=to.n);
+        if !contiguous || to.n <= self.version.n {
+            return Ok(false);
+        }
+        let data: Vec<Vec<u8>> = chunks.iter().map(|(_, c)| c.clone()).collect();
+        for chunk in &data {
+            self.doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
+        }
+        for (hash, waiting) in still_waiting(&mut self.doc, &data) {
+            self.waiting.entry(hash).or_insert(waiting);
+        }
+        self.waiting.retain(|hash, _| self.doc.get_change_meta_by_hash(hash).is_none());
+        self.chunks_since_snapshot += data.len();
+        self.stored = true;
+        self.version = to;
+        Ok(true)
     }
 }
 
@@ -90,13 +130,17 @@ pub type Slot = Arc<AsyncMutex<Option<HotDoc>>>;
 pub struct DocCache {
     store: Arc<dyn Store>,
     actor: ActorId,
+    /// This process as a writer of versions: random, so that two
+    /// processes never make the same version.
+    writer: i64,
     capacity: NonZeroUsize,
     slots: Mutex<LruCache<DocId, Slot>>,
 }
 
 impl DocCache {
     pub fn new(store: Arc<dyn Store>, actor: ActorId, capacity: NonZeroUsize) -> Self {
-        DocCache { store, actor, capacity, slots: Mutex::new(LruCache::unbounded()) }
+        let writer = i64::from_ne_bytes(uuid::Uuid::new_v4().as_u64_pair().0.to_ne_bytes());
+        DocCache { store, actor, writer, capacity, slots: Mutex::new(LruCache::unbounded()) }
     }
 
     fn slot(&self, id: DocId) -> Slot {
@@ -132,28 +176,46 @@ impl DocCache {
 
     async fn load(&self, id: &DocId) -> Result<HotDoc, StoreError> {
         match self.store.load_doc(id).await? {
-            None => Ok(HotDoc::empty(self.actor.clone())),
-            Some(stored) => HotDoc::from_stored(id, &stored, self.actor.clone()),
+            None => Ok(HotDoc::empty(self.actor.clone(), self.writer)),
+            Some(stored) => HotDoc::from_stored(id, &stored, self.actor.clone(), self.writer),
         }
     }
 
-    /// Puts a locked document back as the store holds it. The caller must
-    /// have waited for the writes queued before its request (the writer's
-    /// [`crate::writer::Writer::barrier`]); on an error the slot is emptied,
-    /// so the next lock tries the store again.
+    /// Brings locked documents up to what the store holds, when another
+    /// process wrote them since they were loaded. One query for all of them
+    /// when nothing changed.
+    pub async fn refresh(
+        &self,
+        ids: &[DocId],
+        guards: &mut [OwnedMutexGuard<Option<HotDoc>>],
+    ) -> Result<(), StoreError> {
+        let stored: HashMap<DocId, Version> = self.store.versions(ids).await?.into_iter().collect();
+        for (id, guard) in ids.iter().zip(guards.iter_mut()) {
+            let Some(hot) = guard.as_mut() else { continue };
+            let at = stored.get(id).copied().unwrap_or(Version::NONE);
+            if at == hot.version {
+                continue;
+            }
+            let (to, chunks) = self.store.chunks_after(id, hot.version.n).await?;
+            match hot.catch_up(id, to, &chunks) {
+                Ok(true) => {}
+                Ok(false) => self.restore(id, guard).await?,
+                Err(e) => {
+                    // Half caught up is no copy to merge into: the next lock reloads it.
+                    **guard = None;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts a locked document back as the store holds it; on an error the
+    /// slot is emptied, so the next lock tries the store again.
     pub async fn restore(&self, id: &DocId, guard: &mut OwnedMutexGuard<Option<HotDoc>>) -> Result<(), StoreError> {
         **guard = None;
         **guard = Some(self.load(id).await?);
         Ok(())
-    }
-
-    /// Drops the in-memory copy so the next lock reloads it from the store:
-    /// after a failed commit it may hold changes the store does not.
-    pub async fn invalidate(&self, id: &DocId) {
-        let slot = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(id).cloned();
-        if let Some(slot) = slot {
-            *slot.lock().await = None;
-        }
     }
 }
 

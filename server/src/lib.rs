@@ -53,7 +53,7 @@ pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use automerge::ActorId;
@@ -156,8 +156,7 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let (writer, writer_task) = Writer::spawn(store.clone());
     // Each process writes its own (rare) merge changes under its own actor.
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
-    let model_units = RwLock::new(model_units);
-    let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer, model_units });
+    let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer });
     let limits = connections::Limits {
         header_timeout: config.header_timeout,
         body_timeout: config.body_timeout,

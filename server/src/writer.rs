@@ -11,7 +11,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::store::{Store, StoreError, WriteBatch};
+use kheo_shared::ids::DocId;
+
+use crate::store::{Committed, Store, StoreError, WriteBatch};
 
 /// Most batches folded into one transaction; bounds commit latency.
 const MAX_GROUP: usize = 1024;
@@ -22,6 +24,10 @@ pub enum WriteError {
     Failed(Arc<StoreError>),
     #[error("the writer has stopped")]
     Stopped,
+    /// Written meanwhile by another process, or merged on top of a batch
+    /// that was: nothing of the batch was kept.
+    #[error("{0} changed since it was merged")]
+    Conflict(DocId),
 }
 
 struct Job {
@@ -51,12 +57,6 @@ impl Writer {
         self.queue(batch).await
     }
 
-    /// Returns once every batch queued before it has been committed (or
-    /// failed): the store then holds all that was accepted so far.
-    pub async fn barrier(&self) -> Result<(), WriteError> {
-        self.queue(WriteBatch::default()).await
-    }
-
     async fn queue(&self, batch: WriteBatch) -> Result<(), WriteError> {
         let (done, wait) = oneshot::channel();
         self.jobs.send(Job { batch, done }).await.map_err(|_| WriteError::Stopped)?;
@@ -73,9 +73,17 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
             WriteError::Failed(Arc::new(e))
         });
         tracing::trace!(batches = batches.len(), "group committed");
-        for job in jobs.drain(..) {
+        for (at, job) in jobs.drain(..).enumerate() {
+            let answer = match &result {
+                Ok(outcomes) => match outcomes.get(at) {
+                    Some(Committed::Done) => Ok(()),
+                    Some(Committed::Conflict(doc)) => Err(WriteError::Conflict(*doc)),
+                    None => Err(WriteError::Failed(Arc::new(StoreError::Corrupt("a batch had no outcome".into())))),
+                },
+                Err(e) => Err(e.clone()),
+            };
             // A handler that gave up waiting (client gone) is no loss: its data is committed.
-            let _ = job.done.send(result.clone());
+            let _ = job.done.send(answer);
         }
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ReadDoc};
-use kheo_server::store::{DocWrite, SqliteStore, Store, WriteBatch};
+use kheo_server::store::{Committed, DocWrite, SqliteStore, Store, Version, WriteBatch};
 use kheo_server::sync::check_loadable;
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::record::Record;
@@ -354,10 +354,13 @@ async fn throughput() {
     let doc = DocId::log(ModelId::new_random(), 2025).expect("log id");
     let n = 200;
     let t = Instant::now();
+    let mut version = Version::NONE;
     for i in 0..n {
-        let batch =
-            WriteBatch { docs: vec![DocWrite::Append { doc, chunk: vec![i as u8; 600] }], ..WriteBatch::default() };
-        store.commit(&[batch]).await.expect("commit");
+        let next = version.next(1);
+        let append = DocWrite::Append { doc, chunk: vec![i as u8; 600], base: version, next };
+        let batch = WriteBatch { docs: vec![append], ..WriteBatch::default() };
+        assert_eq!(store.commit(&[batch]).await.expect("commit"), [Committed::Done]);
+        version = next;
     }
     let fsync_rate = n as f64 / t.elapsed().as_secs_f64();
 

@@ -195,7 +195,7 @@ fn cases() -> u32 {
 }
 
 fn hot(doc: AutoCommit) -> HotDoc {
-    HotDoc { doc, ..HotDoc::empty(ActorId::random()) }
+    HotDoc { doc, ..HotDoc::empty(ActorId::random(), 1) }
 }
 
 proptest! {

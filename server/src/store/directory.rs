@@ -108,6 +108,8 @@ pub trait Directory: Send + Sync + 'static {
     async fn replace_org(&self, units: &[Unit], successions: &[Succession]) -> Result<(), DirectoryError>;
 
     async fn model_units(&self) -> Result<HashMap<ModelId, String>, DirectoryError>;
+    /// The units of these models, as stored now; unknown models are left out.
+    async fn units_of(&self, models: &[ModelId]) -> Result<HashMap<ModelId, String>, DirectoryError>;
 
     async fn quarantine(&self, entry: &QuarantineEntry) -> Result<(), DirectoryError>;
     async fn quarantined(&self) -> Result<Vec<QuarantineEntry>, DirectoryError>;

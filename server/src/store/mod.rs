@@ -6,7 +6,17 @@
 //! one transaction, in order, and only then returns. That is what lets the
 //! [`crate::writer`] acknowledge a sync only after it is on disk while
 //! paying one fsync for many concurrent syncs.
+//!
+//! Several server processes may share one database. Every document write
+//! names the [`Version`] it was merged on and is kept only if the stored
+//! document is still at that version ([`Committed::Conflict`] otherwise, and
+//! nothing of that batch is kept); a process compares the versions of the
+//! documents it holds in memory with the stored ones before it merges
+//! ([`Store::versions`]) and catches up from the chunks it lacks
+//! ([`Store::chunks_after`]). A snapshot deletes only the chunks it covers.
 
+#[cfg(test)]
+pub mod contract;
 pub mod directory;
 pub mod reports;
 mod sqlite;
@@ -32,6 +42,27 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Which stored state of a document a copy holds: the number of writes
+/// it has seen and the process that made the last one. The pair is unique
+/// along the document's history even when two processes both write "the
+/// next" version: only one of them is kept, and the other's version never
+/// exists in the store, so nothing merged on top of it passes the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Version {
+    pub n: i64,
+    pub writer: i64,
+}
+
+impl Version {
+    /// A document the store does not hold.
+    pub const NONE: Version = Version { n: 0, writer: 0 };
+
+    /// The version a write on top of this one by `writer` makes.
+    pub fn next(self, writer: i64) -> Version {
+        Version { n: self.n + 1, writer }
+    }
+}
+
 /// What the store holds of one document.
 #[derive(Debug, Default)]
 pub struct StoredDoc {
@@ -39,14 +70,49 @@ pub struct StoredDoc {
     pub snapshot: Vec<u8>,
     /// Change chunks appended after the snapshot, oldest first.
     pub chunks: Vec<Vec<u8>>,
+    pub version: Version,
 }
 
 #[derive(Debug, Clone)]
 pub enum DocWrite {
     /// Changes to add after what is stored (`Automerge::save_after`).
-    Append { doc: DocId, chunk: Vec<u8> },
-    /// A full save that replaces the snapshot and every chunk before it.
-    Snapshot { doc: DocId, bytes: Vec<u8> },
+    Append { doc: DocId, chunk: Vec<u8>, base: Version, next: Version },
+    /// A full save that replaces the snapshot and the chunks it covers
+    /// (every chunk up to `base`).
+    Snapshot { doc: DocId, bytes: Vec<u8>, base: Version, next: Version },
+}
+
+impl DocWrite {
+    pub fn doc(&self) -> DocId {
+        match self {
+            DocWrite::Append { doc, .. } | DocWrite::Snapshot { doc, .. } => *doc,
+        }
+    }
+
+    pub fn set_versions(&mut self, on: Version, making: Version) {
+        match self {
+            DocWrite::Append { base, next, .. } | DocWrite::Snapshot { base, next, .. } => {
+                (*base, *next) = (on, making);
+            }
+        }
+    }
+
+    /// The stored version the write was made on, and the one it makes.
+    pub fn versions(&self) -> (Version, Version) {
+        match self {
+            DocWrite::Append { base, next, .. } | DocWrite::Snapshot { base, next, .. } => (*base, *next),
+        }
+    }
+}
+
+/// How one batch of a commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    Done,
+    /// The document was no longer at the version the batch was merged on
+    /// (another process, or a refused line of this one, wrote it): nothing
+    /// of the batch was kept.
+    Conflict(DocId),
 }
 
 /// Everything one sync request changes; committed all or nothing.
@@ -83,8 +149,18 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored document id.
     async fn doc_ids(&self) -> Result<Vec<DocId>, StoreError>;
 
-    /// Makes the batches durable, in order, in one transaction.
-    async fn commit(&self, batches: &[WriteBatch]) -> Result<(), StoreError>;
+    /// The stored versions of these documents; absent ones are left out.
+    async fn versions(&self, ids: &[DocId]) -> Result<Vec<(DocId, Version)>, StoreError>;
+
+    /// The document's version and its chunks written after version `n`,
+    /// each with the version it made, oldest first. A compaction since `n`
+    /// leaves gaps: the caller must check that every version is there.
+    async fn chunks_after(&self, id: &DocId, n: i64) -> Result<(Version, Vec<(i64, Vec<u8>)>), StoreError>;
+
+    /// Makes the batches durable, in order, in one transaction. A batch
+    /// with a document write that does not find its base version is left
+    /// out whole (so is, by the same check, anything merged on top of it).
+    async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Committed>, StoreError>;
 
     /// Waits until in-flight work is done and releases the database.
     async fn close(&self);

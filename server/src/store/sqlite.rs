@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{DocWrite, Store, StoreError, StoredDoc, WriteBatch};
+use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
 
@@ -33,7 +33,7 @@ impl SqliteStore {
             .pragma("mmap_size", "1073741824")
             .pragma("cache_size", "-65536");
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
 
@@ -47,10 +47,7 @@ impl SqliteStore {
     }
 }
 
-async fn write_read_model(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    write: &ReadModelWrite,
-) -> Result<(), sqlx::Error> {
+async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(), sqlx::Error> {
     match write {
         ReadModelWrite::Model(ModelRow { profile: p }) => {
             sqlx::query(
@@ -130,6 +127,92 @@ async fn write_read_model(
     Ok(())
 }
 
+/// Writes one batch; stops at the first document not at its base version
+/// (the caller rolls the batch back).
+async fn write_batch(tx: &mut Tx<'_>, batch: &WriteBatch, now: i64) -> Result<Committed, sqlx::Error> {
+    for write in &batch.docs {
+        let doc = write.doc();
+        let key = doc.to_string();
+        let (base, next) = write.versions();
+        let snapshot = match write {
+            DocWrite::Snapshot { bytes, .. } => Some(bytes),
+            DocWrite::Append { .. } => None,
+        };
+        // Moves the document from `base` to `next`, or finds it elsewhere.
+        let moved = if base == Version::NONE {
+            sqlx::query(
+                "INSERT INTO documents (id, snapshot, updated_at, version, writer) VALUES (?1, COALESCE(?2, x''), ?3, ?4, ?5) \
+                 ON CONFLICT(id) DO UPDATE SET snapshot = COALESCE(?2, snapshot), updated_at = ?3, version = ?4, writer = ?5 \
+                 WHERE version = 0 AND writer = 0",
+            )
+        } else {
+            sqlx::query(
+                "UPDATE documents SET snapshot = COALESCE(?2, snapshot), updated_at = ?3, version = ?4, writer = ?5 \
+                 WHERE id = ?1 AND version = ?6 AND writer = ?7",
+            )
+        }
+        .bind(&key)
+        .bind(snapshot)
+        .bind(now)
+        .bind(next.n)
+        .bind(next.writer)
+        .bind(base.n)
+        .bind(base.writer)
+        .execute(&mut **tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(Committed::Conflict(doc));
+        }
+        match write {
+            DocWrite::Append { chunk, .. } => {
+                sqlx::query("INSERT INTO chunks (doc_id, version, data) VALUES (?, ?, ?)")
+                    .bind(&key)
+                    .bind(next.n)
+                    .bind(chunk)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            // The snapshot holds what the document held at `base`: every chunk up to it.
+            DocWrite::Snapshot { .. } => {
+                sqlx::query("DELETE FROM chunks WHERE doc_id = ? AND version <= ?")
+                    .bind(&key)
+                    .bind(base.n)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    if let Some((device, at)) = &batch.device_seen {
+        sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?").bind(at).bind(device).execute(&mut **tx).await?;
+    }
+    for (model, unit) in &batch.model_units {
+        sqlx::query(
+            "INSERT INTO model_units (model, unit) VALUES (?, ?) ON CONFLICT(model) DO UPDATE SET unit = excluded.unit",
+        )
+        .bind(model.to_string())
+        .bind(unit)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for write in &batch.read_model {
+        write_read_model(tx, write).await?;
+    }
+    for (device, doc, state) in &batch.sync_states {
+        sqlx::query(
+            "INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) \
+             ON CONFLICT(device, doc_id) DO UPDATE SET state = excluded.state",
+        )
+        .bind(device)
+        .bind(doc.to_string())
+        .bind(state)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Committed::Done)
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Sqlite>;
+
 fn now_millis() -> i64 {
     kheo_shared::scalars::Timestamp::now().millis()
 }
@@ -140,12 +223,14 @@ impl Store for SqliteStore {
         let key = id.to_string();
         // One read transaction, so a concurrent compaction cannot slip between the two reads.
         let mut tx = self.pool.begin().await?;
-        let Some(row) =
-            sqlx::query("SELECT snapshot FROM documents WHERE id = ?").bind(&key).fetch_optional(&mut *tx).await?
+        let Some(row) = sqlx::query("SELECT snapshot, version, writer FROM documents WHERE id = ?")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             return Ok(None);
         };
-        let chunks = sqlx::query("SELECT data FROM chunks WHERE doc_id = ? ORDER BY seq")
+        let chunks = sqlx::query("SELECT data FROM chunks WHERE doc_id = ? ORDER BY version, seq")
             .bind(&key)
             .fetch_all(&mut *tx)
             .await?
@@ -153,7 +238,8 @@ impl Store for SqliteStore {
             .map(|r| r.get::<Vec<u8>, _>(0))
             .collect();
         tx.commit().await?;
-        Ok(Some(StoredDoc { snapshot: row.get(0), chunks }))
+        let version = Version { n: row.try_get(1)?, writer: row.try_get(2)? };
+        Ok(Some(StoredDoc { snapshot: row.try_get(0)?, chunks, version }))
     }
 
     async fn load_sync_state(&self, device: &str, id: &DocId) -> Result<Option<Vec<u8>>, StoreError> {
@@ -177,68 +263,83 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn commit(&self, batches: &[WriteBatch]) -> Result<(), StoreError> {
-        let now = now_millis();
-        let mut tx = self.pool.begin().await?;
-        for batch in batches {
-            for write in &batch.docs {
-                match write {
-                    DocWrite::Append { doc, chunk } => {
-                        let key = doc.to_string();
-                        sqlx::query("INSERT INTO documents (id, snapshot, updated_at) VALUES (?, x'', ?) ON CONFLICT(id) DO UPDATE SET updated_at = excluded.updated_at")
-                            .bind(&key)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("INSERT INTO chunks (doc_id, data) VALUES (?, ?)")
-                            .bind(&key)
-                            .bind(chunk)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    DocWrite::Snapshot { doc, bytes } => {
-                        let key = doc.to_string();
-                        sqlx::query("INSERT INTO documents (id, snapshot, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at")
-                            .bind(&key)
-                            .bind(bytes)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("DELETE FROM chunks WHERE doc_id = ?").bind(&key).execute(&mut *tx).await?;
-                    }
-                }
+    async fn versions(&self, ids: &[DocId]) -> Result<Vec<(DocId, Version)>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        // SQLite takes at most 32,766 parameters; stay well below.
+        for part in ids.chunks(500) {
+            let marks = vec!["?"; part.len()].join(", ");
+            let sql = format!("SELECT id, version, writer FROM documents WHERE id IN ({marks})");
+            let mut query = sqlx::query(&sql);
+            for id in part {
+                query = query.bind(id.to_string());
             }
-            if let Some((device, at)) = &batch.device_seen {
-                sqlx::query("UPDATE devices SET last_seen = ? WHERE id = ?")
-                    .bind(at)
-                    .bind(device)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (model, unit) in &batch.model_units {
-                sqlx::query("INSERT INTO model_units (model, unit) VALUES (?, ?) ON CONFLICT(model) DO UPDATE SET unit = excluded.unit")
-                    .bind(model.to_string())
-                    .bind(unit)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for write in &batch.read_model {
-                write_read_model(&mut tx, write).await?;
-            }
-            for (device, doc, state) in &batch.sync_states {
-                sqlx::query("INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) ON CONFLICT(device, doc_id) DO UPDATE SET state = excluded.state")
-                    .bind(device)
-                    .bind(doc.to_string())
-                    .bind(state)
-                    .execute(&mut *tx)
-                    .await?;
+            for row in query.fetch_all(&self.pool).await? {
+                let key: String = row.try_get(0)?;
+                let id = DocId::from_str(&key).map_err(|_| StoreError::CorruptId(key))?;
+                found.push((id, Version { n: row.try_get(1)?, writer: row.try_get(2)? }));
             }
         }
+        Ok(found)
+    }
+
+    async fn chunks_after(&self, id: &DocId, n: i64) -> Result<(Version, Vec<(i64, Vec<u8>)>), StoreError> {
+        let key = id.to_string();
+        let mut tx = self.pool.begin().await?;
+        let version = sqlx::query("SELECT version, writer FROM documents WHERE id = ?")
+            .bind(&key)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| Ok::<_, sqlx::Error>(Version { n: r.try_get(0)?, writer: r.try_get(1)? }))
+            .transpose()?
+            .unwrap_or(Version::NONE);
+        let chunks =
+            sqlx::query("SELECT version, data FROM chunks WHERE doc_id = ? AND version > ? ORDER BY version, seq")
+                .bind(&key)
+                .bind(n)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
         tx.commit().await?;
-        Ok(())
+        Ok((version, chunks))
+    }
+
+    async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Committed>, StoreError> {
+        let now = now_millis();
+        // The write lock up front: another process's writer waits for it
+        // (busy timeout) instead of failing on a read lock it cannot upgrade.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches {
+            // A savepoint per batch: a conflict leaves out this batch alone.
+            let mut part = sqlx::Connection::begin(&mut *tx).await?;
+            let outcome = write_batch(&mut part, batch, now).await?;
+            if outcome == Committed::Done {
+                part.commit().await?;
+            } else {
+                part.rollback().await?;
+            }
+            outcomes.push(outcome);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+#[cfg(test)]
+mod contract_tests {
+    use super::SqliteStore;
+
+    async fn open() -> (std::sync::Arc<SqliteStore>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(dir.path()).await.expect("store opens");
+        (std::sync::Arc::new(store), dir)
+    }
+
+    crate::store_contract_tests!(open());
 }

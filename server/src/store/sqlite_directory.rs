@@ -253,8 +253,29 @@ impl Directory for SqliteStore {
             .collect()
     }
 
+    async fn units_of(&self, models: &[ModelId]) -> Result<HashMap<ModelId, String>, DirectoryError> {
+        let mut units = HashMap::with_capacity(models.len());
+        let mut wanted: Vec<&ModelId> = models.iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        for part in wanted.chunks(500) {
+            let sql =
+                format!("SELECT model, unit FROM model_units WHERE model IN ({})", vec!["?"; part.len()].join(", "));
+            let mut query = sqlx::query(&sql);
+            for model in part {
+                query = query.bind(model.to_string());
+            }
+            for r in query.fetch_all(self.pool()).await? {
+                let model: String = r.try_get(0)?;
+                units.insert(model.parse().map_err(|_| corrupt("model id", &model))?, r.try_get(1)?);
+            }
+        }
+        Ok(units)
+    }
+
     async fn quarantine(&self, e: &QuarantineEntry) -> Result<(), DirectoryError> {
-        let mut tx = self.pool().begin().await?;
+        // It reads, then writes: take the write lock first (see `commit`).
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let kept: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(LENGTH(changes)), 0) FROM quarantine WHERE device = ?")
             .bind(&e.device)
             .fetch_one(&mut *tx)

@@ -18,13 +18,15 @@ use crate::docs::{HotDoc, Waiting};
 use crate::error::AppError;
 use crate::gate::GatedChange;
 use crate::read_model::{ModelRow, ReadModelWrite, RecordRow};
-use crate::store::DocWrite;
+use crate::store::{DocWrite, Version};
 
 /// The bookkeeping of an accepted merge (already in the hot document):
 /// assignments only.
 pub struct Install {
     pub id: DocId,
     pub chunks_since_snapshot: usize,
+    /// The version the merge's write makes.
+    pub version: Version,
     /// Waiting changes this merge applied.
     pub applied: Vec<ChangeHash>,
     /// Received changes that now wait for a dependency.
@@ -36,6 +38,7 @@ impl Install {
         hot.dirty = false;
         hot.stored = true;
         hot.chunks_since_snapshot = self.chunks_since_snapshot;
+        hot.version = self.version;
         hot.waiting.retain(|hash, _| !self.applied.contains(hash));
         hot.waiting.extend(self.waiting);
     }
@@ -61,6 +64,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
         return Ok(Finished { id, state, reply: reply.map(encode_reply), merge: None });
     };
     guarded(id, "finish the merge", move || {
+        let (base, next) = (hot.version, hot.next_version());
         let doc = &mut hot.doc;
         let applied: Vec<ChangeHash> =
             hot.waiting.keys().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
@@ -69,7 +73,8 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
         }
         let rows = read_model_rows(&id, doc, touched);
         let still_waiting = hot.waiting.len() - applied.len() + waiting.len();
-        let write = write_for(id, doc, hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
+        let mut write = write_for(id, doc, hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
+        write.set_versions(base, next);
         let reply = doc.sync().generate_sync_message(&mut state).map(encode_reply);
         let chunks_since_snapshot =
             if matches!(write, DocWrite::Snapshot { .. }) { 0 } else { hot.chunks_since_snapshot + 1 };
@@ -80,7 +85,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
                 (c.hash, entry)
             })
             .collect();
-        let install = Install { id, chunks_since_snapshot, applied, waiting };
+        let install = Install { id, chunks_since_snapshot, version: next, applied, waiting };
         Ok(Finished { id, state, reply, merge: Some((install, write, rows)) })
     })
 }
@@ -109,7 +114,7 @@ fn read_model_rows(id: &DocId, doc: &AutoCommit, touched: BTreeSet<String>) -> V
 }
 
 /// What the store must add for a merge: the new changes, or a fresh
-/// snapshot once enough chunks piled up.
+/// snapshot once enough chunks piled up. Its versions are set after.
 fn write_for(
     id: DocId,
     doc: &mut AutoCommit,
@@ -120,12 +125,12 @@ fn write_for(
 ) -> DocWrite {
     // A snapshot would drop changes still waiting for their dependencies.
     if chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS && nothing_waits {
-        return DocWrite::Snapshot { doc: id, bytes: doc.save() };
+        return DocWrite::Snapshot { doc: id, bytes: doc.save(), base: Version::NONE, next: Version::NONE };
     }
     let mut chunk = if doc.get_heads() == before { Vec::new() } else { doc.save_after(before) };
     // Loading replays these; the ones already applied are skipped.
     for w in waiting {
         chunk.extend(&w.chunk);
     }
-    DocWrite::Append { doc: id, chunk }
+    DocWrite::Append { doc: id, chunk, base: Version::NONE, next: Version::NONE }
 }

@@ -11,6 +11,13 @@
 //!    batch, the replies and the installs;
 //! 5. install, commit the batch, answer once it is durable (IO); on a
 //!    refusal, reload the documents it merged into from the store instead.
+//!    The documents stay locked until then.
+//!
+//! Other server processes may write the same documents: step 3 catches the
+//! locked copies up with the store ([`DocCache::refresh`]), and a commit
+//! that finds a document written meanwhile keeps nothing of the request
+//! ([`WriteError::Conflict`]), which is then merged again from step 1, at
+//! most [`MAX_ATTEMPTS`] times.
 //!
 //! [`SyncService::handle`] keeps only the IO: loading, the quarantine of a
 //! [`pipeline::Refusal`], the commit and the list of missing documents.
@@ -21,8 +28,8 @@
 //! server already holds is a no-op, and a sync state that was not saved only
 //! means the next round re-negotiates what both sides have.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::sync::State;
@@ -38,7 +45,7 @@ use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::store::Store;
 use crate::store::directory::{Directory, QuarantineEntry};
-use crate::writer::Writer;
+use crate::writer::{WriteError, Writer};
 
 pub mod before;
 pub mod decode;
@@ -68,21 +75,67 @@ pub const MAX_WAITING_BYTES_PER_DEVICE: usize = 1 << 20;
 /// memory (its device still holds it and sends it again with the rest).
 pub const WAITING_EXPIRES_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
+/// Times one request is merged when other processes keep writing its
+/// documents in between (each attempt first catches up with them).
+pub const MAX_ATTEMPTS: usize = 8;
+/// The longest pause before merging again after a conflict; the pause is
+/// random up to this times the attempt, so that processes racing for one
+/// document fall out of step.
+const CONFLICT_PAUSE: Duration = Duration::from_millis(20);
+
 pub struct SyncService {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
     pub cache: DocCache,
     pub writer: Writer,
-    /// The unit of every model the server holds, kept in step with commits.
-    pub model_units: RwLock<HashMap<ModelId, String>>,
+}
+
+/// Why an attempt did not answer.
+enum Retry {
+    /// A document changed in the store after it was merged: merge again.
+    Conflict(DocId),
+    Failed(AppError),
+}
+
+impl From<AppError> for Retry {
+    fn from(e: AppError) -> Self {
+        Retry::Failed(e)
+    }
+}
+
+impl From<crate::store::StoreError> for Retry {
+    fn from(e: crate::store::StoreError) -> Self {
+        Retry::Failed(e.into())
+    }
 }
 
 impl SyncService {
     pub async fn handle(&self, who: &Principal, org: &OrgTree, request: SyncRequest) -> Result<SyncResponse, AppError> {
+        let mut request = Some(request);
+        for attempt in 1..=MAX_ATTEMPTS {
+            // The last attempt takes the request itself; the others a copy.
+            let this = if attempt == MAX_ATTEMPTS { request.take() } else { request.clone() };
+            let Some(this) = this else { break };
+            match self.attempt(who, org, this).await {
+                Ok(response) => return Ok(response),
+                Err(Retry::Failed(e)) => return Err(e),
+                Err(Retry::Conflict(doc)) => {
+                    tracing::debug!(%doc, attempt, "written by another process meanwhile; merging again");
+                    let pause = CONFLICT_PAUSE.mul_f64(rand::random::<f64>() * attempt as f64);
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+        Err(AppError::Busy(1))
+    }
+
+    async fn attempt(&self, who: &Principal, org: &OrgTree, request: SyncRequest) -> Result<SyncResponse, Retry> {
         let Decoded { messages, requested, full } = decode(request)?;
         let scope = Scope { who, org };
-        if let Err(refusal) = pipeline::check_read_scope(&scope, &self.known_units(&requested), &messages) {
-            return Err(self.refuse(who, *refusal).await);
+        let models: Vec<ModelId> = requested.iter().map(DocId::model).collect();
+        let known = self.directory.units_of(&models).await.map_err(AppError::from)?;
+        if let Err(refusal) = pipeline::check_read_scope(&scope, &known, &messages) {
+            return Err(self.refuse(who, *refusal).await.into());
         }
 
         let ids: Vec<DocId> = messages.keys().copied().collect();
@@ -90,6 +143,8 @@ impl SyncService {
         for id in &ids {
             guards.push(self.cache.lock(*id).await?);
         }
+        // What other processes wrote since these copies were loaded.
+        self.cache.refresh(&ids, &mut guards).await?;
         let mut states = Vec::with_capacity(ids.len());
         for id in &ids {
             states.push(match self.store.load_sync_state(&who.device_id, id).await? {
@@ -98,8 +153,8 @@ impl SyncService {
                 None => State::new(),
             });
         }
-        // Read once the documents are held: only the models this request names.
-        let known = self.known_units(&requested);
+        // Read again once the documents are held: a merge may have created or moved one.
+        let known = self.directory.units_of(&models).await.map_err(AppError::from)?;
 
         let now = Timestamp::now();
         let planned = {
@@ -110,49 +165,52 @@ impl SyncService {
             }
             plan(now, who, org, &known, inputs)
         };
-        let Plan { installs, batch, replies, model_units } = match planned {
+        let Plan { installs, batch, replies, model_units: _ } = match planned {
             Ok(plan) => plan,
             Err(refusal) => {
                 self.restore_dirty(&ids, &mut guards).await;
-                return Err(self.refuse(who, *refusal).await);
+                return Err(self.refuse(who, *refusal).await.into());
             }
         };
 
         // Every check passed: install the bookkeeping (assignments only).
-        let touched: Vec<DocId> = installs.iter().map(|i| i.id).collect();
+        let mut written = Vec::with_capacity(installs.len());
         for install in installs {
             let at =
                 ids.binary_search(&install.id).map_err(|_| AppError::Internal(format!("{} not locked", install.id)))?;
             let hot = guards[at].as_mut().ok_or_else(|| AppError::Internal(format!("{} not loaded", install.id)))?;
             install.apply(hot);
+            written.push(at);
         }
-        // Unlock before waiting on the disk (the writer keeps order), but hold
-        // the slots so that none is evicted and reloaded before the write lands.
-        let slots: Vec<_> = guards.iter().map(|g| OwnedMutexGuard::mutex(g).clone()).collect();
-        drop(guards);
-        if let Err(e) = self.writer.write(batch).await {
-            for id in &touched {
-                self.cache.invalidate(id).await;
+        // The documents stay locked until the write is durable, so an
+        // unlocked copy is always a version the store holds. In its own
+        // task, so that a client that goes away cannot cut it short.
+        let writer = self.writer.clone();
+        let landed = tokio::spawn(async move {
+            let result = writer.write(batch).await;
+            if result.is_err() {
+                // The copies hold merges the store does not: the next lock reloads them.
+                for at in written {
+                    *guards[at] = None;
+                }
             }
-            return Err(AppError::Internal(e.to_string()));
+            drop(guards);
+            result
+        });
+        match landed.await.map_err(|e| AppError::Internal(format!("the write task failed: {e}")))? {
+            Ok(()) => {}
+            Err(WriteError::Conflict(doc)) => return Err(Retry::Conflict(doc)),
+            Err(e) => return Err(AppError::Internal(e.to_string()).into()),
         }
-        drop(slots);
-        self.model_units.write().unwrap_or_else(|p| p.into_inner()).extend(model_units);
 
         let missing = if full { self.missing(&scope, &requested).await? } else { Vec::new() };
         Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
     }
 
     /// Puts back, as the store holds them, the documents a refused request
-    /// merged into. The store is read only after every write queued before
-    /// this request landed, so nothing accepted earlier is lost.
+    /// merged into. Every write made on them is durable (they stay locked
+    /// until it is), so the store holds all that was accepted.
     async fn restore_dirty(&self, ids: &[DocId], guards: &mut [OwnedMutexGuard<Option<HotDoc>>]) {
-        if !guards.iter().any(|g| g.as_ref().is_some_and(|h| h.dirty)) {
-            return;
-        }
-        if let Err(e) = self.writer.barrier().await {
-            tracing::error!(error = %e, "the writer failed before a refused request's documents were restored");
-        }
         for (id, guard) in ids.iter().zip(guards.iter_mut()) {
             if guard.as_ref().is_some_and(|h| h.dirty)
                 && let Err(e) = self.cache.restore(id, guard).await
@@ -163,16 +221,10 @@ impl SyncService {
         }
     }
 
-    /// The known units of the models of these documents.
-    fn known_units(&self, requested: &BTreeSet<DocId>) -> HashMap<ModelId, String> {
-        let all = self.model_units.read().unwrap_or_else(|p| p.into_inner());
-        requested.iter().filter_map(|id| all.get(&id.model()).map(|u| (id.model(), u.clone()))).collect()
-    }
-
     /// Documents in scope that the device did not name.
     async fn missing(&self, scope: &Scope<'_>, requested: &BTreeSet<DocId>) -> Result<Vec<DocId>, AppError> {
         let stored = self.store.doc_ids().await?;
-        let units = self.model_units.read().unwrap_or_else(|p| p.into_inner());
+        let units = self.directory.model_units().await?;
         Ok(stored
             .into_iter()
             .filter(|id| !requested.contains(id))

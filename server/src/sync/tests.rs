@@ -20,9 +20,11 @@ use crate::docs::HotDoc;
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::org::demo;
-use crate::store::{DocWrite, StoredDoc};
+use crate::store::{DocWrite, StoredDoc, Version};
 
 const UNIT: &str = "QNA.TK.TT";
+/// The one server process of the simulation.
+const WRITER: i64 = 7;
 
 /// The server: `handle`'s IO as maps, the pure steps as they are.
 struct Sim {
@@ -35,6 +37,7 @@ struct Sim {
     units: HashMap<ModelId, String>,
     /// What the store holds of each document: a snapshot and chunks after it.
     store: BTreeMap<DocId, (Vec<u8>, Vec<Vec<u8>>)>,
+    versions: BTreeMap<DocId, Version>,
     quarantine: Vec<Quarantine>,
 }
 
@@ -48,6 +51,7 @@ impl Sim {
             states: BTreeMap::new(),
             units: HashMap::new(),
             store: BTreeMap::new(),
+            versions: BTreeMap::new(),
             quarantine: Vec::new(),
         }
     }
@@ -67,7 +71,7 @@ impl Sim {
         for id in messages.keys() {
             self.loaded.insert(*id);
             let actor = self.actor.clone();
-            self.hots.entry(*id).or_insert_with(|| HotDoc::empty(actor));
+            self.hots.entry(*id).or_insert_with(|| HotDoc::empty(actor, WRITER));
         }
         let known = self.known(&requested);
         let ids: BTreeSet<DocId> = messages.keys().copied().collect();
@@ -94,13 +98,17 @@ impl Sim {
             let hot = self.hots.get_mut(&install.id).expect("locked");
             install.apply(hot);
         }
-        // The commit.
+        // The commit, with the store's version check.
         for write in batch.docs {
+            let (base, next) = write.versions();
+            let stored = self.versions.get(&write.doc()).copied().unwrap_or(Version::NONE);
+            assert_eq!(stored, base, "one process: every write is made on the stored version");
+            self.versions.insert(write.doc(), next);
             match write {
-                DocWrite::Snapshot { doc, bytes } => {
+                DocWrite::Snapshot { doc, bytes, .. } => {
                     self.store.insert(doc, (bytes, Vec::new()));
                 }
-                DocWrite::Append { doc, chunk } => self.store.entry(doc).or_default().1.push(chunk),
+                DocWrite::Append { doc, chunk, .. } => self.store.entry(doc).or_default().1.push(chunk),
             }
         }
         for (device, doc, state) in batch.sync_states {
@@ -122,10 +130,11 @@ impl Sim {
         for (id, hot) in self.hots.iter_mut().filter(|(_, h)| h.dirty) {
             *hot = match self.store.get(id) {
                 Some((snapshot, chunks)) => {
-                    let stored = StoredDoc { snapshot: snapshot.clone(), chunks: chunks.clone() };
-                    HotDoc::from_stored(id, &stored, self.actor.clone()).expect("the store loads")
+                    let version = self.versions[id];
+                    let stored = StoredDoc { snapshot: snapshot.clone(), chunks: chunks.clone(), version };
+                    HotDoc::from_stored(id, &stored, self.actor.clone(), WRITER).expect("the store loads")
                 }
-                None => HotDoc::empty(self.actor.clone()),
+                None => HotDoc::empty(self.actor.clone(), WRITER),
             };
         }
     }

@@ -9,6 +9,7 @@ mod durability;
 mod hostile;
 mod load;
 mod people;
+mod processes;
 mod property;
 mod report_screens;
 mod reports;

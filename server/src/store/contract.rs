@@ -1,0 +1,125 @@
+//! The store's contract, as tests any backend must pass: the version check
+//! that makes several processes on one database safe, and compaction that
+//! deletes only what its snapshot covers. Each test takes a fresh store.
+
+use kheo_shared::ids::{DocId, ModelId};
+
+use super::{Committed, DocWrite, Store, Version, WriteBatch};
+
+const P1: i64 = 11;
+const P2: i64 = 22;
+
+fn log() -> DocId {
+    DocId::log(ModelId::new_random(), 2025).expect("log id")
+}
+
+fn append(doc: DocId, chunk: &[u8], base: Version, writer: i64) -> (WriteBatch, Version) {
+    let next = base.next(writer);
+    let write = DocWrite::Append { doc, chunk: chunk.to_vec(), base, next };
+    (WriteBatch { docs: vec![write], ..WriteBatch::default() }, next)
+}
+
+fn with_state(mut batch: WriteBatch, device: &str, doc: DocId) -> WriteBatch {
+    batch.sync_states.push((device.into(), doc, b"state".to_vec()));
+    batch
+}
+
+async fn chunks(store: &dyn Store, doc: &DocId) -> Vec<Vec<u8>> {
+    store.load_doc(doc).await.expect("load").map(|d| d.chunks).unwrap_or_default()
+}
+
+pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch(store: &dyn Store) {
+    let doc = log();
+    let (first, v1) = append(doc, b"one", Version::NONE, P1);
+    assert_eq!(store.commit(&[first]).await.unwrap(), [Committed::Done]);
+    // Both processes hold v1; the second writes first.
+    let (theirs, v2) = append(doc, b"two-by-p2", v1, P2);
+    assert_eq!(store.commit(&[theirs]).await.unwrap(), [Committed::Done]);
+    let (ours, _) = append(doc, b"two-by-p1", v1, P1);
+    let ours = with_state(ours, "phone", doc);
+    assert_eq!(store.commit(&[ours]).await.unwrap(), [Committed::Conflict(doc)]);
+    assert_eq!(chunks(store, &doc).await, [b"one".to_vec(), b"two-by-p2".to_vec()]);
+    assert_eq!(store.load_sync_state("phone", &doc).await.unwrap(), None, "nothing of the batch is kept");
+    assert_eq!(store.versions(&[doc]).await.unwrap(), [(doc, v2)]);
+    // A new document is created once: the second creation finds it there.
+    let fresh = log();
+    let (a, _) = append(fresh, b"a", Version::NONE, P1);
+    let (b, _) = append(fresh, b"b", Version::NONE, P2);
+    assert_eq!(store.commit(&[a]).await.unwrap(), [Committed::Done]);
+    assert_eq!(store.commit(&[b]).await.unwrap(), [Committed::Conflict(fresh)]);
+}
+
+pub async fn a_conflict_leaves_out_its_batch_alone(store: &dyn Store) {
+    let (shared, other) = (log(), log());
+    let (seed, v1) = append(shared, b"seed", Version::NONE, P1);
+    store.commit(&[seed]).await.unwrap();
+    let (theirs, _) = append(shared, b"theirs", v1, P2);
+    store.commit(&[theirs]).await.unwrap();
+    // One group: a stale write, an unrelated one, and one merged on the stale one.
+    let (stale, v2_ours) = append(shared, b"stale", v1, P1);
+    let (unrelated, _) = append(other, b"unrelated", Version::NONE, P1);
+    let (on_top, _) = append(shared, b"on-top", v2_ours, P1);
+    let outcomes = store.commit(&[stale, with_state(unrelated, "phone", other), on_top]).await.unwrap();
+    assert_eq!(outcomes, [Committed::Conflict(shared), Committed::Done, Committed::Conflict(shared)]);
+    assert_eq!(chunks(store, &shared).await, [b"seed".to_vec(), b"theirs".to_vec()]);
+    assert_eq!(chunks(store, &other).await, [b"unrelated".to_vec()]);
+    assert!(store.load_sync_state("phone", &other).await.unwrap().is_some());
+}
+
+pub async fn a_snapshot_deletes_only_the_chunks_it_covers(store: &dyn Store) {
+    let doc = log();
+    let (first, v1) = append(doc, b"one", Version::NONE, P1);
+    store.commit(&[first]).await.unwrap();
+    // Another process appends after this one's copy was taken...
+    let (theirs, v2) = append(doc, b"two", v1, P2);
+    store.commit(&[theirs]).await.unwrap();
+    // ...so this one's compaction, made on v1, must not delete "two".
+    let snapshot = |base: Version, bytes: &[u8]| WriteBatch {
+        docs: vec![DocWrite::Snapshot { doc, bytes: bytes.to_vec(), base, next: base.next(P1) }],
+        ..WriteBatch::default()
+    };
+    assert_eq!(store.commit(&[snapshot(v1, b"snap-at-1")]).await.unwrap(), [Committed::Conflict(doc)]);
+    let stored = store.load_doc(&doc).await.unwrap().unwrap();
+    assert_eq!((stored.snapshot, stored.chunks), (Vec::new(), vec![b"one".to_vec(), b"two".to_vec()]));
+    // Caught up to v2, the snapshot covers both chunks and replaces them.
+    assert_eq!(store.commit(&[snapshot(v2, b"snap-at-2")]).await.unwrap(), [Committed::Done]);
+    let stored = store.load_doc(&doc).await.unwrap().unwrap();
+    assert_eq!((stored.snapshot, stored.chunks.len()), (b"snap-at-2".to_vec(), 0));
+    assert_eq!(stored.version, v2.next(P1));
+}
+
+pub async fn a_copy_catches_up_from_the_chunks_after_its_version(store: &dyn Store) {
+    let doc = log();
+    let (first, v1) = append(doc, b"one", Version::NONE, P1);
+    store.commit(&[first]).await.unwrap();
+    let (second, v2) = append(doc, b"two", v1, P2);
+    let (third, v3) = append(doc, b"three", v2, P2);
+    store.commit(&[second, third]).await.unwrap();
+    let (at, after) = store.chunks_after(&doc, v1.n).await.unwrap();
+    assert_eq!(at, v3);
+    assert_eq!(after, [(v2.n, b"two".to_vec()), (v3.n, b"three".to_vec())]);
+    let (at, after) = store.chunks_after(&log(), 0).await.unwrap();
+    assert_eq!((at, after.len()), (Version::NONE, 0), "a document the store does not hold");
+}
+
+/// Runs every contract test against stores `open` makes.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($open:expr) => {
+        $crate::store_contract_tests!(@each $open;
+            a_write_on_a_version_that_moved_keeps_nothing_of_its_batch,
+            a_conflict_leaves_out_its_batch_alone,
+            a_snapshot_deletes_only_the_chunks_it_covers,
+            a_copy_catches_up_from_the_chunks_after_its_version
+        );
+    };
+    (@each $open:expr; $($test:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let (store, _keep) = $open.await;
+                $crate::store::contract::$test(&*store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,78 @@
+//! Several server processes on one store. Each test server here has its own
+//! hot documents, writer and connection pool, and shares nothing with the
+//! others but the database: what separate processes share.
+
+use std::collections::BTreeSet;
+
+use kheo_shared::ids::{DocId, RecordId};
+use kheo_tests::TestServer;
+
+use crate::records;
+
+const PHONES: usize = 9;
+/// Rounds per phone: PHONES * ROUNDS appends to one log is past the
+/// compaction threshold, so some process compacts a document that the
+/// others wrote to since it loaded it.
+const ROUNDS: usize = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn phones_spread_over_three_servers_converge_and_lose_nothing() {
+    let mut server = TestServer::start().await;
+    let peers = [server.start_peer().await, server.start_peer().await];
+    // Created through the first server once the others run: they learn of
+    // the model from the database, not from their memory.
+    let model = server.model().await;
+    let log = DocId::log(model, 2025).unwrap();
+    let urls = vec![server.url.clone(), peers[0].url(), peers[1].url()];
+
+    let mut tasks = Vec::new();
+    for i in 0..PHONES {
+        let mut phone = server.device(&format!("spread-{i}")).await;
+        let urls = urls.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for round in 0..ROUNDS {
+                let batch = records(2025, 2);
+                for r in &batch {
+                    phone.put_record(model, r);
+                }
+                let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+                phone.sync_across(&urls, i + round).await.unwrap_or_else(|e| panic!("phone {i} round {round}: {e}"));
+                assert_eq!(phone.replica.unsynced_changes(), 0, "phone {i} round {round} was acknowledged");
+                acknowledged.extend(batch.iter().map(|r| r.id));
+            }
+            (phone, acknowledged)
+        }));
+    }
+    let mut phones = Vec::new();
+    let mut expected: BTreeSet<RecordId> = BTreeSet::new();
+    for task in tasks {
+        let (phone, acknowledged) = task.await.expect("phone task");
+        expected.extend(acknowledged);
+        phones.push(phone);
+    }
+    assert_eq!(expected.len(), PHONES * ROUNDS * 2);
+
+    // Each server answers with everything, whichever wrote it.
+    for (at, url) in urls.iter().enumerate() {
+        let mut check = server.device(&format!("check-{at}")).await;
+        check.sync(url).await.expect("check sync");
+        let got: BTreeSet<RecordId> = check.records(&log).keys().copied().collect();
+        assert_eq!(got, expected, "server {at} serves every acknowledged record");
+    }
+    for (i, phone) in phones.iter_mut().enumerate() {
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        assert!(phone.sync_across(&urls, i).await.expect("last round").converged);
+        assert_eq!(phone.records(&log).len(), expected.len(), "phone {i} holds everything");
+    }
+
+    // And the store alone holds it all, loadable: a fresh process reads it.
+    for peer in peers {
+        peer.stop().await.expect("peer stops");
+    }
+    server.restart().await;
+    let mut after = server.device("after-restart").await;
+    after.sync(&server.url).await.expect("sync after restart");
+    let got: BTreeSet<RecordId> = after.records(&log).keys().copied().collect();
+    assert_eq!(got, expected, "the store holds every acknowledged record");
+}
