@@ -7,7 +7,6 @@
 //! starts (use `PUT /api/v1/admin/org` to change it live).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -17,8 +16,8 @@ use kheo_shared::scalars::Timestamp;
 use crate::accounts::{Accounts, NewAccount};
 use crate::config::Config;
 use crate::org::{self, OrgTree};
+use crate::store;
 use crate::store::directory::AccountUpdate;
-use crate::store::{Directory, SqliteStore};
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::from_code(s).ok_or_else(|| "one of volunteer, commune_staff, province_staff, admin".to_owned())
@@ -90,13 +89,11 @@ pub enum AdminCommand {
 }
 
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let sqlite = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
-    let directory: Arc<dyn Directory> = sqlite.clone();
-    let (units, successions) = directory.org().await?;
-    let accounts = Accounts::new(directory.clone(), OrgTree::new(units, successions)?);
+    let db = store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
+    let (units, successions) = db.directory.org().await?;
+    let accounts = Accounts::new(db.directory.clone(), OrgTree::new(units, successions)?);
     let result = execute(&accounts, command).await;
-    sqlite.close_pool().await;
+    db.store.close().await;
     result
 }
 

@@ -15,6 +15,10 @@ pub struct Config {
     /// Directory of the embedded store (created if missing).
     #[arg(long, global = true, env = "KHEO_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://user:password@host/db`) instead of
+    /// the embedded store: for several server processes on one database.
+    #[arg(long, global = true, env = "KHEO_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Most documents held in memory at once.
     #[arg(long, env = "KHEO_HOT_DOCS", default_value = "1024")]
     pub hot_docs: NonZeroUsize,
@@ -69,6 +73,7 @@ impl Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            database_url: None,
             hot_docs: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
             demo: false,
             app_dir: None,

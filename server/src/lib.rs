@@ -69,7 +69,7 @@ use crate::accounts::Accounts;
 use crate::app_files::AppFiles;
 use crate::docs::DocCache;
 use crate::org::OrgTree;
-use crate::store::{Directory, ReportStore, SqliteStore, Store};
+use crate::store::Store;
 use crate::sync::SyncService;
 use crate::writer::Writer;
 
@@ -113,7 +113,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 /// Serves until `shutdown` resolves, then drains and closes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr).await.with_context(|| format!("binding {}", config.addr))?;
-    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(), "kheo server listening");
+    let store =
+        if config.database_url.is_some() { "PostgreSQL".to_owned() } else { config.data_dir.display().to_string() };
+    tracing::info!(addr = %listener.local_addr()?, %store, "kheo server listening");
     let prepared = prepare(&config).await?;
     println!("Kheo is serving on http://{}", listener.local_addr()?);
     println!("Serving {}", prepared.state.app_files.describe());
@@ -136,12 +138,8 @@ struct Prepared {
 
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let app_files = Arc::new(AppFiles::new(config.app_dir.as_deref())?);
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let sqlite = Arc::new(SqliteStore::open(&config.data_dir).await.context("opening the store")?);
-    let store: Arc<dyn Store> = sqlite.clone();
-    let directory: Arc<dyn Directory> = sqlite.clone();
-    let reports: Arc<dyn ReportStore> = sqlite;
+    let store::Database { store, directory, reports } =
+        store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
     let (units, successions) = directory.org().await.context("reading the organisation tree")?;
     let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;
     let accounts = Arc::new(Accounts::new(directory.clone(), org));

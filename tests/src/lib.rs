@@ -29,6 +29,9 @@ use kheo_shared::schema;
 pub struct TestServer {
     pub server: Option<RunningServer>,
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database the server uses when `KHEO_TEST_DATABASE_URL`
+    /// names a server, instead of the SQLite file in `dir`.
+    pub database: Option<kheo_server::store::scratch::ScratchDatabase>,
     pub url: String,
     /// What the server was started with, kept for restarts.
     config: Config,
@@ -47,11 +50,13 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::for_tests(dir.path().to_owned());
+        let database = kheo_server::store::scratch::scratch_database().await;
+        config.database_url = database.as_ref().map(|d| d.url.clone());
         adjust(&mut config);
         let server = kheo_server::start(config.clone()).await.expect("server starts");
         server.accounts.replace_org(kheo_server::org::demo()).await.expect("demo tree installs");
         let url = server.url();
-        let mut this = TestServer { server: Some(server), dir, url, config, staff: None };
+        let mut this = TestServer { server: Some(server), dir, database, url, config, staff: None };
         this.staff = Some(Box::new(this.device_as("staff", Role::CommuneStaff, HOME_UNIT).await));
         this
     }
@@ -360,20 +365,33 @@ pub async fn post_raw(
 }
 
 /// The store's content, to show that refused requests change nothing.
-pub async fn store_fingerprint(data_dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    use sqlx::Row;
-    let url = format!("sqlite://{}?mode=ro", data_dir.join("kheo.sqlite3").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("store opens read-only");
-    let mut rows = Vec::new();
-    for (table, query) in [
-        ("documents", "SELECT id, snapshot FROM documents ORDER BY id"),
-        ("chunks", "SELECT doc_id, data FROM chunks ORDER BY seq"),
-        ("sync_states", "SELECT device || '/' || doc_id, state FROM sync_states ORDER BY device, doc_id"),
-    ] {
-        for r in sqlx::query(query).fetch_all(&pool).await.expect("store reads") {
-            rows.push((format!("{table}:{}", r.get::<String, _>(0)), r.get::<Vec<u8>, _>(1)));
-        }
+impl TestServer {
+    /// The store's database, whichever backend the server runs on, for
+    /// tests that look at or change it directly.
+    pub async fn raw_database(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let url = match &self.database {
+            Some(db) => db.url.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("kheo.sqlite3").display()),
+        };
+        sqlx::AnyPool::connect(&url).await.expect("the store's database opens")
     }
-    pool.close().await;
-    rows
+
+    /// Every document, chunk and sync state the store holds.
+    pub async fn store_fingerprint(&self) -> Vec<(String, Vec<u8>)> {
+        use sqlx::Row;
+        let pool = self.raw_database().await;
+        let mut rows = Vec::new();
+        for (table, query) in [
+            ("documents", "SELECT id, snapshot FROM documents ORDER BY id"),
+            ("chunks", "SELECT doc_id, data FROM chunks ORDER BY seq"),
+            ("sync_states", "SELECT device || '/' || doc_id, state FROM sync_states ORDER BY device, doc_id"),
+        ] {
+            for r in sqlx::query(query).fetch_all(&pool).await.expect("store reads") {
+                rows.push((format!("{table}:{}", r.get::<String, _>(0)), r.get::<Vec<u8>, _>(1)));
+            }
+        }
+        pool.close().await;
+        rows
+    }
 }

@@ -3,7 +3,10 @@
 //! * `build-app [--dev]`: the WebAssembly app bundle in `app/dist/`
 //!   (cargo build for wasm32, wasm-bindgen, wasm-opt, static files, sizes);
 //! * `run [ARGS]`: build the app, then the server with `--demo --app-dir app/dist ARGS`;
-//! * `test [ARGS]`: install what the tests need, build the app, `cargo test --workspace ARGS`.
+//! * `test [ARGS]`: install what the tests need, build the app, `cargo test --workspace ARGS`
+//!   on the embedded store; then, when `KHEO_TEST_DATABASE_URL` names a
+//!   PostgreSQL server, the store's contract tests and the sync suite again
+//!   on PostgreSQL (each test server on a database of its own).
 //!
 //! Tools come only from package registries: the wasm32 target from rustup,
 //! `wasm-bindgen-cli` from crates.io at the exact version of the
@@ -97,16 +100,40 @@ fn task(task: Task) -> Result<()> {
             ensure_browser()?;
             build_app(&root, &tools, false)?;
             let mut test = cargo(&root);
-            test.args(["test", "--workspace"]).args(args);
+            test.args(["test", "--workspace"]).args(&args).env_remove(TEST_DATABASE_VAR);
             // Browser tests (wasm-bindgen-test-runner, WebDriver clients) find the browser here.
             for (var, path) in [("CHROMEDRIVER", CHROMEDRIVER), ("CHROME", CHROMIUM)] {
                 if std::env::var_os(var).is_none() {
                     test.env(var, path);
                 }
             }
-            run(&mut test)
+            run(&mut test)?;
+            test_on_postgres(&root, &args)
         }
     }
+}
+
+/// Names the PostgreSQL server the tests may create databases on.
+const TEST_DATABASE_VAR: &str = "KHEO_TEST_DATABASE_URL";
+
+/// The store's contract tests and the sync suite once more, on PostgreSQL,
+/// when a server is named; a clear line when none is.
+fn test_on_postgres(root: &Path, args: &[OsString]) -> Result<()> {
+    let named = std::env::var(TEST_DATABASE_VAR).ok().filter(|u| !u.is_empty());
+    let Some(url) = named else {
+        eprintln!(
+            "xtask: PostgreSQL tests SKIPPED: {TEST_DATABASE_VAR} is not set. Set it to a server where the \
+             user may create databases (postgres://user:password@127.0.0.1/postgres); .ci/run does."
+        );
+        return Ok(());
+    };
+    eprintln!("xtask: PostgreSQL tests on {}", url.split('@').next_back().unwrap_or("the named server"));
+    for suite in [&["-p", "kheo-server", "--lib", "store::"][..], &["-p", "kheo-tests", "--test", "sync"][..]] {
+        let mut test = cargo(root);
+        test.arg("test").args(suite).args(args).env(TEST_DATABASE_VAR, &url);
+        run(&mut test)?;
+    }
+    Ok(())
 }
 
 /// The directory of the workspace `Cargo.toml` (this crate sits one below it).

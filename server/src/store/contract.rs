@@ -4,6 +4,7 @@
 
 use kheo_shared::ids::{DocId, ModelId};
 
+use super::directory::{Directory, QUARANTINE_BYTES_PER_DEVICE, QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry};
 use super::{Committed, DocWrite, Store, Version, WriteBatch};
 
 const P1: i64 = 11;
@@ -24,11 +25,11 @@ fn with_state(mut batch: WriteBatch, device: &str, doc: DocId) -> WriteBatch {
     batch
 }
 
-async fn chunks(store: &dyn Store, doc: &DocId) -> Vec<Vec<u8>> {
+async fn chunks<S: Store>(store: &S, doc: &DocId) -> Vec<Vec<u8>> {
     store.load_doc(doc).await.expect("load").map(|d| d.chunks).unwrap_or_default()
 }
 
-pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch(store: &dyn Store) {
+pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch<S: Store + Directory>(store: &S) {
     let doc = log();
     let (first, v1) = append(doc, b"one", Version::NONE, P1);
     assert_eq!(store.commit(&[first]).await.unwrap(), [Committed::Done]);
@@ -49,7 +50,7 @@ pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch(store: &
     assert_eq!(store.commit(&[b]).await.unwrap(), [Committed::Conflict(fresh)]);
 }
 
-pub async fn a_conflict_leaves_out_its_batch_alone(store: &dyn Store) {
+pub async fn a_conflict_leaves_out_its_batch_alone<S: Store + Directory>(store: &S) {
     let (shared, other) = (log(), log());
     let (seed, v1) = append(shared, b"seed", Version::NONE, P1);
     store.commit(&[seed]).await.unwrap();
@@ -66,7 +67,7 @@ pub async fn a_conflict_leaves_out_its_batch_alone(store: &dyn Store) {
     assert!(store.load_sync_state("phone", &other).await.unwrap().is_some());
 }
 
-pub async fn a_snapshot_deletes_only_the_chunks_it_covers(store: &dyn Store) {
+pub async fn a_snapshot_deletes_only_the_chunks_it_covers<S: Store + Directory>(store: &S) {
     let doc = log();
     let (first, v1) = append(doc, b"one", Version::NONE, P1);
     store.commit(&[first]).await.unwrap();
@@ -88,7 +89,7 @@ pub async fn a_snapshot_deletes_only_the_chunks_it_covers(store: &dyn Store) {
     assert_eq!(stored.version, v2.next(P1));
 }
 
-pub async fn a_copy_catches_up_from_the_chunks_after_its_version(store: &dyn Store) {
+pub async fn a_copy_catches_up_from_the_chunks_after_its_version<S: Store + Directory>(store: &S) {
     let doc = log();
     let (first, v1) = append(doc, b"one", Version::NONE, P1);
     store.commit(&[first]).await.unwrap();
@@ -102,7 +103,42 @@ pub async fn a_copy_catches_up_from_the_chunks_after_its_version(store: &dyn Sto
     assert_eq!((at, after.len()), (Version::NONE, 0), "a document the store does not hold");
 }
 
-/// Runs every contract test against stores `open` makes.
+fn entry(device: &str, bytes: usize) -> QuarantineEntry {
+    QuarantineEntry {
+        id: 0,
+        at: 1,
+        device: device.into(),
+        account: "a".into(),
+        doc_id: "model/x".into(),
+        rule: "schema".into(),
+        message: "refused".into(),
+        changes: vec![7; bytes],
+        bytes,
+    }
+}
+
+pub async fn the_quarantine_is_capped_per_device_in_entries_and_bytes<S: Store + Directory>(store: &S) {
+    let big = QUARANTINE_BYTES_PER_DEVICE / 4 + 1;
+    for _ in 0..5 {
+        store.quarantine(&entry("greedy", big)).await.unwrap();
+    }
+    for _ in 0..QUARANTINE_ENTRIES_PER_DEVICE + 30 {
+        store.quarantine(&entry("looping", 10)).await.unwrap();
+    }
+    store.quarantine(&entry("honest", 10)).await.unwrap();
+    let all = store.quarantined().await.unwrap();
+    let of = |d: &str| all.iter().filter(|e| e.device == d).collect::<Vec<_>>();
+    let greedy = of("greedy");
+    assert_eq!(greedy.len(), 5, "every refusal is recorded");
+    assert_eq!(greedy.iter().filter(|e| e.bytes > 0).count(), 3, "changes kept up to the budget");
+    assert!(greedy.iter().map(|e| e.bytes).sum::<usize>() <= QUARANTINE_BYTES_PER_DEVICE);
+    assert!(greedy.iter().filter(|e| e.bytes == 0).all(|e| e.message.contains("quarantine is full")));
+    assert_eq!(of("looping").len(), QUARANTINE_ENTRIES_PER_DEVICE, "the newest entries");
+    assert_eq!(of("honest").len(), 1, "another device is not affected");
+}
+
+/// Runs every contract test against stores `open` makes: an
+/// `Option<(Arc<store>, guard)>`, the guard kept while the test runs.
 #[macro_export]
 macro_rules! store_contract_tests {
     ($open:expr) => {
@@ -110,14 +146,16 @@ macro_rules! store_contract_tests {
             a_write_on_a_version_that_moved_keeps_nothing_of_its_batch,
             a_conflict_leaves_out_its_batch_alone,
             a_snapshot_deletes_only_the_chunks_it_covers,
-            a_copy_catches_up_from_the_chunks_after_its_version
+            a_copy_catches_up_from_the_chunks_after_its_version,
+            the_quarantine_is_capped_per_device_in_entries_and_bytes
         );
     };
     (@each $open:expr; $($test:ident),*) => {
         $(
             #[tokio::test]
             async fn $test() {
-                let (store, _keep) = $open.await;
+                // `None` when the backend is not available here.
+                let Some((store, _keep)) = $open.await else { return };
                 $crate::store::contract::$test(&*store).await;
             }
         )*

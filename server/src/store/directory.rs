@@ -26,7 +26,7 @@ pub struct AccountRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct DeviceRow {
     pub id: String,
     pub account: String,

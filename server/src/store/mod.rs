@@ -18,14 +18,23 @@
 #[cfg(test)]
 pub mod contract;
 pub mod directory;
+mod postgres;
+mod postgres_directory;
+mod postgres_reports;
 pub mod reports;
+mod rows;
+pub mod scratch;
 mod sqlite;
 mod sqlite_directory;
 mod sqlite_reports;
 
 pub use directory::Directory;
+pub use postgres::PgStore;
 pub use reports::ReportStore;
 pub use sqlite::SqliteStore;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use kheo_shared::ids::{DocId, ModelId};
@@ -164,4 +173,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits until in-flight work is done and releases the database.
     async fn close(&self);
+}
+
+/// One database seen through its three traits.
+#[derive(Clone)]
+pub struct Database {
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<dyn Directory>,
+    pub reports: Arc<dyn ReportStore>,
+}
+
+/// The one way to open a store: PostgreSQL when a `postgres://` URL is
+/// given, else the embedded SQLite file in `data_dir` (created if needed).
+/// Either is migrated before it is returned.
+pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Database, StoreError> {
+    fn split<S: Store + Directory + ReportStore>(db: Arc<S>) -> Database {
+        Database { store: db.clone(), directory: db.clone(), reports: db }
+    }
+    match database_url {
+        Some(url) => Ok(split(Arc::new(PgStore::open(url).await?))),
+        None => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| StoreError::Corrupt(format!("creating {}: {e}", data_dir.display())))?;
+            Ok(split(Arc::new(SqliteStore::open(data_dir).await?)))
+        }
+    }
 }

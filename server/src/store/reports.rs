@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::directory::DirectoryError;
 
 /// A model as reports see it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ModelFacts {
     pub model: String,
     pub name: String,
@@ -18,13 +18,15 @@ pub struct ModelFacts {
 }
 
 /// One model's activity in a period.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct ModelActivity {
     pub model: String,
     pub patrols: i64,
     pub incidents: i64,
     pub handed_to_police: i64,
     pub supported_police: i64,
+    /// Counted by a query of its own.
+    #[sqlx(default)]
     pub households_supported: i64,
     pub money_vnd: i64,
     pub workdays: f64,
@@ -36,7 +38,7 @@ pub struct ModelActivity {
 }
 
 /// Incidents of one model by category and outcome in a period.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct IncidentCount {
     pub model: String,
     pub category: String,
@@ -45,7 +47,7 @@ pub struct IncidentCount {
 }
 
 /// One record as the raw export shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RecordFacts {
     pub record: String,
     pub model: String,
@@ -76,6 +78,16 @@ pub struct ReviewItem {
     pub updated_at: i64,
     /// Fields two phones changed concurrently: both values are shown.
     pub conflicts: Vec<kheo_shared::schema::conflicts::FieldConflict>,
+}
+
+/// The activity rows with each model's distinct households supported,
+/// which a query of its own counts.
+pub(super) fn with_households(mut totals: Vec<ModelActivity>, households: Vec<(String, i64)>) -> Vec<ModelActivity> {
+    let households: std::collections::HashMap<String, i64> = households.into_iter().collect();
+    for row in &mut totals {
+        row.households_supported = households.get(&row.model).copied().unwrap_or(0);
+    }
+    totals
 }
 
 /// Days are `YYYY-MM-DD`, both ends included.

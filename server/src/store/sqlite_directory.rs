@@ -1,63 +1,21 @@
 //! [`Directory`] on the embedded SQLite store.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use async_trait::async_trait;
 use kheo_shared::codes::{Code, Role};
 use kheo_shared::ids::ModelId;
 use kheo_shared::scalars::Day;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
+use super::SqliteStore;
 use super::directory::{
-    AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError, QUARANTINE_BYTES_PER_DEVICE,
-    QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry,
+    AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError, QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry,
 };
-use super::{SqliteStore, StoreError};
-use crate::org::{Level, Succession, Unit};
-
-const ACCOUNT_COLUMNS: &str = "id, username, phone, display_name, role, unit, secret_hash, disabled, created_at";
-const DEVICE_COLUMNS: &str = "id, account, actor, label, created_at, last_seen, revoked_at";
-
-fn corrupt(what: &str, value: &str) -> DirectoryError {
-    DirectoryError::Store(StoreError::Corrupt(format!("stored {what} {value:?} is unreadable")))
-}
-
-fn account_from(row: &SqliteRow, offset: usize) -> Result<AccountRow, DirectoryError> {
-    let role: String = row.try_get(offset + 4)?;
-    Ok(AccountRow {
-        id: row.try_get(offset)?,
-        username: row.try_get(offset + 1)?,
-        phone: row.try_get(offset + 2)?,
-        display_name: row.try_get(offset + 3)?,
-        role: Role::from_code(&role).ok_or_else(|| corrupt("role", &role))?,
-        unit: row.try_get(offset + 5)?,
-        secret_hash: row.try_get(offset + 6)?,
-        disabled: row.try_get(offset + 7)?,
-        created_at: row.try_get(offset + 8)?,
-    })
-}
-
-fn device_from(row: &SqliteRow) -> Result<DeviceRow, DirectoryError> {
-    Ok(DeviceRow {
-        id: row.try_get(0)?,
-        account: row.try_get(1)?,
-        actor: row.try_get(2)?,
-        label: row.try_get(3)?,
-        created_at: row.try_get(4)?,
-        last_seen: row.try_get(5)?,
-        revoked_at: row.try_get(6)?,
-    })
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-fn day(s: &str) -> Result<time::Date, DirectoryError> {
-    Day::parse(s).map(|d| d.0).ok_or_else(|| corrupt("date", s))
-}
+use super::rows::{
+    ACCOUNT_COLUMNS, AccountColumns, DEVICE_COLUMNS, ModelUnitColumns, QUARANTINE_COLUMNS, QuarantineColumns,
+    SuccessionColumns, UNIT_COLUMNS, UnitColumns, is_unique_violation, quarantine_kept,
+};
+use crate::org::{Succession, Unit};
 
 #[async_trait]
 impl Directory for SqliteStore {
@@ -83,26 +41,32 @@ impl Directory for SqliteStore {
     }
 
     async fn account_by_login(&self, login: &str) -> Result<Option<AccountRow>, DirectoryError> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = ?1 OR phone = ?1"))
-            .bind(login)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| account_from(&r, 0)).transpose()
+        sqlx::query_as::<_, AccountColumns>(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = ?1 OR phone = ?1"
+        ))
+        .bind(login)
+        .fetch_optional(self.pool())
+        .await?
+        .map(AccountRow::try_from)
+        .transpose()
     }
 
     async fn account(&self, id: &str) -> Result<Option<AccountRow>, DirectoryError> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"))
+        sqlx::query_as::<_, AccountColumns>(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?"))
             .bind(id)
             .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| account_from(&r, 0)).transpose()
+            .await?
+            .map(AccountRow::try_from)
+            .transpose()
     }
 
     async fn accounts(&self) -> Result<Vec<AccountRow>, DirectoryError> {
-        let rows = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"))
+        sqlx::query_as::<_, AccountColumns>(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"))
             .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(|r| account_from(r, 0)).collect()
+            .await?
+            .into_iter()
+            .map(AccountRow::try_from)
+            .collect()
     }
 
     async fn update_account(&self, id: &str, u: &AccountUpdate) -> Result<bool, DirectoryError> {
@@ -152,25 +116,24 @@ impl Directory for SqliteStore {
     }
 
     async fn device_by_token(&self, token_hash: &[u8]) -> Result<Option<(DeviceRow, AccountRow)>, DirectoryError> {
-        let row = sqlx::query(
-            "SELECT d.id, d.account, d.actor, d.label, d.created_at, d.last_seen, d.revoked_at, \
-             a.id, a.username, a.phone, a.display_name, a.role, a.unit, a.secret_hash, a.disabled, a.created_at \
-             FROM devices d JOIN accounts a ON a.id = d.account WHERE d.token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| Ok((device_from(&r)?, account_from(&r, 7)?))).transpose()
+        let Some(device) =
+            sqlx::query_as::<_, DeviceRow>(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE token_hash = ?"))
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self.account(&device.account).await?.map(|account| (device, account)))
     }
 
     async fn devices(&self, account: Option<&str>) -> Result<Vec<DeviceRow>, DirectoryError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as::<_, DeviceRow>(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE ?1 IS NULL OR account = ?1 ORDER BY created_at, id"
         ))
         .bind(account)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(device_from).collect()
+        .await?)
     }
 
     async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, DirectoryError> {
@@ -183,50 +146,36 @@ impl Directory for SqliteStore {
     }
 
     async fn org(&self) -> Result<(Vec<Unit>, Vec<Succession>), DirectoryError> {
-        let units = sqlx::query("SELECT code, name, level, parent, valid_from, valid_to FROM units ORDER BY code")
+        let units = sqlx::query_as::<_, UnitColumns>(&format!("SELECT {UNIT_COLUMNS} FROM units ORDER BY code"))
             .fetch_all(self.pool())
             .await?
-            .iter()
-            .map(|r| {
-                let level: String = r.try_get(2)?;
-                let valid_to: Option<String> = r.try_get(5)?;
-                Ok(Unit {
-                    code: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    level: Level::from_str(&level).map_err(|_| corrupt("level", &level))?,
-                    parent: r.try_get(3)?,
-                    valid_from: day(&r.try_get::<String, _>(4)?)?,
-                    valid_to: valid_to.as_deref().map(day).transpose()?,
-                })
-            })
-            .collect::<Result<Vec<_>, DirectoryError>>()?;
-        let successions = sqlx::query("SELECT old, new, effective FROM successions ORDER BY old, new")
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(Succession { old: r.try_get(0)?, new: r.try_get(1)?, effective: day(&r.try_get::<String, _>(2)?)? })
-            })
-            .collect::<Result<Vec<_>, DirectoryError>>()?;
+            .into_iter()
+            .map(Unit::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let successions =
+            sqlx::query_as::<_, SuccessionColumns>("SELECT old, new, effective FROM successions ORDER BY old, new")
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(Succession::try_from)
+                .collect::<Result<Vec<_>, _>>()?;
         Ok((units, successions))
     }
 
     async fn replace_org(&self, units: &[Unit], successions: &[Succession]) -> Result<(), DirectoryError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM successions").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM units").execute(&mut *tx).await?;
         for u in units {
-            sqlx::query(
-                "INSERT INTO units (code, name, level, parent, valid_from, valid_to) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&u.code)
-            .bind(&u.name)
-            .bind(u.level.as_str())
-            .bind(&u.parent)
-            .bind(Day(u.valid_from).to_string())
-            .bind(u.valid_to.map(|d| Day(d).to_string()))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(&format!("INSERT INTO units ({UNIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"))
+                .bind(&u.code)
+                .bind(&u.name)
+                .bind(u.level.as_str())
+                .bind(&u.parent)
+                .bind(Day(u.valid_from).to_string())
+                .bind(u.valid_to.map(|d| Day(d).to_string()))
+                .execute(&mut *tx)
+                .await?;
         }
         for s in successions {
             sqlx::query("INSERT INTO successions (old, new, effective) VALUES (?, ?, ?)")
@@ -241,33 +190,30 @@ impl Directory for SqliteStore {
     }
 
     async fn model_units(&self) -> Result<HashMap<ModelId, String>, DirectoryError> {
-        sqlx::query("SELECT model, unit FROM model_units")
+        sqlx::query_as::<_, ModelUnitColumns>("SELECT model, unit FROM model_units")
             .fetch_all(self.pool())
             .await?
-            .iter()
-            .map(|r| {
-                let model: String = r.try_get(0)?;
-                let id = model.parse().map_err(|_| corrupt("model id", &model))?;
-                Ok((id, r.try_get(1)?))
-            })
+            .into_iter()
+            .map(TryFrom::try_from)
             .collect()
     }
 
     async fn units_of(&self, models: &[ModelId]) -> Result<HashMap<ModelId, String>, DirectoryError> {
         let mut units = HashMap::with_capacity(models.len());
-        let mut wanted: Vec<&ModelId> = models.iter().collect();
+        let mut wanted: Vec<String> = models.iter().map(ModelId::to_string).collect();
         wanted.sort();
         wanted.dedup();
+        // Well below SQLite's limit on parameters.
         for part in wanted.chunks(500) {
-            let sql =
-                format!("SELECT model, unit FROM model_units WHERE model IN ({})", vec!["?"; part.len()].join(", "));
-            let mut query = sqlx::query(&sql);
+            let marks = vec!["?"; part.len()].join(", ");
+            let sql = format!("SELECT model, unit FROM model_units WHERE model IN ({marks})");
+            let mut query = sqlx::query_as::<_, ModelUnitColumns>(&sql);
             for model in part {
-                query = query.bind(model.to_string());
+                query = query.bind(model);
             }
-            for r in query.fetch_all(self.pool()).await? {
-                let model: String = r.try_get(0)?;
-                units.insert(model.parse().map_err(|_| corrupt("model id", &model))?, r.try_get(1)?);
+            for row in query.fetch_all(self.pool()).await? {
+                let (model, unit) = row.try_into()?;
+                units.insert(model, unit);
             }
         }
         Ok(units)
@@ -280,17 +226,7 @@ impl Directory for SqliteStore {
             .bind(&e.device)
             .fetch_one(&mut *tx)
             .await?;
-        // Past its byte budget a device's refusals are still recorded, without
-        // the changes: the phone keeps them, which is what keeps the data.
-        let over = kept as usize + e.changes.len() > QUARANTINE_BYTES_PER_DEVICE;
-        let (changes, message) = if over {
-            (
-                &[][..],
-                format!("{} (changes not kept: this device's quarantine is full; the phone keeps them)", e.message),
-            )
-        } else {
-            (&e.changes[..], e.message.clone())
-        };
+        let (changes, message) = quarantine_kept(kept, e);
         sqlx::query(
             "INSERT INTO quarantine (at, device, account, doc_id, rule, message, changes) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -316,67 +252,11 @@ impl Directory for SqliteStore {
     }
 
     async fn quarantined(&self) -> Result<Vec<QuarantineEntry>, DirectoryError> {
-        sqlx::query("SELECT id, at, device, account, doc_id, rule, message, changes FROM quarantine ORDER BY id")
+        Ok(sqlx::query_as::<_, QuarantineColumns>(&format!("SELECT {QUARANTINE_COLUMNS} FROM quarantine ORDER BY id"))
             .fetch_all(self.pool())
             .await?
-            .iter()
-            .map(|r| {
-                let changes: Vec<u8> = r.try_get(7)?;
-                Ok(QuarantineEntry {
-                    id: r.try_get(0)?,
-                    at: r.try_get(1)?,
-                    device: r.try_get(2)?,
-                    account: r.try_get(3)?,
-                    doc_id: r.try_get(4)?,
-                    rule: r.try_get(5)?,
-                    message: r.try_get(6)?,
-                    bytes: changes.len(),
-                    changes,
-                })
-            })
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::SqliteStore;
-
-    fn entry(device: &str, bytes: usize) -> QuarantineEntry {
-        QuarantineEntry {
-            id: 0,
-            at: 1,
-            device: device.into(),
-            account: "a".into(),
-            doc_id: "model/x".into(),
-            rule: "schema".into(),
-            message: "refused".into(),
-            changes: vec![7; bytes],
-            bytes,
-        }
-    }
-
-    #[tokio::test]
-    async fn the_quarantine_is_capped_per_device_in_entries_and_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).await.unwrap();
-        let big = QUARANTINE_BYTES_PER_DEVICE / 4 + 1;
-        for _ in 0..5 {
-            store.quarantine(&entry("greedy", big)).await.unwrap();
-        }
-        for _ in 0..QUARANTINE_ENTRIES_PER_DEVICE + 30 {
-            store.quarantine(&entry("looping", 10)).await.unwrap();
-        }
-        store.quarantine(&entry("honest", 10)).await.unwrap();
-        let all = store.quarantined().await.unwrap();
-        let of = |d: &str| all.iter().filter(|e| e.device == d).collect::<Vec<_>>();
-        let greedy = of("greedy");
-        assert_eq!(greedy.len(), 5, "every refusal is recorded");
-        assert_eq!(greedy.iter().filter(|e| e.bytes > 0).count(), 3, "changes kept up to the budget");
-        assert!(greedy.iter().map(|e| e.bytes).sum::<usize>() <= QUARANTINE_BYTES_PER_DEVICE);
-        assert!(greedy.iter().filter(|e| e.bytes == 0).all(|e| e.message.contains("quarantine is full")));
-        assert_eq!(of("looping").len(), QUARANTINE_ENTRIES_PER_DEVICE, "the newest entries");
-        assert_eq!(of("honest").len(), 1, "another device is not affected");
+            .into_iter()
+            .map(QuarantineEntry::from)
+            .collect())
     }
 }

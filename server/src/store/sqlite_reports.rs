@@ -2,41 +2,29 @@
 //! pass over the period's rows.
 
 use async_trait::async_trait;
-use sqlx::Row;
 
 use super::SqliteStore;
 use super::directory::DirectoryError;
 use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore, ReviewItem};
+use super::rows::{REVIEW_COLUMNS, ReviewColumns};
 
 #[async_trait]
 impl ReportStore for SqliteStore {
     async fn models(&self) -> Result<Vec<ModelFacts>, DirectoryError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT model, name, field, unit, status, started_on, typical_year, replicated_from FROM rm_models",
         )
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ModelFacts {
-                    model: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    field: r.try_get(2)?,
-                    unit: r.try_get(3)?,
-                    status: r.try_get(4)?,
-                    started_on: r.try_get(5)?,
-                    typical_year: r.try_get(6)?,
-                    replicated_from: r.try_get(7)?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {
-        let totals = sqlx::query(
-            "SELECT model, SUM(kind = 'patrol'), SUM(incidents), SUM(handed_to_police), SUM(supported_police), \
-             SUM(amount_vnd), SUM(workdays), SUM(houses), SUM(kind = 'production'), \
-             SUM(revenue_vnd), SUM(kind = 'meeting'), SUM(attendees) \
+        let totals = sqlx::query_as::<_, ModelActivity>(
+            "SELECT model, SUM(kind = 'patrol') AS patrols, SUM(incidents) AS incidents, \
+             SUM(handed_to_police) AS handed_to_police, SUM(supported_police) AS supported_police, \
+             SUM(amount_vnd) AS money_vnd, SUM(workdays) AS workdays, SUM(houses) AS houses, \
+             SUM(kind = 'production') AS production_records, SUM(revenue_vnd) AS revenue_vnd, \
+             SUM(kind = 'meeting') AS meetings, SUM(attendees) AS attendees \
              FROM rm_records INDEXED BY rm_records_rollup WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
              AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
         )
@@ -44,7 +32,7 @@ impl ReportStore for SqliteStore {
         .bind(to)
         .bind(approved_only)
         .fetch_all(self.pool());
-        let households = sqlx::query(
+        let households = sqlx::query_as::<_, (String, i64)>(
             "SELECT model, COUNT(DISTINCT receiver) FROM rm_records INDEXED BY rm_records_receivers \
              WHERE kind = 'household_support' AND occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
              AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
@@ -54,34 +42,13 @@ impl ReportStore for SqliteStore {
         .bind(approved_only)
         .fetch_all(self.pool());
         // Two scans of different indexes, on two connections at once.
-        let (rows, households) = tokio::try_join!(totals, households)?;
-        let households: std::collections::HashMap<String, i64> =
-            households.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?;
-        rows.iter()
-            .map(|r| {
-                let model: String = r.try_get(0)?;
-                Ok(ModelActivity {
-                    households_supported: households.get(&model).copied().unwrap_or(0),
-                    model,
-                    patrols: r.try_get(1)?,
-                    incidents: r.try_get(2)?,
-                    handed_to_police: r.try_get(3)?,
-                    supported_police: r.try_get(4)?,
-                    money_vnd: r.try_get(5)?,
-                    workdays: r.try_get(6)?,
-                    houses: r.try_get(7)?,
-                    production_records: r.try_get(8)?,
-                    revenue_vnd: r.try_get(9)?,
-                    meetings: r.try_get(10)?,
-                    attendees: r.try_get(11)?,
-                })
-            })
-            .collect()
+        let (totals, households) = tokio::try_join!(totals, households)?;
+        Ok(super::reports::with_households(totals, households))
     }
 
     async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError> {
-        let rows = sqlx::query(
-            "SELECT model, category, outcome, COUNT(*) FROM rm_incidents INDEXED BY rm_incidents_rollup \
+        Ok(sqlx::query_as(
+            "SELECT model, category, outcome, COUNT(*) AS count FROM rm_incidents INDEXED BY rm_incidents_rollup \
              WHERE occurred_on BETWEEN ?1 AND ?2 AND (?3 = 0 OR review_state = 'approved') \
              GROUP BY model, category, outcome",
         )
@@ -89,40 +56,33 @@ impl ReportStore for SqliteStore {
         .bind(to)
         .bind(approved_only)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(IncidentCount {
-                    model: r.try_get(0)?,
-                    category: r.try_get(1)?,
-                    outcome: r.try_get(2)?,
-                    count: r.try_get(3)?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     async fn targets(&self, year: i32) -> Result<Vec<(String, i64, i64)>, DirectoryError> {
-        let rows = sqlx::query("SELECT unit, new_models, typical FROM targets WHERE year = ?")
+        Ok(sqlx::query_as("SELECT unit, new_models, typical FROM targets WHERE year = ?")
             .bind(year)
             .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+            .await?)
     }
 
     async fn set_target(&self, unit: &str, year: i32, new_models: i64, typical: i64) -> Result<(), DirectoryError> {
-        sqlx::query("INSERT OR REPLACE INTO targets (unit, year, new_models, typical) VALUES (?, ?, ?, ?)")
-            .bind(unit)
-            .bind(year)
-            .bind(new_models)
-            .bind(typical)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "INSERT INTO targets (unit, year, new_models, typical) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (unit, year) DO UPDATE SET new_models = excluded.new_models, typical = excluded.typical",
+        )
+        .bind(unit)
+        .bind(year)
+        .bind(new_models)
+        .bind(typical)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     async fn scan_count(&self, from: &str, to: &str) -> Result<i64, DirectoryError> {
-        let row = sqlx::query(
+        // The sum makes the baseline read a column, as rollups do.
+        let (count, _sum): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(*), SUM(amount_vnd) FROM rm_records INDEXED BY rm_records_rollup \
              WHERE occurred_on BETWEEN ? AND ? AND deleted = 0",
         )
@@ -130,7 +90,7 @@ impl ReportStore for SqliteStore {
         .bind(to)
         .fetch_one(self.pool())
         .await?;
-        Ok(row.try_get(0)?)
+        Ok(count)
     }
 
     async fn monthly(
@@ -139,7 +99,7 @@ impl ReportStore for SqliteStore {
         to: &str,
         approved_only: bool,
     ) -> Result<Vec<(String, String, i64)>, DirectoryError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT model, substr(occurred_on, 1, 7), COUNT(*) FROM rm_records INDEXED BY rm_records_rollup \
              WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 AND (?3 = 0 OR review_state = 'approved') \
              GROUP BY model, substr(occurred_on, 1, 7)",
@@ -148,73 +108,33 @@ impl ReportStore for SqliteStore {
         .bind(to)
         .bind(approved_only)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+        .await?)
     }
 
     async fn review_items(&self, from: &str, to: &str) -> Result<Vec<ReviewItem>, DirectoryError> {
-        let rows = sqlx::query(
-            "SELECT record, model, kind, occurred_on, author, review_state, reviewer, review_comment, updated_at, \
-             reviewed_at, conflicts FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0 \
-             ORDER BY occurred_on DESC, record",
-        )
+        let rows = sqlx::query_as::<_, ReviewColumns>(&format!(
+            "SELECT {REVIEW_COLUMNS} FROM rm_records WHERE occurred_on BETWEEN ? AND ? AND deleted = 0 \
+             ORDER BY occurred_on DESC, record"
+        ))
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let state: String = r.try_get(5)?;
-                let updated_at: i64 = r.try_get(8)?;
-                let reviewed_at: Option<i64> = r.try_get(9)?;
-                // An approval older than the record's last edit no longer covers it.
-                let edited = state == "approved" && reviewed_at.is_some_and(|at| updated_at > at);
-                Ok(ReviewItem {
-                    record: r.try_get(0)?,
-                    model: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    occurred_on: r.try_get(3)?,
-                    author: r.try_get(4)?,
-                    state: if edited { "edited_after_approval".into() } else { state },
-                    reviewer: r.try_get(6)?,
-                    comment: r.try_get(7)?,
-                    updated_at,
-                    conflicts: serde_json::from_str(&r.try_get::<String, _>(10)?).unwrap_or_default(),
-                })
-            })
-            .collect()
+        Ok(rows.into_iter().map(ReviewItem::from).collect())
     }
 
     async fn records(&self, from: &str, to: &str) -> Result<Vec<RecordFacts>, DirectoryError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT record, model, kind, occurred_on, review_state, author, deleted, incidents, amount_vnd, workdays, \
              revenue_vnd, attendees FROM rm_records WHERE occurred_on BETWEEN ? AND ? ORDER BY occurred_on, record",
         )
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecordFacts {
-                    record: r.try_get(0)?,
-                    model: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    occurred_on: r.try_get(3)?,
-                    review_state: r.try_get(4)?,
-                    author: r.try_get(5)?,
-                    deleted: r.try_get(6)?,
-                    incidents: r.try_get(7)?,
-                    amount_vnd: r.try_get(8)?,
-                    workdays: r.try_get(9)?,
-                    revenue_vnd: r.try_get(10)?,
-                    attendees: r.try_get(11)?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     async fn read_model_size(&self) -> Result<i64, DirectoryError> {
-        Ok(sqlx::query("SELECT COUNT(*) FROM rm_models").fetch_one(self.pool()).await?.try_get(0)?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM rm_models").fetch_one(self.pool()).await?)
     }
 }

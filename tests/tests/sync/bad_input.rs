@@ -6,7 +6,7 @@ use kheo_shared::codes::Role;
 use kheo_shared::ids::{DocId, RecordId};
 use kheo_shared::protocol::{self, DocMessage, ErrorBody, MAX_BODY_BYTES, SyncRequest};
 use kheo_shared::testdata;
-use kheo_tests::{HOME_UNIT, SyncFailure, TestServer, post_raw, store_fingerprint};
+use kheo_tests::{HOME_UNIT, SyncFailure, TestServer, post_raw};
 
 use crate::{new_model, records};
 
@@ -27,7 +27,7 @@ async fn expect_refusal(server: &TestServer, body: Vec<u8>, status: u16, code: &
 }
 
 async fn expect_refusal_as(server: &TestServer, token: &str, body: Vec<u8>, status: u16, code: &str) -> ErrorBody {
-    let before = store_fingerprint(&server.data_dir()).await;
+    let before = server.store_fingerprint().await;
     let response = post_raw(&reqwest::Client::new(), &server.url, token, body).await.unwrap();
     assert_eq!(response.status().as_u16(), status);
     let content_type = response.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
@@ -35,7 +35,7 @@ async fn expect_refusal_as(server: &TestServer, token: &str, body: Vec<u8>, stat
     let error: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert_eq!(error.error, code, "{error:?}");
     assert!(!error.message.is_empty());
-    assert_eq!(store_fingerprint(&server.data_dir()).await, before, "store unchanged after {code}");
+    assert_eq!(server.store_fingerprint().await, before, "store unchanged after {code}");
     error
 }
 
@@ -113,7 +113,7 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
 #[tokio::test]
 async fn wrong_headers_are_refused() {
     let server = server_with_data().await;
-    let before = store_fingerprint(&server.data_dir()).await;
+    let before = server.store_fingerprint().await;
     let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new() });
     let http = reqwest::Client::new();
     let url = format!("{}{}", server.url, protocol::SYNC_PATH);
@@ -137,7 +137,7 @@ async fn wrong_headers_are_refused() {
     assert_eq!(json.status().as_u16(), 415);
     let err: ErrorBody = serde_json::from_slice(&json.bytes().await.unwrap()).unwrap();
     assert_eq!(err.error, "unsupported_media_type");
-    assert_eq!(store_fingerprint(&server.data_dir()).await, before);
+    assert_eq!(server.store_fingerprint().await, before);
 }
 
 #[tokio::test]
@@ -160,14 +160,14 @@ async fn a_document_that_breaks_the_schema_rejects_the_whole_request() {
             doc.put(&meeting, "attendees", "mười hai")
         })
         .unwrap();
-    let before = store_fingerprint(&server.data_dir()).await;
+    let before = server.store_fingerprint().await;
     let failure = phone.sync(&server.url).await.unwrap_err();
     let SyncFailure::Refused { status, body } = failure else { panic!("{failure}") };
     assert_eq!(status, 422);
     assert_eq!(body.error, "schema_violation");
     assert_eq!(body.doc.as_deref(), Some(log.to_string().as_str()));
     assert_eq!(body.path, Some(format!("{}/meeting/attendees", record.id)));
-    assert_eq!(store_fingerprint(&server.data_dir()).await, before, "nothing of the request was kept");
+    assert_eq!(server.store_fingerprint().await, before, "nothing of the request was kept");
 }
 
 #[tokio::test]
@@ -182,10 +182,10 @@ async fn removing_a_record_instead_of_marking_it_deleted_is_refused() {
         .replica
         .edit(log, kheo_shared::scalars::Timestamp(2), |doc| doc.delete(automerge::ROOT, record.id.to_string()))
         .unwrap();
-    let before = store_fingerprint(&server.data_dir()).await;
+    let before = server.store_fingerprint().await;
     let SyncFailure::Refused { status, body } = phone.sync(&server.url).await.unwrap_err() else { panic!() };
     assert_eq!((status, body.error.as_str()), (422, "schema_violation"));
-    assert_eq!(store_fingerprint(&server.data_dir()).await, before);
+    assert_eq!(server.store_fingerprint().await, before);
 }
 
 #[tokio::test]
@@ -219,10 +219,10 @@ async fn bytes_after_the_cbor_message_are_refused() {
         assert!(err.message.contains("after its CBOR message"), "{err:?}");
     }
     // The same request without the tail is accepted, and changes the store.
-    let before = store_fingerprint(&server.data_dir()).await;
+    let before = server.store_fingerprint().await;
     let response = post_raw(&http, &server.url, &phone.token, protocol::gzip(&cbor)).await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert_ne!(store_fingerprint(&server.data_dir()).await, before);
+    assert_ne!(server.store_fingerprint().await, before);
 }
 
 /// Query strings, path segments and methods a route does not take get the

@@ -39,11 +39,7 @@ async fn compaction_keeps_every_change_across_restarts() {
         phone.put_record(model, &r);
         phone.sync(&server.url).await.unwrap();
     }
-    let chunks = kheo_tests::store_fingerprint(&server.data_dir())
-        .await
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("chunks:"))
-        .count();
+    let chunks = server.store_fingerprint().await.into_iter().filter(|(k, _)| k.starts_with("chunks:")).count();
     assert!(chunks < kheo_server::sync::COMPACT_AFTER_CHUNKS, "{chunks} chunks were compacted");
     server.restart().await;
     let mut fresh = server.device("fresh-phone").await;

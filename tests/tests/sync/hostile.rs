@@ -9,7 +9,7 @@ use automerge::sync::{Message, MessageVersion};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ExpandedChange};
 use kheo_shared::ids::DocId;
 use kheo_shared::protocol::{self, DocMessage, ErrorBody, SyncRequest};
-use kheo_tests::{Device, TestServer, post_raw, store_fingerprint};
+use kheo_tests::{Device, TestServer, post_raw};
 use sha2::{Digest, Sha256};
 
 use crate::records;
@@ -43,13 +43,13 @@ async fn server_with_log() -> (TestServer, Device, DocId) {
 /// Posts `body` as `phone` and checks the refusal: status, JSON code, the
 /// store unchanged, the server still quick to answer.
 async fn refused(server: &TestServer, phone: &Device, body: Vec<u8>, status: u16, code: &str) -> ErrorBody {
-    let before = store_fingerprint(&server.data_dir()).await;
+    let before = server.store_fingerprint().await;
     let http = reqwest::Client::new();
     let response = post_raw(&http, &server.url, &phone.token, body).await.unwrap();
     assert_eq!(response.status().as_u16(), status);
     let error: ErrorBody = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
     assert_eq!(error.error, code, "{error:?}");
-    assert_eq!(store_fingerprint(&server.data_dir()).await, before, "store unchanged after {code}");
+    assert_eq!(server.store_fingerprint().await, before, "store unchanged after {code}");
     let started = Instant::now();
     let health = http.get(format!("{}/healthz", server.url)).send().await.unwrap();
     assert!(health.status().is_success());

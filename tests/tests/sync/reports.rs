@@ -252,8 +252,7 @@ async fn the_read_model_is_rebuilt_from_the_documents_when_missing() {
     }
     phone.sync(&server.url).await.unwrap();
     server.stop().await;
-    let url = format!("sqlite://{}", server.data_dir().join("kheo.sqlite3").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let pool = server.raw_database().await;
     sqlx::query("DELETE FROM rm_records").execute(&pool).await.unwrap();
     sqlx::query("DELETE FROM rm_models").execute(&pool).await.unwrap();
     pool.close().await;
