@@ -2,6 +2,7 @@
 //! endpoints and the `admin` command, in one place so both stay the same.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,8 @@ pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(1);
 pub struct Accounts {
     pub directory: Arc<dyn Directory>,
     org: RwLock<Arc<OrgTree>>,
+    /// The stored generation `org` was read at (see [`Accounts::authenticate`]).
+    org_generation: AtomicI64,
     throttle: LoginThrottle,
     /// Password checks running or queued at once: each argon2id check takes
     /// about 19 MiB and a core for tens of milliseconds.
@@ -119,6 +122,8 @@ impl Accounts {
         Accounts {
             directory,
             org: RwLock::new(Arc::new(org)),
+            // Unknown until the first request compares it: that one reloads.
+            org_generation: AtomicI64::new(-1),
             throttle: LoginThrottle::new(throttle::Limits {
                 per_pair: ACCOUNT_FAILURES,
                 per_address: ADDRESS_FAILURES,
@@ -149,6 +154,21 @@ impl Accounts {
             .collect();
         out.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(out)
+    }
+
+    /// The tree as stored: reloaded when another process (or an admin
+    /// command) replaced it since this one read it.
+    async fn refresh_org(&self) -> Result<(), AppError> {
+        let stored = self.directory.org_generation().await?;
+        if stored == self.org_generation.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (units, successions) = self.directory.org().await?;
+        let tree = OrgTree::new(units, successions)
+            .map_err(|e| AppError::Internal(format!("the stored organisation tree is invalid: {e}")))?;
+        *self.org.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tree);
+        self.org_generation.store(stored, Ordering::Release);
+        Ok(())
     }
 
     /// Replaces the organisation tree, in the store and for every later request.
@@ -332,6 +352,8 @@ impl Accounts {
         }
         let actor = ActorId::try_from(device.actor.as_str())
             .map_err(|_| AppError::Internal(format!("device {} has an unreadable actor", device.id)))?;
+        // Scope is decided on the tree as stored, whichever process imported it.
+        self.refresh_org().await?;
         Ok(Principal {
             device_id: device.id,
             account_id: account.id,

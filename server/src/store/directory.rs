@@ -104,7 +104,10 @@ pub trait Directory: Send + Sync + 'static {
     async fn revoke_device(&self, id: &str, at: i64) -> Result<bool, DirectoryError>;
 
     async fn org(&self) -> Result<(Vec<Unit>, Vec<Succession>), DirectoryError>;
-    /// Replaces the whole tree (it was validated as a whole).
+    /// How many times the tree was replaced: a process holding the tree in
+    /// memory reloads it when this moved.
+    async fn org_generation(&self) -> Result<i64, DirectoryError>;
+    /// Replaces the whole tree (it was validated as a whole) and counts one generation.
     async fn replace_org(&self, units: &[Unit], successions: &[Succession]) -> Result<(), DirectoryError>;
 
     async fn model_units(&self) -> Result<HashMap<ModelId, String>, DirectoryError>;

@@ -166,6 +166,10 @@ impl Directory for PgStore {
         Ok((units, successions))
     }
 
+    async fn org_generation(&self) -> Result<i64, DirectoryError> {
+        Ok(sqlx::query_scalar("SELECT version FROM generations WHERE name = 'org'").fetch_one(self.pool()).await?)
+    }
+
     async fn replace_org(&self, units: &[Unit], successions: &[Succession]) -> Result<(), DirectoryError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM successions").execute(&mut *tx).await?;
@@ -189,6 +193,7 @@ impl Directory for PgStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("UPDATE generations SET version = version + 1 WHERE name = 'org'").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -162,6 +162,10 @@ impl Directory for SqliteStore {
         Ok((units, successions))
     }
 
+    async fn org_generation(&self) -> Result<i64, DirectoryError> {
+        Ok(sqlx::query_scalar("SELECT version FROM generations WHERE name = 'org'").fetch_one(self.pool()).await?)
+    }
+
     async fn replace_org(&self, units: &[Unit], successions: &[Succession]) -> Result<(), DirectoryError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM successions").execute(&mut *tx).await?;
@@ -185,6 +189,7 @@ impl Directory for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query("UPDATE generations SET version = version + 1 WHERE name = 'org'").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

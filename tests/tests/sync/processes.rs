@@ -76,3 +76,35 @@ async fn phones_spread_over_three_servers_converge_and_lose_nothing() {
     let got: BTreeSet<RecordId> = after.records(&log).keys().copied().collect();
     assert_eq!(got, expected, "the store holds every acknowledged record");
 }
+
+#[tokio::test]
+async fn a_tree_imported_through_one_server_reaches_the_others_at_their_next_request() {
+    let server = TestServer::start().await;
+    let peer = server.start_peer().await;
+    let read_org = |url: String| {
+        let token = server.staff_token().to_owned();
+        async move {
+            let response = reqwest::Client::new()
+                .get(format!("{url}/api/v1/org"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("org request");
+            assert!(response.status().is_success());
+            response.text().await.expect("org body")
+        }
+    };
+    assert!(!read_org(peer.url()).await.contains("QNA.TK.TT.MOI"));
+
+    let mut units: Vec<_> = kheo_server::org::demo().units().cloned().collect();
+    let mut village = units.iter().find(|u| u.code == "QNA.TK.TT.KD").expect("a village of Tam Thăng").clone();
+    village.code = "QNA.TK.TT.MOI".into();
+    village.name = "Thôn Mới".into();
+    units.push(village);
+    let successions = kheo_server::org::demo().successions().cloned().collect();
+    let tree = kheo_server::org::OrgTree::new(units, successions).expect("the tree is valid");
+    server.accounts().replace_org(tree).await.expect("the first server imports the tree");
+
+    assert!(read_org(peer.url()).await.contains("QNA.TK.TT.MOI"), "the peer answers from the stored tree");
+    peer.stop().await.expect("peer stops");
+}
