@@ -156,6 +156,12 @@ impl Accounts {
         Ok(out)
     }
 
+    /// Every account's display name by login name, for exports (which are
+    /// scoped by their records, not by these names).
+    pub async fn display_names(&self) -> Result<std::collections::HashMap<String, String>, AppError> {
+        Ok(self.directory.accounts().await?.into_iter().map(|a| (a.username, a.display_name)).collect())
+    }
+
     /// The tree as stored: reloaded when another process (or an admin
     /// command) replaced it since this one read it.
     async fn refresh_org(&self) -> Result<(), AppError> {

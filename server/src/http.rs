@@ -298,7 +298,8 @@ async fn records_export(
     let org = state.accounts.org();
     let period = Period::parse(&p.from, &p.to).map_err(in_query)?;
     let scope = reports::report_scope(&who, &org);
-    let rows = reports::record_rows(state.reports.as_ref(), &org, scope.as_deref(), period).await?;
+    let names = state.accounts.display_names().await?;
+    let rows = reports::record_rows(state.reports.as_ref(), &org, scope.as_deref(), period, &names).await?;
     let name = format!("ban-ghi-{}-{}", p.from, p.to);
     match p.format.as_deref() {
         None | Some("csv") => Ok(download(
@@ -307,7 +308,7 @@ async fn records_export(
             &format!("{name}.csv"),
         )),
         Some("xlsx") => Ok(download(
-            reports::rows_to_xlsx("Bản ghi", &reports::RECORD_COLUMNS, &rows, 8)?,
+            reports::rows_to_xlsx("Bản ghi", &reports::RECORD_COLUMNS, &rows, reports::RECORD_NUMBERS_FROM)?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             &format!("{name}.xlsx"),
         )),
@@ -357,7 +358,7 @@ async fn chart(
                 .total
                 .incidents_by_category
                 .iter()
-                .map(|(c, n)| Bar { label: reports::category_name(c).to_owned(), value: *n as f64, target: None })
+                .map(|(c, n)| Bar { label: reports::word("category", c), value: *n as f64, target: None })
                 .collect();
             bars("Vụ việc theo loại", &data)
         }

@@ -142,7 +142,7 @@ pub async fn rollup(
     let mut mapped = BTreeMap::new();
     let mut key_of = |m: &ModelFacts| -> (String, String) {
         match grouping {
-            Grouping::Field => (m.field.clone(), m.field.clone()),
+            Grouping::Field => (m.field.clone(), word("field", &m.field)),
             Grouping::Model => (m.model.clone(), m.name.clone()),
             Grouping::Unit(level) => {
                 let unit = effective_unit(org, &m.unit, period.to);
@@ -151,7 +151,7 @@ pub async fn rollup(
                 }
                 match at_level(org, unit, level) {
                     Some(code) => (code.to_owned(), org.get(code).map(|u| u.name.clone()).unwrap_or_default()),
-                    None => (String::new(), format!("(no {level})")),
+                    None => (String::new(), "(Không thuộc đơn vị cấp này)".to_owned()),
                 }
             }
         }
@@ -338,15 +338,21 @@ pub fn to_xlsx(r: &Rollup) -> Result<Vec<u8>, AppError> {
     rows_to_xlsx("Tổng hợp", &COLUMNS, &table(r), 2)
 }
 
-/// The columns of the raw records export, in Vietnamese.
-pub const RECORD_COLUMNS: [&str; 14] = [
+/// The columns of the raw records export, in Vietnamese: values in words,
+/// with the code beside them where a machine reads them back.
+pub const RECORD_COLUMNS: [&str; 19] = [
     "Mã bản ghi",
     "Mô hình",
     "Đơn vị",
+    "Lĩnh vực",
+    "Mã lĩnh vực",
     "Loại hoạt động",
+    "Mã loại hoạt động",
     "Ngày",
     "Trạng thái duyệt",
+    "Mã trạng thái duyệt",
     "Người ghi",
+    "Tên đăng nhập người ghi",
     "Đã xóa",
     "Số vụ việc",
     "Tiền (đồng)",
@@ -356,12 +362,17 @@ pub const RECORD_COLUMNS: [&str; 14] = [
     "Mã mô hình",
 ];
 
-/// Every record of a period in the reader's scope, one row each.
+/// The first column of [`RECORD_COLUMNS`] that holds numbers (for XLSX).
+pub const RECORD_NUMBERS_FROM: usize = 13;
+
+/// Every record of a period in the reader's scope, one row each; `names`
+/// gives the display name of each login name (the login name when absent).
 pub async fn record_rows(
     store: &dyn ReportStore,
     org: &OrgTree,
     scope: Option<&str>,
     period: Period,
+    names: &HashMap<String, String>,
 ) -> Result<Vec<Vec<String>>, AppError> {
     let models = models_in_scope(store, org, scope).await?;
     let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
@@ -376,9 +387,14 @@ pub async fn record_rows(
                 r.record,
                 m.name.clone(),
                 unit,
+                word("field", &m.field),
+                m.field.clone(),
+                word("kind", &r.kind),
                 r.kind,
-                r.occurred_on,
+                vietnamese_day(&r.occurred_on),
+                review_word(&r.review_state),
                 r.review_state,
+                names.get(&r.author).cloned().unwrap_or_else(|| r.author.clone()),
                 r.author,
                 if r.deleted { "có".into() } else { "không".into() },
                 r.incidents.to_string(),
@@ -390,6 +406,36 @@ pub async fn record_rows(
             ])
         })
         .collect())
+}
+
+/// `YYYY-MM-DD` as people write it, `dd/mm/yyyy`; anything else as it is.
+fn vietnamese_day(day: &str) -> String {
+    match Day::parse(day) {
+        Some(Day(d)) => format!("{:02}/{:02}/{}", d.day(), u8::from(d.month()), d.year()),
+        None => day.to_owned(),
+    }
+}
+
+/// The app's Vietnamese words, the one place they are written (`app/locales/vi.json`).
+static WORDS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::from_str(include_str!("../../app/locales/vi.json")).unwrap_or(serde_json::Value::Null)
+});
+
+/// The Vietnamese word for a code of a vocabulary of the app's locale
+/// (`field`, `kind`, `status`, `category`, `outcome`, `support`); the code
+/// itself when there is none.
+pub fn word(vocabulary: &str, code: &str) -> String {
+    WORDS[vocabulary][code].as_str().unwrap_or(code).to_owned()
+}
+
+/// A record's review state in words, as the review screen says it.
+fn review_word(state: &str) -> String {
+    let key = match state {
+        "new" => "awaiting",
+        "returned" => "returned_plain",
+        other => other,
+    };
+    WORDS["review"][key].as_str().unwrap_or(state).to_owned()
 }
 
 pub async fn replications(
@@ -424,8 +470,10 @@ pub async fn replications(
     Ok(out)
 }
 
+/// CSV in UTF-8 with a byte order mark first: Excel on Windows reads a
+/// file without one in the local code page and garbles the Vietnamese.
 pub fn rows_to_csv(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, AppError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut w = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
     let fail = |e: csv::Error| AppError::Internal(e.to_string());
     w.write_record(header).map_err(fail)?;
     for row in rows {
@@ -553,16 +601,38 @@ pub async fn latest_month(
         .max())
 }
 
-/// The Vietnamese name of an incident category, as the glossary gives it.
-pub fn category_name(code: &str) -> &str {
-    match code {
-        "theft" => "Trộm cắp tài sản",
-        "illegal_sand_mining" => "Khai thác cát trái phép",
-        "environmental_pollution" => "Gây ô nhiễm môi trường",
-        "gambling" => "Cờ bạc",
-        "public_disorder" => "Gây rối trật tự công cộng",
-        "traffic" => "An toàn giao thông",
-        "other" => "Khác",
-        other => other,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kheo_shared::codes::{
+        Field, IncidentCategory, IncidentOutcome, ModelStatus, RecordKind, ReviewState, SupportType,
+    };
+
+    fn every<C: Code>(vocabulary: &str) {
+        for c in C::ALL {
+            let w = word(vocabulary, c.code());
+            assert!(!w.is_empty() && w != c.code(), "{vocabulary}.{} has no word", c.code());
+        }
+    }
+
+    #[test]
+    fn every_code_has_its_vietnamese_word() {
+        every::<Field>("field");
+        every::<RecordKind>("kind");
+        every::<ModelStatus>("status");
+        every::<IncidentCategory>("category");
+        every::<IncidentOutcome>("outcome");
+        every::<SupportType>("support");
+        assert_eq!(word("field", "security_order"), "Quốc phòng - an ninh, an ninh trật tự");
+        assert_eq!(word("category", "illegal_sand_mining"), "Khai thác cát trái phép");
+        let states: Vec<String> = ReviewState::ALL.iter().map(|s| review_word(s.code())).collect();
+        assert_eq!(states, ["Chờ duyệt", "Đã duyệt", "Trả lại"]);
+        assert_eq!(word("field", "no_such_code"), "no_such_code");
+    }
+
+    #[test]
+    fn days_read_dd_mm_yyyy() {
+        assert_eq!(vietnamese_day("2025-03-09"), "09/03/2025");
+        assert_eq!(vietnamese_day("not a day"), "not a day");
     }
 }

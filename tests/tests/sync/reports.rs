@@ -229,7 +229,7 @@ async fn targets_show_who_is_behind_and_exports_keep_vietnamese() {
         "/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&group=commune&format=csv",
     )
     .await;
-    assert!(csv.starts_with("Nhóm,Mã,Số mô hình"), "{csv}");
+    assert!(csv.starts_with("\u{feff}Nhóm,Mã,Số mô hình"), "a byte order mark for Excel, then the header: {csv}");
     assert!(csv.contains("Xã Tam Thăng") && csv.contains("3500000"), "{csv}");
     let xlsx = reqwest::Client::new()
         .get(format!("{}/api/v1/reports/rollup?from=2024-01-01&to=2024-12-31&format=xlsx", server.url))
@@ -296,9 +296,9 @@ async fn the_replication_view_shows_where_a_typical_model_spread() {
 
     let csv = get_text(&server, &province.token, "/api/v1/reports/records?from=2024-01-01&to=2024-12-31").await;
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("Mã bản ghi,Mô hình,Đơn vị,Loại hoạt động"));
+    assert!(lines.next().unwrap().starts_with("\u{feff}Mã bản ghi,Mô hình,Đơn vị,Lĩnh vực,Mã lĩnh vực,Loại hoạt động"));
     let row = lines.next().unwrap();
-    assert!(row.contains("Thôn Kim Đới") && row.contains("patrol"), "{row}");
+    assert!(row.contains("Thôn Kim Đới") && row.contains("Tuần tra,patrol"), "{row}");
     assert!(lines.next().is_none());
 }
 
