@@ -168,6 +168,26 @@ impl Chart {
     }
 }
 
+/// Where the reader's data ends (`GET`): `{"month": "YYYY-MM" | null}`.
+pub const LATEST_PATH: &str = "/api/v1/reports/latest";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Latest {
+    pub month: Option<String>,
+}
+
+/// The year the report screen opens on: the year of the latest month with
+/// records (`YYYY-MM`); before anyone logged anything, this year, or the
+/// year before in January, when this one has hardly begun.
+pub fn opening_year(this_year: i32, this_month: u8, latest: Option<&str>) -> i32 {
+    let year = latest.and_then(|m| m.get(..4)).and_then(|y| y.parse::<i32>().ok());
+    match year {
+        Some(y) if (2000..=2100).contains(&y) => y,
+        _ if this_month == 1 => this_year - 1,
+        _ => this_year,
+    }
+}
+
 pub fn replications_path(model: &str) -> String {
     format!("/api/v1/reports/replications/{model}")
 }
@@ -315,6 +335,16 @@ pub struct Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_open_on_the_year_of_the_latest_records() {
+        assert_eq!(opening_year(2026, 12, Some("2025-06")), 2025, "the data ends last year");
+        assert_eq!(opening_year(2026, 3, Some("2026-02")), 2026);
+        assert_eq!(opening_year(2026, 1, Some("2025-12")), 2025);
+        assert_eq!(opening_year(2026, 1, None), 2025, "January, nothing logged: last year");
+        assert_eq!(opening_year(2026, 5, None), 2026);
+        assert_eq!(opening_year(2026, 5, Some("garbage")), 2026);
+    }
 
     fn choice(kind: PeriodKind) -> PeriodChoice {
         PeriodChoice { kind, year: 2024, month: 2, quarter: 3, from: String::new(), to: String::new() }

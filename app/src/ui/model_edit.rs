@@ -137,12 +137,22 @@ pub fn ModelEdit(model: Option<ModelId>) -> impl IntoView {
             <Choice id="m-field".to_string() value=draft.field label=labels::field>{t!(i18n, models.field)}</Choice>
             <label for="m-unit">{t!(i18n, models.unit)}</label>
             <select id="m-unit" on:change=move |ev| draft.unit.set(event_target_value(&ev))>
-                {units.into_iter().map(|u| {
-                    let code = u.code.clone();
-                    let value = u.code.clone();
-                    view! { <option value=value selected=move || draft.unit.get() == code>{move || unit_label(i18n, &u)}</option> }
+                {unit_groups(units.clone()).into_iter().map(|(ended, group)| view! {
+                    <optgroup label=move || group_label(i18n, ended.as_deref())>
+                        {group.into_iter().map(|u| {
+                            let code = u.code.clone();
+                            let value = u.code.clone();
+                            view! { <option value=value selected=move || draft.unit.get() == code>{unit_label(&u)}</option> }
+                        }).collect_view()}
+                    </optgroup>
                 }).collect_view()}
             </select>
+            {move || {
+                let chosen = draft.unit.get();
+                let day = units.iter().find(|u| u.code == chosen).and_then(|u| u.ended.as_deref()).and_then(Day::parse)?;
+                let day = format::day(day);
+                Some(view! { <p class="hint" id="m-unit-ended">{move || t_string!(i18n, model_form.unit_ended, day = day.clone()).to_string()}</p> })
+            }}
             <Input id="m-lead" value=draft.lead>{t!(i18n, models.lead)}</Input>
             <Input id="m-started" value=draft.started kind="date">{t!(i18n, model_form.started)}</Input>
             <label for="m-status">{t!(i18n, models.status)}</label>
@@ -227,15 +237,31 @@ fn unit_options(scope: &str, own: Option<&str>) -> Vec<models::UnitChoice> {
     })
 }
 
-/// A unit's name, indented under its parent; a unit ended by a reform says until when.
-fn unit_label(i18n: I18n, u: &models::UnitChoice) -> String {
-    let indent = "\u{a0}\u{a0}\u{a0}".repeat(u.depth);
-    match u.ended.as_deref().and_then(Day::parse) {
-        Some(day) => {
-            let until = t_string!(i18n, model_form.unit_until, day = format::day(day));
-            format!("{indent}{} ({until})", u.name)
+/// A unit's name, indented under its parent. The name alone, so that the
+/// closed select shows all of it on a 360 px phone; whether the unit has
+/// ended is said by its group and under the select.
+fn unit_label(u: &models::UnitChoice) -> String {
+    format!("{}{}", "\u{a0}\u{a0}".repeat(u.depth), u.name)
+}
+
+/// The units in groups: those in existence first, then those ended by a
+/// reform, by the day they ended; each group keeps the tree's order.
+fn unit_groups(units: Vec<models::UnitChoice>) -> Vec<(Option<String>, Vec<models::UnitChoice>)> {
+    let mut groups: Vec<(Option<String>, Vec<models::UnitChoice>)> = Vec::new();
+    for u in units {
+        match groups.iter_mut().find(|(ended, _)| *ended == u.ended) {
+            Some((_, group)) => group.push(u),
+            None => groups.push((u.ended.clone(), vec![u])),
         }
-        None => format!("{indent}{}", u.name),
+    }
+    groups.sort_by(|a, b| (a.0.is_some(), &a.0).cmp(&(b.0.is_some(), &b.0)));
+    groups
+}
+
+fn group_label(i18n: I18n, ended: Option<&str>) -> String {
+    match ended.and_then(Day::parse) {
+        Some(day) => t_string!(i18n, model_form.units_until, day = format::day(day)).to_string(),
+        None => t_string!(i18n, model_form.units_current).to_string(),
     }
 }
 

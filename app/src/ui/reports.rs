@@ -19,8 +19,8 @@ use crate::catalog;
 use crate::device;
 use crate::i18n::*;
 use crate::reports::{
-    Chart, Column, ExportFormat, Figure, Figures, GROUPINGS, PeriodChoice, PeriodKind, Progress, Replication,
-    ReportQuery, Rollup, replications_path,
+    Chart, Column, ExportFormat, Figure, Figures, GROUPINGS, LATEST_PATH, Latest, PeriodChoice, PeriodKind, Progress,
+    Replication, ReportQuery, Rollup, opening_year, replications_path,
 };
 use crate::state::use_ui;
 
@@ -90,7 +90,22 @@ pub fn Reports() -> impl IntoView {
     let this_year = now.get_full_year() as i32;
     let this_month = now.get_month() as u8 + 1;
     let kind = RwSignal::new(PeriodKind::Year);
-    let year = RwSignal::new(this_year.to_string());
+    // The year of the latest records in the reader's scope, once the server
+    // says which; until then nothing loads (no empty current year first).
+    let first_year = opening_year(this_year, this_month, None).to_string();
+    let year = RwSignal::new(first_year.clone());
+    let opened = RwSignal::new(false);
+    match token().filter(|_| ui.online.get_untracked()) {
+        Some(token) => spawn_local(async move {
+            if let Ok(latest) = api::get_json::<Latest>(&token, LATEST_PATH).await
+                && year.try_get_untracked().as_deref() == Some(first_year.as_str())
+            {
+                year.set(opening_year(this_year, this_month, latest.month.as_deref()).to_string());
+            }
+            opened.try_set(true);
+        }),
+        None => opened.set(true),
+    }
     let month = RwSignal::new(this_month);
     let quarter = RwSignal::new(this_month.div_ceil(3));
     let from = RwSignal::new(format!("{this_year}-01-01"));
@@ -119,6 +134,9 @@ pub fn Reports() -> impl IntoView {
     let loading = RwSignal::new(false);
     let generation = StoredValue::new(0u64);
     Effect::new(move |_| {
+        if !opened.get() {
+            return;
+        }
         refresh.track();
         synced_at.track();
         let online = ui.online.get();
@@ -512,18 +530,14 @@ fn Exports(query: ReportQuery) -> impl IntoView {
     };
     let records =
         move |f: ExportFormat| (query.with_value(|q| q.records_path(f)), format!("ban-ghi-{from}-{to}.{}", f.code()));
-    let xlsx = move || t_string!(i18n, reports.export_xlsx).to_string();
-    let csv = move || t_string!(i18n, reports.export_csv).to_string();
+    // Each button says what it exports: the summary table or the records.
     view! {
         <h2>{t!(i18n, reports.exports)}</h2>
         <div class="export-buttons">
-            {move || button("export-xlsx", xlsx(), rollup(ExportFormat::Xlsx))}
-            {move || button("export-csv", csv(), rollup(ExportFormat::Csv))}
-        </div>
-        <p class="muted">{t!(i18n, reports.records_export)}</p>
-        <div class="export-buttons">
-            {move || button("export-records-xlsx", xlsx(), records(ExportFormat::Xlsx))}
-            {move || button("export-records-csv", csv(), records(ExportFormat::Csv))}
+            {move || button("export-xlsx", t_string!(i18n, reports.export_rollup_xlsx).to_string(), rollup(ExportFormat::Xlsx))}
+            {move || button("export-csv", t_string!(i18n, reports.export_rollup_csv).to_string(), rollup(ExportFormat::Csv))}
+            {move || button("export-records-xlsx", t_string!(i18n, reports.export_records_xlsx).to_string(), records(ExportFormat::Xlsx))}
+            {move || button("export-records-csv", t_string!(i18n, reports.export_records_csv).to_string(), records(ExportFormat::Csv))}
         </div>
         {move || status.get().map(|s| match s {
             Ok(name) => view! { <p class="hint" id="export-status">{move || t_string!(i18n, reports.downloaded, name = name.clone()).to_string()}</p> }.into_any(),

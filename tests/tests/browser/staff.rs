@@ -150,6 +150,18 @@ async fn commune_staff_build_a_model_offline_and_the_commune_sees_it_after_sync(
     ts.stop().await;
 }
 
+/// Taps an export button and returns the text of the file it downloads.
+async fn download(phone: &Phone, button: &str, dir: &std::path::Path, name: &str) -> String {
+    phone.click(button).await;
+    phone.wait_text("#export-status", name).await;
+    let file = dir.join(name);
+    let started = Instant::now();
+    while !file.is_file() && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{name} was not downloaded: {e}"))
+}
+
 #[tokio::test]
 async fn province_staff_read_reports_that_need_the_server() {
     let _turn = one_at_a_time().await;
@@ -224,16 +236,36 @@ async fn province_staff_read_reports_that_need_the_server() {
     phone.screenshot("reports-replications").await;
 
     // The export downloads a CSV with Vietnamese column names.
-    phone.click("#export-csv").await;
-    phone.wait_text("#export-status", "tong-hop-2025-01-01-2025-12-31.csv").await;
-    let file = downloads.path().join("tong-hop-2025-01-01-2025-12-31.csv");
-    let started = Instant::now();
-    while !file.is_file() && started.elapsed() < Duration::from_secs(20) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let csv = std::fs::read_to_string(&file).expect("the CSV was downloaded");
-    assert!(csv.starts_with("Nhóm,Mã,Số mô hình"), "{csv}");
+    let csv = download(&phone, "#export-csv", downloads.path(), "tong-hop-2025-01-01-2025-12-31.csv").await;
+    assert!(csv.starts_with("\u{feff}Nhóm,Mã,Số mô hình"), "a byte order mark for Excel, then the header: {csv}");
     assert!(csv.contains("Xã Tam Thăng (mới)"), "{csv}");
+
+    // Each export button says what it exports.
+    let labels = phone
+        .js(
+            "return ['#export-xlsx', '#export-csv', '#export-records-xlsx', '#export-records-csv']
+               .map(s => document.querySelector(s).innerText.trim());",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        labels,
+        json!([
+            "Xuất Excel bảng tổng hợp",
+            "Xuất CSV bảng tổng hợp",
+            "Xuất Excel danh sách bản ghi",
+            "Xuất CSV danh sách bản ghi"
+        ])
+    );
+    show(&phone, "#export-xlsx").await;
+    phone.screenshot("reports-exports").await;
+    // The records as Excel opens them: words with the codes beside them, days as dd/mm/yyyy.
+    let records = download(&phone, "#export-records-csv", downloads.path(), "ban-ghi-2025-01-01-2025-12-31.csv").await;
+    assert!(records.starts_with("\u{feff}Mã bản ghi,Mô hình,Đơn vị,Lĩnh vực"), "{records}");
+    for expected in ["Tuần tra,patrol", "Hỗ trợ hộ gia đình,household_support", "10/03/2025", "Chờ duyệt,new"]
+    {
+        assert!(records.contains(expected), "{expected} in {records}");
+    }
 
     // Offline, the screen says reports need the server, and keeps what it showed.
     phone.set_online(false).await;
@@ -252,4 +284,105 @@ async fn province_staff_read_reports_that_need_the_server() {
     phone.wait_text("#reports-offline", "Báo cáo cần kết nối máy chủ").await;
 
     phone.quit().await;
+}
+
+#[tokio::test]
+async fn reports_open_on_the_latest_year_that_has_records() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    // Everything was logged in 2024; the phone's clock is in a later year.
+    let mut volunteer = ts.device("tv-2024").await;
+    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2024-03-10", 1));
+    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2024-11-20", 0));
+    volunteer.sync(&ts.url).await.expect("the volunteer's phone syncs");
+    let this_year = time::OffsetDateTime::now_utc().year();
+    assert!(this_year > 2024, "the test needs a clock past 2024");
+
+    let (user, secret) = ts.account("tinh", Role::ProvinceStaff, "QNA").await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("reports-open", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.click("#tab-reports").await;
+
+    // Nothing touched: the report is of 2024, with its figures, not an empty current year.
+    wait_exact(&phone, "#rollup tfoot [data-col='patrols']", "2").await;
+    let year = phone.js("return document.querySelector('#r-year').value;", vec![]).await;
+    assert_eq!(year, json!("2024"));
+    phone.wait_text("#rollup-caption", "01/01/2024").await;
+    phone.wait_text("#rollup-caption", "31/12/2024").await;
+    assert_eq!(phone.count("#rollup-empty").await, 0);
+    phone.screenshot("opens-on-latest").await;
+
+    // The person can still pick the current year, which has no activity.
+    phone.fill("#r-year", &this_year.to_string()).await;
+    phone.wait_text("#rollup-caption", &format!("31/12/{this_year}")).await;
+    wait_exact(&phone, "#rollup tfoot [data-col='patrols']", "0").await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+/// How wide `text` is in the font of `selector`, and the room its select
+/// has for the chosen option's text: the box less its padding and what
+/// Chromium keeps for the arrow (about 48 px in all: the issue saw
+/// "Xã Điện Phước (đến 30/06/2025)", 278 px, cut after "202").
+async fn text_and_room(phone: &Phone, selector: &str, text: &str) -> (f64, f64) {
+    let v = phone
+        .js(
+            "const s = document.querySelector(arguments[0]); const css = getComputedStyle(s);
+             const ctx = document.createElement('canvas').getContext('2d');
+             ctx.font = `${css.fontWeight} ${css.fontSize} ${css.fontFamily}`;
+             const arrow = 48;
+             const room = s.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight) - arrow;
+             return [ctx.measureText(arguments[1]).width, room];",
+            vec![json!(selector), json!(text)],
+        )
+        .await;
+    (v[0].as_f64().expect("a width"), v[1].as_f64().expect("a room"))
+}
+
+#[tokio::test]
+async fn the_unit_select_shows_the_whole_name_and_says_apart_that_the_unit_has_ended() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    // Điện Phước ended on 30/06/2025 in the (illustrative) reform; its staff keep it as their unit.
+    let (user, secret) = ts.account("dienphuoc", Role::CommuneStaff, "QNA.DB.DP").await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("unit-select", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    wait_org(&phone).await;
+    phone.click("#add-model").await;
+    phone.wait_for("#m-unit option[value='QNA.DB.DP.PL']").await;
+
+    // The chosen unit's text fits in the closed select at 360 px.
+    let chosen =
+        phone.js("const s = document.querySelector('#m-unit'); return s.options[s.selectedIndex].text;", vec![]).await;
+    let chosen = chosen.as_str().expect("the chosen unit's text").to_owned();
+    assert_eq!(chosen.trim(), "Xã Điện Phước");
+    let (width, room) = text_and_room(&phone, "#m-unit", &chosen).await;
+    assert!(width <= room, "{chosen:?} is {width:.0} px in a select with {room:.0} px of room");
+    // What the select used to show would not fit: the date goes elsewhere.
+    let (old, _) = text_and_room(&phone, "#m-unit", "Xã Điện Phước (đến 30/06/2025)").await;
+    assert!(old > room, "the old label ({old:.0} px) fitted in {room:.0} px: this test would not see it cut");
+    // Every unit the select offers fits too.
+    let texts = phone.js("return [...document.querySelectorAll('#m-unit option')].map(o => o.text);", vec![]).await;
+    for text in serde_json::from_value::<Vec<String>>(texts).expect("option texts") {
+        let (width, room) = text_and_room(&phone, "#m-unit", &text).await;
+        assert!(width <= room, "{text:?} is {width:.0} px for {room:.0} px");
+    }
+
+    // That the unit has ended is said under the select and by its group, in full.
+    wait_exact(&phone, "#m-unit-ended", "Đơn vị cũ, tồn tại đến 30/06/2025 (trước khi sắp xếp lại đơn vị hành chính).")
+        .await;
+    let group = phone.js("return document.querySelector('#m-unit optgroup').label;", vec![]).await;
+    assert_eq!(group, json!("Đơn vị cũ, đến 30/06/2025"));
+    phone.screenshot("unit-select").await;
+    phone.click("#language").await;
+    phone.wait_text("#m-unit-ended", "A former unit, in existence until 30/06/2025").await;
+    phone.screenshot("unit-select-en").await;
+    phone.click("#language").await;
+
+    phone.quit().await;
+    ts.stop().await;
 }
