@@ -154,6 +154,35 @@ impl TestServer {
         (username, secret)
     }
 
+    /// A real server process (the `kheo-process` binary) on the same store,
+    /// for tests that kill one with SIGKILL.
+    pub async fn spawn_process(&self, binary: &std::path::Path) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .env("KHEO_ADDR", "127.0.0.1:0")
+            .env("KHEO_DATA_DIR", self.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        match &self.database {
+            Some(db) => command.env("KHEO_DATABASE_URL", &db.url),
+            None => command.env_remove("KHEO_DATABASE_URL"),
+        };
+        let mut child = command.spawn().expect("the server process starts");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines.next_line().await.expect("its output").expect("it prints its address");
+            if let Some(url) = line.strip_prefix("Kheo is serving on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep reading, so that the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { child, url }
+    }
+
     /// Another server process on the same store: its own hot documents,
     /// writer and connections, sharing nothing with this one but the database.
     pub async fn start_peer(&self) -> RunningServer {
@@ -165,6 +194,12 @@ impl TestServer {
             s.stop().await.expect("clean stop");
         }
     }
+}
+
+/// A server running as a process of its own.
+pub struct ServerProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
 }
 
 /// Why a sync failed, as a device sees it.

@@ -108,3 +108,87 @@ async fn a_tree_imported_through_one_server_reaches_the_others_at_their_next_req
     assert!(read_org(peer.url()).await.contains("QNA.TK.TT.MOI"), "the peer answers from the stored tree");
     peer.stop().await.expect("peer stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_process_killed_mid_sync_loses_no_acknowledged_record() {
+    use std::sync::{Arc, RwLock};
+    let mut server = TestServer::start().await;
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_kheo-process"));
+    let mut processes = Vec::new();
+    for _ in 0..3 {
+        processes.push(server.spawn_process(binary).await);
+    }
+    let model = server.model().await;
+    let log = DocId::log(model, 2025).unwrap();
+    let live: Arc<RwLock<Vec<String>>> = Arc::new(RwLock::new(processes.iter().map(|p| p.url.clone()).collect()));
+
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let mut phone = server.device(&format!("killed-{i}")).await;
+        let live = live.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut created, mut acknowledged, mut failures) = (Vec::new(), BTreeSet::new(), 0);
+            for round in 0..8 {
+                let batch = records(2025, 2);
+                for r in &batch {
+                    phone.put_record(model, r);
+                }
+                created.extend(batch.iter().map(|r| r.id));
+                // A phone whose server died tries again with what is left, as it would later.
+                for attempt in 0..5 {
+                    let urls = live.read().unwrap().clone();
+                    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+                    match phone.sync_across(&urls, i + round + attempt).await {
+                        Ok(_) if phone.replica.unsynced_changes() == 0 => {
+                            acknowledged.extend(created.iter().copied());
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(_) => failures += 1,
+                    }
+                }
+            }
+            (phone, created, acknowledged, failures)
+        }));
+    }
+    // Mid-way through, one process dies without a chance to finish anything.
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let mut victim = processes.remove(0);
+    live.write().unwrap().retain(|u| *u != victim.url);
+    victim.child.start_kill().expect("SIGKILL");
+    victim.child.wait().await.expect("the killed process is reaped");
+
+    let (mut phones, mut created, mut acknowledged, mut failures) = (Vec::new(), BTreeSet::new(), BTreeSet::new(), 0);
+    for task in tasks {
+        let (phone, made, acked, failed) = task.await.expect("phone task");
+        created.extend(made);
+        acknowledged.extend(acked);
+        failures += failed;
+        phones.push(phone);
+    }
+    assert_eq!(acknowledged, created, "every phone got its records acknowledged by a live process");
+    eprintln!("{failures} syncs failed while the process died");
+
+    // Every acknowledged record is served by both survivors, and by a new process.
+    processes.push(server.spawn_process(binary).await);
+    for (at, process) in processes.iter().enumerate() {
+        let mut check = server.device(&format!("after-kill-{at}")).await;
+        check.sync(&process.url).await.expect("check sync");
+        let got: BTreeSet<RecordId> = check.records(&log).keys().copied().collect();
+        assert_eq!(got, acknowledged, "process {at} serves every acknowledged record");
+    }
+    let urls: Vec<String> = processes.iter().map(|p| p.url.clone()).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    for (i, phone) in phones.iter_mut().enumerate() {
+        assert!(phone.sync_across(&urls, i).await.expect("last round").converged);
+        assert_eq!(phone.records(&log).len(), acknowledged.len());
+    }
+    for mut process in processes {
+        process.child.start_kill().ok();
+        process.child.wait().await.ok();
+    }
+    server.restart().await;
+    let mut after = server.device("after-all").await;
+    after.sync(&server.url).await.expect("sync after restart");
+    assert_eq!(after.records(&log).len(), acknowledged.len(), "the store holds it all, loadable");
+}

@@ -1,6 +1,8 @@
 //! Random offline/online schedules: whatever order devices edit, go offline,
 //! sync, send corrupted messages, and the server restarts in, every device
-//! ends with every record, and a new device loads every document.
+//! ends with every record, and a new device loads every document. The same
+//! schedules run against one server and against three server processes on
+//! one store, each request of a session going to the next of them.
 
 use std::collections::BTreeSet;
 
@@ -47,8 +49,12 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-async fn run(schedule: Vec<Step>) {
+async fn run(schedule: Vec<Step>, processes: usize) {
     let mut server = TestServer::start().await;
+    let mut peers = Vec::new();
+    for _ in 1..processes {
+        peers.push(server.start_peer().await);
+    }
     let model = server.model().await;
     let mut devices: Vec<Device> = Vec::new();
     for i in 0..4 {
@@ -56,7 +62,10 @@ async fn run(schedule: Vec<Step>) {
     }
     let mut created: BTreeSet<RecordId> = BTreeSet::new();
     let logs = [DocId::log(model, 2025).unwrap(), DocId::log(model, 2026).unwrap()];
-    for s in schedule {
+    for (turn, s) in schedule.into_iter().enumerate() {
+        // The servers this step may reach: the first restarts, so its address is read each time.
+        let urls: Vec<String> = std::iter::once(server.url.clone()).chain(peers.iter().map(|p| p.url())).collect();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
         match s {
             Step::Log { device, count, year_offset } => {
                 for r in records(2025 + year_offset, count) {
@@ -78,7 +87,7 @@ async fn run(schedule: Vec<Step>) {
                 }
             }
             Step::Sync { device } => {
-                devices[device].sync(&server.url).await.expect("sync");
+                devices[device].sync_across(&urls, turn + device).await.expect("sync");
             }
             Step::Tamper { device, at, bit } => {
                 let d = &mut devices[device];
@@ -95,7 +104,7 @@ async fn run(schedule: Vec<Step>) {
                     }
                 }
                 let body = kheo_shared::protocol::encode(&request);
-                let response = kheo_tests::post_raw(&reqwest::Client::new(), &server.url, &d.token, body)
+                let response = kheo_tests::post_raw(&reqwest::Client::new(), urls[turn % urls.len()], &d.token, body)
                     .await
                     .expect("the server answers");
                 assert!(response.status().as_u16() < 500, "{}", response.status());
@@ -105,9 +114,11 @@ async fn run(schedule: Vec<Step>) {
         }
     }
     // Everyone comes online; two passes so the first syncers see the last ones' records.
-    for _ in 0..2 {
-        for d in &mut devices {
-            assert!(d.sync(&server.url).await.expect("final sync").converged);
+    let urls: Vec<String> = std::iter::once(server.url.clone()).chain(peers.iter().map(|p| p.url())).collect();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    for pass in 0..2 {
+        for (i, d) in devices.iter_mut().enumerate() {
+            assert!(d.sync_across(&urls, pass + i).await.expect("final sync").converged);
         }
     }
     for d in &mut devices {
@@ -121,13 +132,16 @@ async fn run(schedule: Vec<Step>) {
     // Accepted means loadable: a device that never saw them gets every
     // document, and each saves and loads back whole.
     let mut fresh = server.device("fresh").await;
-    assert!(fresh.sync(&server.url).await.expect("fresh sync").converged);
+    assert!(fresh.sync(urls[urls.len() - 1]).await.expect("fresh sync").converged);
     for l in &logs {
         let Some(doc) = fresh.replica.doc(l) else { continue };
         let mut doc = doc.clone();
         let loaded = automerge::AutoCommit::load(&doc.save()).expect("the document loads");
         let held = kheo_shared::schema::read_log(&loaded, l).expect("the log reads").records.len();
         assert_eq!(held, devices[0].records(l).len(), "{l} whole on a new device");
+    }
+    for peer in peers {
+        peer.stop().await.expect("peer stops");
     }
     server.stop().await;
 }
@@ -137,6 +151,15 @@ proptest! {
     #[test]
     fn random_schedules_converge_with_no_lost_record(schedule in proptest::collection::vec(step(), 1..25)) {
         let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(run(schedule));
+        rt.block_on(run(schedule, 1));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #[test]
+    fn random_schedules_across_three_server_processes_converge(schedule in proptest::collection::vec(step(), 1..25)) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(run(schedule, 3));
     }
 }
