@@ -138,12 +138,14 @@ impl ReportQuery {
     }
 
     /// `records.svg`, `incidents.svg` or `targets.svg`.
-    pub fn chart_path(&self, chart: Chart) -> String {
+    /// A chart in the app's language (the server draws its words).
+    pub fn chart_path(&self, chart: Chart, english: bool) -> String {
         let approved = if self.approved_only { "&approved=true" } else { "" };
+        let lang = if english { "&lang=en" } else { "" };
         match chart {
-            Chart::Records => format!("/api/v1/reports/charts/records.svg?{}{approved}", self.period()),
-            Chart::Incidents => format!("/api/v1/reports/charts/incidents.svg?{}{approved}", self.period()),
-            Chart::Targets => format!("/api/v1/reports/charts/targets.svg?year={}", self.year()),
+            Chart::Records => format!("/api/v1/reports/charts/records.svg?{}{approved}{lang}", self.period()),
+            Chart::Incidents => format!("/api/v1/reports/charts/incidents.svg?{}{approved}{lang}", self.period()),
+            Chart::Targets => format!("/api/v1/reports/charts/targets.svg?year={}{lang}", self.year()),
         }
     }
 }
@@ -378,9 +380,10 @@ mod tests {
         );
         assert!(q.rollup_path(Some(ExportFormat::Xlsx)).ends_with("&format=xlsx"));
         assert_eq!(q.targets_path(), "/api/v1/reports/targets?year=2024");
-        assert_eq!(q.chart_path(Chart::Targets), "/api/v1/reports/charts/targets.svg?year=2024");
+        assert_eq!(q.chart_path(Chart::Targets, false), "/api/v1/reports/charts/targets.svg?year=2024");
+        assert_eq!(q.chart_path(Chart::Targets, true), "/api/v1/reports/charts/targets.svg?year=2024&lang=en");
         assert_eq!(
-            q.chart_path(Chart::Incidents),
+            q.chart_path(Chart::Incidents, false),
             "/api/v1/reports/charts/incidents.svg?from=2024-01-01&to=2024-12-31&approved=true"
         );
         assert_eq!(

@@ -323,20 +323,25 @@ struct ChartParams {
     year: Option<i32>,
     #[serde(default)]
     approved: bool,
+    /// `en` for English words; Vietnamese otherwise.
+    lang: Option<String>,
 }
 
 /// `records.svg` (records per month), `incidents.svg` (incidents by
 /// category) over `from`..`to`; `targets.svg` (new models against target per
-/// unit) for `year`. All scoped like the reports.
+/// unit) for `year`. All scoped like the reports, in the reader's language.
 async fn chart(
     who: Principal,
     State(state): State<AppState>,
     Path(chart): Path<String>,
     Query(p): Query<ChartParams>,
 ) -> Result<Response, AppError> {
-    use crate::charts::{Bar, bars};
+    use crate::charts::{Bar, bars, month_label};
     let org = state.accounts.org();
     let scope = reports::report_scope(&who, &org);
+    let english = p.lang.as_deref() == Some("en");
+    let say = |vi: &str, en: &str| if english { en.to_owned() } else { vi.to_owned() };
+    let empty = say("Không có số liệu", "No data");
     let period = || match (&p.from, &p.to) {
         (Some(from), Some(to)) => Period::parse(from, to).map_err(in_query),
         _ => Err(AppError::BadQuery("this chart needs from and to (YYYY-MM-DD)".into())),
@@ -346,9 +351,11 @@ async fn chart(
             let months =
                 reports::records_by_month(state.reports.as_ref(), &org, scope.as_deref(), period()?, p.approved)
                     .await?;
-            let data: Vec<Bar> =
-                months.into_iter().map(|(m, n)| Bar { label: m, value: n as f64, target: None }).collect();
-            bars("Số hoạt động theo tháng", &data)
+            let data: Vec<Bar> = months
+                .into_iter()
+                .map(|(m, n)| Bar { label: month_label(&m), value: n as f64, target: None })
+                .collect();
+            bars(&say("Số hoạt động theo tháng", "Activities per month"), &empty, &data)
         }
         "incidents.svg" => {
             let grouping = Grouping::Field;
@@ -358,9 +365,9 @@ async fn chart(
                 .total
                 .incidents_by_category
                 .iter()
-                .map(|(c, n)| Bar { label: reports::word("category", c), value: *n as f64, target: None })
+                .map(|(c, n)| Bar { label: reports::word_in(english, "category", c), value: *n as f64, target: None })
                 .collect();
-            bars("Vụ việc theo loại", &data)
+            bars(&say("Vụ việc theo loại", "Incidents by category"), &empty, &data)
         }
         "targets.svg" => {
             let year = p.year.ok_or_else(|| AppError::BadQuery("this chart needs a year".into()))?;
@@ -370,7 +377,12 @@ async fn chart(
                 .filter(|r| scope.as_deref().is_none_or(|s| org.is_within(&r.unit, s)))
                 .map(|r| Bar { label: r.name, value: r.new_models as f64, target: Some(r.new_models_target as f64) })
                 .collect();
-            bars(&format!("Mô hình mới so với chỉ tiêu năm {year}"), &data)
+            let title = if english {
+                format!("New models against the {year} target")
+            } else {
+                format!("Mô hình mới so với chỉ tiêu năm {year}")
+            };
+            bars(&title, &empty, &data)
         }
         other => return Err(AppError::NotFound(format!("no chart {other}"))),
     };

@@ -416,16 +416,27 @@ fn vietnamese_day(day: &str) -> String {
     }
 }
 
-/// The app's Vietnamese words, the one place they are written (`app/locales/vi.json`).
-static WORDS: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
-    serde_json::from_str(include_str!("../../app/locales/vi.json")).unwrap_or(serde_json::Value::Null)
-});
+/// The app's words, the one place they are written (`app/locales/`).
+static WORDS: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(|| locale(include_str!("../../app/locales/vi.json")));
+static WORDS_EN: std::sync::LazyLock<serde_json::Value> =
+    std::sync::LazyLock::new(|| locale(include_str!("../../app/locales/en.json")));
+
+fn locale(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
+}
 
 /// The Vietnamese word for a code of a vocabulary of the app's locale
 /// (`field`, `kind`, `status`, `category`, `outcome`, `support`); the code
 /// itself when there is none.
 pub fn word(vocabulary: &str, code: &str) -> String {
-    WORDS[vocabulary][code].as_str().unwrap_or(code).to_owned()
+    word_in(false, vocabulary, code)
+}
+
+/// The same in English when `english`.
+pub fn word_in(english: bool, vocabulary: &str, code: &str) -> String {
+    let words = if english { &*WORDS_EN } else { &*WORDS };
+    words[vocabulary][code].as_str().unwrap_or(code).to_owned()
 }
 
 /// A record's review state in words, as the review screen says it.
@@ -628,6 +639,7 @@ mod tests {
         let states: Vec<String> = ReviewState::ALL.iter().map(|s| review_word(s.code())).collect();
         assert_eq!(states, ["Chờ duyệt", "Đã duyệt", "Trả lại"]);
         assert_eq!(word("field", "no_such_code"), "no_such_code");
+        assert_eq!(word_in(true, "category", "illegal_sand_mining"), "Illegal sand mining");
     }
 
     #[test]

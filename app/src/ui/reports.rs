@@ -63,8 +63,8 @@ fn token() -> Option<String> {
     device::with(|d| d.session.token.clone())
 }
 
-async fn load(token: &str, query: &ReportQuery) -> Result<Loaded, ApiError> {
-    let paths = [Chart::Records, Chart::Incidents, Chart::Targets].map(|c| query.chart_path(c));
+async fn load(token: &str, query: &ReportQuery, english: bool) -> Result<Loaded, ApiError> {
+    let paths = [Chart::Records, Chart::Incidents, Chart::Targets].map(|c| query.chart_path(c, english));
     let (rollup_path, targets_path) = (query.rollup_path(None), query.targets_path());
     let (rollup, targets, records, incidents, target_chart) = futures::join!(
         api::get_json::<Rollup>(token, &rollup_path),
@@ -140,6 +140,8 @@ pub fn Reports() -> impl IntoView {
         refresh.track();
         synced_at.track();
         let online = ui.online.get();
+        // The charts' words are drawn by the server, in the app's language.
+        let english = i18n.get_locale() == Locale::en;
         let query = query.get();
         let this = generation.get_value() + 1;
         generation.set_value(this);
@@ -155,7 +157,7 @@ pub fn Reports() -> impl IntoView {
         }
         loading.set(true);
         spawn_local(async move {
-            let result = load(&token, &query).await;
+            let result = load(&token, &query, english).await;
             // A newer query (or leaving the screen) makes this answer moot.
             if generation.try_get_value() != Some(this) {
                 return;

@@ -386,3 +386,68 @@ async fn the_unit_select_shows_the_whole_name_and_says_apart_that_the_unit_has_e
     phone.quit().await;
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn charts_are_readable_at_360_px_in_either_language() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let mut volunteer = ts.device("tv-charts").await;
+    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2025-03-10", 2));
+    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2025-04-11", 1));
+    volunteer.sync(&ts.url).await.expect("the volunteer's phone syncs");
+    let (user, secret) = ts.account("tinh", Role::ProvinceStaff, "QNA").await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("charts", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.click("#tab-reports").await;
+    phone.fill("#r-kind", "year").await;
+    phone.fill("#r-year", "2025").await;
+    phone.wait_text("#chart-records svg", "Số hoạt động theo tháng").await;
+    phone.wait_for("#chart-incidents svg").await;
+    phone.wait_for("#chart-targets svg rect").await;
+
+    // Every word of every chart at 12 px or more as shown, and inside its chart.
+    let check = "const out = [];
+        for (const svg of document.querySelectorAll('.chart svg')) {
+          const box = svg.getBoundingClientRect();
+          const scale = box.width / svg.viewBox.baseVal.width;
+          for (const t of svg.querySelectorAll('text')) {
+            const px = parseFloat(getComputedStyle(t).fontSize) * scale;
+            const r = t.getBoundingClientRect();
+            if (px < 12 || r.left < box.left - 1 || r.right > box.right + 1) {
+              out.push(`${svg.parentElement.id}: \"${t.textContent}\" at ${px.toFixed(1)} px, ${r.left.toFixed(0)}..${r.right.toFixed(0)} in ${box.left.toFixed(0)}..${box.right.toFixed(0)}`);
+            }
+          }
+        }
+        return out;";
+    let small = phone.js(check, vec![]).await;
+    assert_eq!(small, json!([]), "text too small or cut off at 360 px");
+    // Months as mm/yyyy, not 2025-03.
+    phone.wait_text("#chart-records svg", "03/2025").await;
+    phone.wait_text("#chart-records svg", "04/2025").await;
+    assert!(!phone.text("#chart-records svg").await.contains("2025-03"));
+    // A unit with no new model still has a bar to read as zero.
+    let bars = phone
+        .js("return [...document.querySelectorAll('#chart-targets svg rect')].map(r => r.getBoundingClientRect().width);", vec![])
+        .await;
+    let bars: Vec<f64> = serde_json::from_value(bars).expect("bar widths");
+    assert!(!bars.is_empty() && bars.iter().all(|w| *w >= 1.0), "every bar is visible: {bars:?}");
+    show(&phone, "#chart-records").await;
+    phone.screenshot("charts").await;
+    show(&phone, "#chart-targets").await;
+    phone.screenshot("charts-targets").await;
+
+    // In English, the charts speak English.
+    phone.click("#language").await;
+    phone.wait_text("#chart-records svg", "Activities per month").await;
+    phone.wait_text("#chart-incidents svg", "Incidents by category").await;
+    phone.wait_text("#chart-targets svg", "New models against the 2025 target").await;
+    assert_eq!(phone.js(check, vec![]).await, json!([]), "English text too small or cut off");
+    show(&phone, "#chart-records").await;
+    phone.screenshot("charts-en").await;
+    phone.click("#language").await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
