@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use automerge::ActorId;
 use kheo_shared::codes::Role;
@@ -26,8 +26,6 @@ pub const ADDRESS_FAILURES: u32 = 30;
 /// times what one address may try, so only many addresses together reach it.
 pub const ACCOUNT_FAILURES_ALL_ADDRESSES: u32 = 10 * ACCOUNT_FAILURES;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Most keys each throttle table remembers (see [`throttle`]).
-pub const THROTTLE_ENTRIES: usize = 50_000;
 /// Longest a login waits for a free password check before it is answered `503 busy`.
 pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
@@ -120,17 +118,19 @@ fn valid_login(s: &str) -> bool {
 impl Accounts {
     pub fn new(directory: Arc<dyn Directory>, org: OrgTree) -> Self {
         Accounts {
-            directory,
+            directory: directory.clone(),
             org: RwLock::new(Arc::new(org)),
             // Unknown until the first request compares it: that one reloads.
             org_generation: AtomicI64::new(-1),
-            throttle: LoginThrottle::new(throttle::Limits {
-                per_pair: ACCOUNT_FAILURES,
-                per_address: ADDRESS_FAILURES,
-                per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
-                window: FAILURE_WINDOW,
-                max_entries: THROTTLE_ENTRIES,
-            }),
+            throttle: LoginThrottle::new(
+                directory,
+                throttle::Limits {
+                    per_pair: ACCOUNT_FAILURES,
+                    per_address: ADDRESS_FAILURES,
+                    per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
+                    window: FAILURE_WINDOW,
+                },
+            ),
             hashing: Arc::new(tokio::sync::Semaphore::new(hash_concurrency())),
             hash_threads: secret::HashThreads::new(hash_concurrency()),
         }
@@ -292,12 +292,13 @@ impl Accounts {
         let address = address.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
         let attempt = self
             .throttle
-            .reserve(&account_key, address, Instant::now())
+            .reserve(&account_key, address, Timestamp::now().millis())
+            .await?
             .map_err(|wait| AppError::TooManyAttempts(whole_seconds(wait)))?;
         let permit = match tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             _ => {
-                self.throttle.refund(attempt);
+                self.throttle.refund(attempt).await?;
                 return Err(AppError::Busy(1));
             }
         };
@@ -320,7 +321,7 @@ impl Accounts {
         let Some(account) = account.filter(|_| matches) else {
             return Err(AppError::InvalidCredentials);
         };
-        self.throttle.succeeded(attempt);
+        self.throttle.succeeded(attempt).await?;
         if account.disabled {
             return Err(AppError::AccountDisabled);
         }
