@@ -1,7 +1,7 @@
 //! One model: its profile, the server's refusals if any, and its activity
 //! log newest first, filtered by kind, month and review state.
 
-use kheo_shared::codes::{Code, RecordKind, Role};
+use kheo_shared::codes::{Code, RecordKind, ReviewState, Role};
 use kheo_shared::ids::ModelId;
 use leptos::prelude::*;
 
@@ -44,6 +44,15 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
         list.into_iter().map(|r| (unsynced.contains(&r.id), r)).collect::<Vec<_>>()
     };
     on_cleanup(move || ui.last_saved.set(None));
+    // The review filter once there is a review to filter by; until then the
+    // log keeps its room on a small screen.
+    let reviewed = move || {
+        ui.revision.track();
+        device::with(|d| {
+            catalog::records(&d.replica, model, Filter::default()).iter().any(|r| r.review.state != ReviewState::New)
+        })
+        .unwrap_or(false)
+    };
     let months = move || {
         ui.revision.track();
         device::with(|d| catalog::months(&d.replica, model)).unwrap_or_default()
@@ -125,15 +134,17 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label>
-                <span>{t!(i18n, log.filter_review)}</span>
-                <select id="filter-review" on:change=move |ev| review.set(QueueState::from_code(&event_target_value(&ev)))>
-                    <option value="">{t!(i18n, log.all_reviews)}</option>
-                    {QueueState::ALL.into_iter().map(|s| view! {
-                        <option value=s.code()>{move || labels::queue_state(i18n, s)}</option>
-                    }).collect_view()}
-                </select>
-            </label>
+            <Show when=move || reviewed() || review.get().is_some()>
+                <label>
+                    <span>{t!(i18n, log.filter_review)}</span>
+                    <select id="filter-review" on:change=move |ev| review.set(QueueState::from_code(&event_target_value(&ev)))>
+                        <option value="">{t!(i18n, log.all_reviews)}</option>
+                        {QueueState::ALL.into_iter().map(|s| view! {
+                            <option value=s.code() selected=move || review.get() == Some(s)>{move || labels::queue_state(i18n, s)}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+            </Show>
         </div>
         {move || {
             let list = records();

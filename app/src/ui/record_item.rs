@@ -26,8 +26,9 @@ pub fn RecordItem(
     let summary = summary(i18n, record.activity.clone());
     let review = record.review.clone();
     let deleted = record.deleted;
-    // Who logged it, by name: a team shares one log.
-    let author = crate::people::name(&record.author);
+    // Who logged it, by name, when it was someone else: a team shares one log.
+    let own = ui.account.with_untracked(|a| a.as_ref().is_some_and(|a| a.username == record.author));
+    let author = (!own).then(|| crate::people::name(&record.author));
     let edited_after_approval =
         review.state == ReviewState::Approved && review.reviewed_at.is_some_and(|at| record.updated_at > at);
     // Fixed after a return: the reviewer has yet to look again.
@@ -67,7 +68,9 @@ pub fn RecordItem(
                 </span>
                 <span class="summary">{summary}</span>
                 {(!record.note.is_empty()).then(|| view! { <span class="muted note">{record.note.clone()}</span> })}
-                <span class="muted author">{move || t_string!(i18n, log.by, name = author.clone()).to_string()}</span>
+                {author.map(|name| view! {
+                    <span class="muted author">{move || t_string!(i18n, log.by, name = name.clone()).to_string()}</span>
+                })}
                 <span class="line badges">
                     {sync_badge}
                     {review_badge}

@@ -689,6 +689,11 @@ async fn the_model_list_counts_returned_records_and_the_log_finds_them_by_review
     wait_exact(&phone, &badge, "2 returned, to fix").await;
     phone.click("#language").await;
 
+    // A log with no review yet keeps its room: no review filter to show.
+    phone.open_model(quiet).await;
+    phone.wait_for("#filter-kind").await;
+    assert_eq!(phone.count("#filter-review").await, 0);
+
     phone.quit().await;
     ts.stop().await;
 }
