@@ -136,3 +136,15 @@ pub async fn get_file(token: &str, path: &str) -> Result<Download, ApiError> {
     let bytes = response.binary().await.map_err(|e| ApiError::Network(e.to_string()))?;
     Ok(Download { bytes, content_type, name })
 }
+
+/// `PUT` of a JSON body to an authenticated path (a yearly target), checked.
+pub async fn put_json<T: serde::Serialize>(token: &str, path: &str, body: &T) -> Result<(), ApiError> {
+    let response = Request::put(path)
+        .header("authorization", &format!("Bearer {token}"))
+        .json(body)
+        .map_err(|e| ApiError::Server(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    check(response).await.map(|_| ())
+}

@@ -321,6 +321,18 @@ impl Figures for Totals {
     }
 }
 
+/// Where province staff set a unit's targets for a year (`PUT`).
+pub const TARGET_PATH: &str = "/api/v1/admin/targets";
+
+/// A unit's targets for a year, as the server takes them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetSetting {
+    pub unit: String,
+    pub year: i32,
+    pub new_models: i64,
+    pub typical: i64,
+}
+
 /// Progress of one unit against its yearly targets.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Progress {

@@ -7,7 +7,7 @@
 //! no server, the screen says that reports need the server, and keeps what
 //! it last loaded, marked as such.
 
-use kheo_shared::codes::{Code, Field, IncidentCategory, IncidentOutcome, ModelStatus};
+use kheo_shared::codes::{Code, Field, IncidentCategory, IncidentOutcome, ModelStatus, Role};
 use kheo_shared::scalars::Day;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -20,7 +20,7 @@ use crate::device;
 use crate::i18n::*;
 use crate::reports::{
     Chart, Column, ExportFormat, Figure, Figures, GROUPINGS, LATEST_PATH, Latest, PeriodChoice, PeriodKind, Progress,
-    Replication, ReportQuery, Rollup, opening_year, replications_path,
+    Replication, ReportQuery, Rollup, TARGET_PATH, TargetSetting, opening_year, replications_path,
 };
 use crate::state::use_ui;
 
@@ -113,6 +113,8 @@ pub fn Reports() -> impl IntoView {
     let group = RwSignal::new("field".to_owned());
     let approved = RwSignal::new(false);
     let refresh = RwSignal::new(0u32);
+    // The target editor outlives a reload of the figures it changed.
+    let editing = TargetEditing { open: RwSignal::new(false), status: RwSignal::new(None) };
 
     let query = Memo::new(move |_| {
         let choice = PeriodChoice {
@@ -275,7 +277,7 @@ pub fn Reports() -> impl IntoView {
                     <RollupTable loaded=l.clone()/>
                     <Exports query=l.query.clone()/>
                     <Charts charts=l.charts.clone()/>
-                    <Targets year=l.query.year() rows=l.targets.clone()/>
+                    <Targets year=l.query.year() rows=l.targets.clone() refresh editing/>
                 </div>
             }
         })}
@@ -459,9 +461,12 @@ fn Charts(charts: Vec<(Chart, String)>) -> impl IntoView {
 }
 
 #[component]
-fn Targets(year: i32, rows: Vec<Progress>) -> impl IntoView {
+fn Targets(year: i32, rows: Vec<Progress>, refresh: RwSignal<u32>, editing: TargetEditing) -> impl IntoView {
     let i18n = use_i18n();
     let behind = rows.iter().filter(|r| r.behind).count();
+    // Province staff (and admins) set each unit's targets; the rule is the default.
+    let editor = (super::role() >= Role::ProvinceStaff && !rows.is_empty())
+        .then(|| view! { <TargetEditor year rows=rows.clone() refresh editing/> });
     view! {
         <h2>{move || t_string!(i18n, reports.targets, year).to_string()}</h2>
         {if rows.is_empty() {
@@ -493,6 +498,86 @@ fn Targets(year: i32, rows: Vec<Progress>) -> impl IntoView {
                 </div>
             }.into_any()
         }}
+        {editor}
+    }
+}
+
+/// The targets of each unit for the year, to change: two numbers and a
+/// save a unit; the figures above follow once saved.
+/// Whether the target editor is open and what its last save said: kept by
+/// the screen, since saving reloads the figures and redraws the editor.
+#[derive(Clone, Copy)]
+struct TargetEditing {
+    open: RwSignal<bool>,
+    status: RwSignal<Option<Result<String, String>>>,
+}
+
+#[component]
+fn TargetEditor(year: i32, rows: Vec<Progress>, refresh: RwSignal<u32>, editing: TargetEditing) -> impl IntoView {
+    let i18n = use_i18n();
+    let status = editing.status;
+    let save = move |unit: String, name: String, new_models: String, typical: String| {
+        let (Ok(new_models), Ok(typical)) = (new_models.trim().parse::<i64>(), typical.trim().parse::<i64>()) else {
+            status.set(Some(Err(t_string!(i18n, reports.target_bad).to_string())));
+            return;
+        };
+        let Some(token) = token() else { return };
+        let setting = TargetSetting { unit, year, new_models, typical };
+        spawn_local(async move {
+            let result = api::put_json(&token, TARGET_PATH, &setting).await;
+            let said = match result {
+                Ok(()) => Ok(t_string!(i18n, reports.target_saved, name).to_string()),
+                Err(ApiError::Network(_)) => Err(t_string!(i18n, reports.needs_server).to_string()),
+                Err(ApiError::Refused { body, .. }) => Err(body.message),
+                Err(e) => Err(e.to_string()),
+            };
+            let saved = said.is_ok();
+            if status.try_set(Some(said)).is_none() && saved {
+                refresh.try_update(|n| *n += 1);
+            }
+        });
+    };
+    view! {
+        <details class="more-filters target-editor" id="targets-edit" prop:open=move || editing.open.get_untracked()
+            on:toggle=move |ev| editing.open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open())>
+            <summary>{move || t_string!(i18n, reports.set_targets, year).to_string()}</summary>
+            <p class="hint">{t!(i18n, reports.target_rule)}</p>
+            <ul class="cards">
+                {rows.into_iter().map(|r| {
+                    let new_models = RwSignal::new(r.new_models_target.to_string());
+                    let typical = RwSignal::new(r.typical_target.to_string());
+                    let (unit, name) = (r.unit.clone(), r.name.clone());
+                    let ids = |what: &str| format!("target-{what}-{}", r.unit.replace('.', "-"));
+                    let (new_id, typical_id, save_id) = (ids("new"), ids("typical"), ids("save"));
+                    let (new_for, typical_for) = (new_id.clone(), typical_id.clone());
+                    view! {
+                        <li class="card target-unit" data-unit=r.unit.clone()>
+                            <strong>{r.name.clone()}</strong>
+                            <div class="two">
+                                <label for=new_for>
+                                    <span>{t!(i18n, reports.col.new_models)}</span>
+                                    <input id=new_id type="number" inputmode="numeric" min="0" max="1000"
+                                        prop:value=move || new_models.get() on:input=move |ev| new_models.set(event_target_value(&ev))/>
+                                </label>
+                                <label for=typical_for>
+                                    <span>{t!(i18n, reports.col.typical_models)}</span>
+                                    <input id=typical_id type="number" inputmode="numeric" min="0" max="1000"
+                                        prop:value=move || typical.get() on:input=move |ev| typical.set(event_target_value(&ev))/>
+                                </label>
+                            </div>
+                            <button class="secondary" id=save_id on:click=move |_| save(
+                                unit.clone(), name.clone(), new_models.get_untracked(), typical.get_untracked())>
+                                {t!(i18n, reports.save_target)}
+                            </button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            {move || status.get().map(|s| match s {
+                Ok(text) => view! { <p class="hint" id="target-status" role="status">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="banner error" id="target-status" role="alert">{text}</p> }.into_any(),
+            })}
+        </details>
     }
 }
 

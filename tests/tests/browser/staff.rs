@@ -387,22 +387,35 @@ async fn the_unit_select_shows_the_whole_name_and_says_apart_that_the_unit_has_e
     ts.stop().await;
 }
 
-#[tokio::test]
-async fn charts_are_readable_at_360_px_in_either_language() {
-    let _turn = one_at_a_time().await;
-    let mut ts = server_with_app().await;
+/// A model with patrols (day, incidents) synced by a volunteer's phone, and
+/// province staff on the report screen for 2025.
+async fn reports_of_2025(
+    ts: &mut TestServer,
+    name: &'static str,
+    patrols: &[(&str, usize)],
+    profiles: &tempfile::TempDir,
+) -> Phone {
     let model = ts.model().await;
-    let mut volunteer = ts.device("tv-charts").await;
-    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2025-03-10", 2));
-    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2025-04-11", 1));
+    let mut volunteer = ts.device(&format!("tv-{name}")).await;
+    for (day, incidents) in patrols {
+        volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), day, *incidents));
+    }
     volunteer.sync(&ts.url).await.expect("the volunteer's phone syncs");
     let (user, secret) = ts.account("tinh", Role::ProvinceStaff, "QNA").await;
-    let profiles = tempfile::tempdir().expect("profiles");
-    let phone = Phone::launch("charts", &profiles.path().join("a")).await;
+    let phone = Phone::launch(name, &profiles.path().join(name)).await;
     phone.log_in(&ts.url, &user, &secret).await;
     phone.click("#tab-reports").await;
     phone.fill("#r-kind", "year").await;
     phone.fill("#r-year", "2025").await;
+    phone
+}
+
+#[tokio::test]
+async fn charts_are_readable_at_360_px_in_either_language() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = reports_of_2025(&mut ts, "charts", &[("2025-03-10", 2), ("2025-04-11", 1)], &profiles).await;
     phone.wait_text("#chart-records svg", "Số hoạt động theo tháng").await;
     phone.wait_for("#chart-incidents svg").await;
     phone.wait_for("#chart-targets svg rect").await;
@@ -447,6 +460,57 @@ async fn charts_are_readable_at_360_px_in_either_language() {
     show(&phone, "#chart-records").await;
     phone.screenshot("charts-en").await;
     phone.click("#language").await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn province_staff_set_a_units_targets_beside_its_progress() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = reports_of_2025(&mut ts, "targets", &[("2025-03-10", 0)], &profiles).await;
+
+    // The province's rule is the default: 2 new models and 1 typical for a commune under the province.
+    let row = "#targets tr[data-unit='QNA.X.TT']";
+    phone.wait_text(row, "0 / 2").await;
+    phone.wait_text(row, "Chưa đạt").await;
+    phone.click("#targets-edit summary").await;
+    phone.wait_text("#targets-edit", "Mặc định theo quy định của tỉnh").await;
+    let new_models = phone.js("return document.querySelector('#target-new-QNA-X-TT').value;", vec![]).await;
+    assert_eq!(new_models, json!("2"), "the editor starts from the rule");
+
+    // Set Tam Thăng's targets for 2025 to none: the table beside it says it is on target.
+    phone.fill("#target-new-QNA-X-TT", "0").await;
+    phone.fill("#target-typical-QNA-X-TT", "0").await;
+    let save = phone.rect("#target-save-QNA-X-TT").await;
+    assert!(save.height() >= 44.0, "a thumb's size: {save:?}");
+    phone.click("#target-save-QNA-X-TT").await;
+    phone.wait_text("#target-status", "Đã lưu chỉ tiêu của Xã Tam Thăng (mới).").await;
+    phone.wait_text(row, "0 / 0").await;
+    phone.wait_text(row, "Đạt").await;
+    show(&phone, "#targets-edit").await;
+    phone.screenshot("targets-set").await;
+    // The server holds it.
+    let checker = ts.device_as("tinh-check", Role::ProvinceStaff, "QNA").await;
+    let progress: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/reports/targets?year=2025", ts.url))
+        .bearer_auth(&checker.token)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    let tam_thang =
+        progress.as_array().expect("rows").iter().find(|p| p["unit"] == "QNA.X.TT").expect("Tam Thăng's row").clone();
+    assert_eq!((tam_thang["new_models_target"].clone(), tam_thang["typical_target"].clone()), (json!(0), json!(0)));
+
+    // A target that is no number is refused on the phone.
+    phone.fill("#target-new-QNA-X-TT", "nhiều").await;
+    phone.click("#target-save-QNA-X-TT").await;
+    phone.wait_text("#target-status", "Chỉ tiêu là số nguyên từ 0 đến 1000.").await;
 
     phone.quit().await;
     ts.stop().await;
