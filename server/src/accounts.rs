@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use automerge::ActorId;
 use kheo_shared::codes::Role;
@@ -26,6 +26,8 @@ pub const ADDRESS_FAILURES: u32 = 30;
 /// times what one address may try, so only many addresses together reach it.
 pub const ACCOUNT_FAILURES_ALL_ADDRESSES: u32 = 10 * ACCOUNT_FAILURES;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Most keys each throttle table remembers (see [`throttle`]).
+pub const THROTTLE_ENTRIES: usize = 50_000;
 /// Longest a login waits for a free password check before it is answered `503 busy`.
 pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
@@ -118,19 +120,17 @@ fn valid_login(s: &str) -> bool {
 impl Accounts {
     pub fn new(directory: Arc<dyn Directory>, org: OrgTree) -> Self {
         Accounts {
-            directory: directory.clone(),
+            directory,
             org: RwLock::new(Arc::new(org)),
             // Unknown until the first request compares it: that one reloads.
             org_generation: AtomicI64::new(-1),
-            throttle: LoginThrottle::new(
-                directory,
-                throttle::Limits {
-                    per_pair: ACCOUNT_FAILURES,
-                    per_address: ADDRESS_FAILURES,
-                    per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
-                    window: FAILURE_WINDOW,
-                },
-            ),
+            throttle: LoginThrottle::new(throttle::Limits {
+                per_pair: ACCOUNT_FAILURES,
+                per_address: ADDRESS_FAILURES,
+                per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
+                window: FAILURE_WINDOW,
+                max_entries: THROTTLE_ENTRIES,
+            }),
             hashing: Arc::new(tokio::sync::Semaphore::new(hash_concurrency())),
             hash_threads: secret::HashThreads::new(hash_concurrency()),
         }
@@ -292,13 +292,12 @@ impl Accounts {
         let address = address.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
         let attempt = self
             .throttle
-            .reserve(&account_key, address, Timestamp::now().millis())
-            .await?
+            .reserve(&account_key, address, Instant::now())
             .map_err(|wait| AppError::TooManyAttempts(whole_seconds(wait)))?;
         let permit = match tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             _ => {
-                self.throttle.refund(attempt).await?;
+                self.throttle.refund(attempt);
                 return Err(AppError::Busy(1));
             }
         };
@@ -321,7 +320,7 @@ impl Accounts {
         let Some(account) = account.filter(|_| matches) else {
             return Err(AppError::InvalidCredentials);
         };
-        self.throttle.succeeded(attempt).await?;
+        self.throttle.succeeded(attempt);
         if account.disabled {
             return Err(AppError::AccountDisabled);
         }

@@ -2,13 +2,7 @@
 //! that makes several processes on one database safe, and compaction that
 //! deletes only what its snapshot covers. Each test takes a fresh store.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use kheo_shared::ids::{DocId, ModelId};
-
-use crate::auth::throttle::{Limits, LoginThrottle};
 
 use super::directory::{Directory, QUARANTINE_BYTES_PER_DEVICE, QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry};
 use super::{Committed, DocWrite, Store, Version, WriteBatch};
@@ -31,11 +25,11 @@ fn with_state(mut batch: WriteBatch, device: &str, doc: DocId) -> WriteBatch {
     batch
 }
 
-async fn chunks<S: Store>(store: &Arc<S>, doc: &DocId) -> Vec<Vec<u8>> {
+async fn chunks<S: Store>(store: &S, doc: &DocId) -> Vec<Vec<u8>> {
     store.load_doc(doc).await.expect("load").map(|d| d.chunks).unwrap_or_default()
 }
 
-pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch<S: Store + Directory>(store: &Arc<S>) {
+pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch<S: Store + Directory>(store: &S) {
     let doc = log();
     let (first, v1) = append(doc, b"one", Version::NONE, P1);
     assert_eq!(store.commit(&[first]).await.unwrap(), [Committed::Done]);
@@ -56,7 +50,7 @@ pub async fn a_write_on_a_version_that_moved_keeps_nothing_of_its_batch<S: Store
     assert_eq!(store.commit(&[b]).await.unwrap(), [Committed::Conflict(fresh)]);
 }
 
-pub async fn a_conflict_leaves_out_its_batch_alone<S: Store + Directory>(store: &Arc<S>) {
+pub async fn a_conflict_leaves_out_its_batch_alone<S: Store + Directory>(store: &S) {
     let (shared, other) = (log(), log());
     let (seed, v1) = append(shared, b"seed", Version::NONE, P1);
     store.commit(&[seed]).await.unwrap();
@@ -73,7 +67,7 @@ pub async fn a_conflict_leaves_out_its_batch_alone<S: Store + Directory>(store: 
     assert!(store.load_sync_state("phone", &other).await.unwrap().is_some());
 }
 
-pub async fn a_snapshot_deletes_only_the_chunks_it_covers<S: Store + Directory>(store: &Arc<S>) {
+pub async fn a_snapshot_deletes_only_the_chunks_it_covers<S: Store + Directory>(store: &S) {
     let doc = log();
     let (first, v1) = append(doc, b"one", Version::NONE, P1);
     store.commit(&[first]).await.unwrap();
@@ -95,7 +89,7 @@ pub async fn a_snapshot_deletes_only_the_chunks_it_covers<S: Store + Directory>(
     assert_eq!(stored.version, v2.next(P1));
 }
 
-pub async fn a_copy_catches_up_from_the_chunks_after_its_version<S: Store + Directory>(store: &Arc<S>) {
+pub async fn a_copy_catches_up_from_the_chunks_after_its_version<S: Store + Directory>(store: &S) {
     let doc = log();
     let (first, v1) = append(doc, b"one", Version::NONE, P1);
     store.commit(&[first]).await.unwrap();
@@ -123,7 +117,7 @@ fn entry(device: &str, bytes: usize) -> QuarantineEntry {
     }
 }
 
-pub async fn the_quarantine_is_capped_per_device_in_entries_and_bytes<S: Store + Directory>(store: &Arc<S>) {
+pub async fn the_quarantine_is_capped_per_device_in_entries_and_bytes<S: Store + Directory>(store: &S) {
     let big = QUARANTINE_BYTES_PER_DEVICE / 4 + 1;
     for _ in 0..5 {
         store.quarantine(&entry("greedy", big)).await.unwrap();
@@ -143,104 +137,6 @@ pub async fn the_quarantine_is_capped_per_device_in_entries_and_bytes<S: Store +
     assert_eq!(of("honest").len(), 1, "another device is not affected");
 }
 
-fn throttle<S: Directory>(store: &Arc<S>) -> LoginThrottle {
-    let limits = Limits { per_pair: 3, per_address: 10, per_account: 6, window: Duration::from_secs(60) };
-    LoginThrottle::new(store.clone(), limits)
-}
-
-const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
-const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 7));
-const NOW: i64 = 1_700_000_000_000;
-
-pub async fn logins_lock_after_the_limit_until_the_window_ends<S: Store + Directory>(store: &Arc<S>) {
-    let t = throttle(store);
-    for _ in 0..3 {
-        let _failed = t.reserve("acc", A, NOW).await.unwrap().unwrap();
-    }
-    let wait = t.reserve("acc", A, NOW + 1_000).await.unwrap().unwrap_err();
-    assert_eq!(wait, Duration::from_secs(59));
-    assert!(t.reserve("other", A, NOW).await.unwrap().is_ok(), "other accounts from the address unaffected");
-    let _ = t.reserve("acc", A, NOW + 61_000).await.unwrap().unwrap();
-}
-
-pub async fn login_attempts_racing_cannot_exceed_the_limit<S: Store + Directory>(store: &Arc<S>) {
-    // Forty guesses at once, none settled yet, through two throttles (two
-    // server processes) on one store: only the limit gets through.
-    let (one, two) = (Arc::new(throttle(store)), Arc::new(throttle(store)));
-    let tasks: Vec<_> = (0..40)
-        .map(|i| {
-            let t = if i % 2 == 0 { one.clone() } else { two.clone() };
-            tokio::spawn(async move { t.reserve("acc", A, NOW).await.unwrap().ok() })
-        })
-        .collect();
-    let mut through = Vec::new();
-    for task in tasks {
-        through.extend(task.await.unwrap());
-    }
-    assert_eq!(through.len(), 3);
-    // Left unsettled they stay failures: the lock holds.
-    drop(through);
-    assert!(one.reserve("acc", A, NOW).await.unwrap().is_err());
-}
-
-pub async fn a_right_secret_clears_its_pair_and_a_refund_gives_the_attempt_back<S: Store + Directory>(store: &Arc<S>) {
-    let t = throttle(store);
-    let _ = t.reserve("acc", A, NOW).await.unwrap().unwrap();
-    let _ = t.reserve("acc", A, NOW).await.unwrap().unwrap();
-    let right = t.reserve("acc", A, NOW).await.unwrap().unwrap();
-    t.succeeded(right).await.unwrap();
-    // The pair starts over; the address and the account keep the two failures.
-    for _ in 0..3 {
-        let unchecked = t.reserve("acc", A, NOW).await.unwrap().unwrap();
-        t.refund(unchecked).await.unwrap();
-    }
-    for _ in 0..3 {
-        let _ = t.reserve("acc", A, NOW).await.unwrap().unwrap();
-    }
-    assert!(t.reserve("acc", A, NOW).await.unwrap().is_err(), "the pair counted three again");
-    // Six failures on the account now: 2 kept and 3 new, plus one more locks it.
-    let _ = t.reserve("acc", B, NOW).await.unwrap().unwrap();
-    assert!(t.reserve("acc", B, NOW).await.unwrap().is_err(), "the account limit is 6");
-}
-
-pub async fn a_login_flood_from_one_address_does_not_lock_the_account_elsewhere<S: Store + Directory>(store: &Arc<S>) {
-    let t = throttle(store);
-    for _ in 0..100 {
-        let _ = t.reserve("acc", A, NOW).await.unwrap();
-    }
-    assert!(t.reserve("acc", A, NOW).await.unwrap().is_err(), "the flooding address is locked out");
-    let owner = t.reserve("acc", B, NOW).await.unwrap().expect("the owner logs in from elsewhere");
-    t.succeeded(owner).await.unwrap();
-}
-
-pub async fn login_failures_from_many_addresses_reach_the_account_limit<S: Store + Directory>(store: &Arc<S>) {
-    let t = throttle(store);
-    for i in 0..6u8 {
-        let _ = t.reserve("acc", IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, i)), NOW).await.unwrap().unwrap();
-    }
-    assert!(t.reserve("acc", B, NOW).await.unwrap().is_err(), "six failures from six addresses lock the account");
-}
-
-pub async fn one_address_spraying_names_is_locked_for_every_name<S: Store + Directory>(store: &Arc<S>) {
-    let t = throttle(store);
-    for i in 0..10 {
-        let _ = t.reserve(&format!("spray.{i}"), A, NOW).await.unwrap().unwrap();
-    }
-    assert!(t.reserve("innocent", A, NOW).await.unwrap().is_err());
-    assert!(t.reserve("innocent", B, NOW).await.unwrap().is_ok());
-}
-
-pub async fn ended_login_windows_are_swept_away<S: Store + Directory>(store: &Arc<S>) {
-    let t = throttle(store);
-    for i in 0..50u32 {
-        let _ = t.reserve(&format!("name.{i}"), IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)), NOW).await;
-    }
-    assert_eq!(store.forget_logins(NOW - 1).await.unwrap(), 0, "windows still open are kept");
-    // An hour later the next attempt sweeps every ended window: 150 keys, then its own 3.
-    let _ = t.reserve("late", A, NOW + 3_600_000).await.unwrap().unwrap();
-    assert_eq!(store.forget_logins(NOW + 3_600_000).await.unwrap(), 3, "only the late attempt's keys were left");
-}
-
 /// Runs every contract test against stores `open` makes: an
 /// `Option<(Arc<store>, guard)>`, the guard kept while the test runs.
 #[macro_export]
@@ -251,14 +147,7 @@ macro_rules! store_contract_tests {
             a_conflict_leaves_out_its_batch_alone,
             a_snapshot_deletes_only_the_chunks_it_covers,
             a_copy_catches_up_from_the_chunks_after_its_version,
-            the_quarantine_is_capped_per_device_in_entries_and_bytes,
-            logins_lock_after_the_limit_until_the_window_ends,
-            login_attempts_racing_cannot_exceed_the_limit,
-            a_right_secret_clears_its_pair_and_a_refund_gives_the_attempt_back,
-            a_login_flood_from_one_address_does_not_lock_the_account_elsewhere,
-            login_failures_from_many_addresses_reach_the_account_limit,
-            one_address_spraying_names_is_locked_for_every_name,
-            ended_login_windows_are_swept_away
+            the_quarantine_is_capped_per_device_in_entries_and_bytes
         );
     };
     (@each $open:expr; $($test:ident),*) => {
@@ -267,7 +156,7 @@ macro_rules! store_contract_tests {
             async fn $test() {
                 // `None` when the backend is not available here.
                 let Some((store, _keep)) = $open.await else { return };
-                $crate::store::contract::$test(&store).await;
+                $crate::store::contract::$test(&*store).await;
             }
         )*
     };

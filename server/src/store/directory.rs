@@ -114,18 +114,6 @@ pub trait Directory: Send + Sync + 'static {
     /// The units of these models, as stored now; unknown models are left out.
     async fn units_of(&self, models: &[ModelId]) -> Result<HashMap<ModelId, String>, DirectoryError>;
 
-    /// Counts one failed login under each key at `now` (ms), unless a key
-    /// is at its limit in its current window: then nothing is counted and
-    /// the wait (ms) until every such window ends comes back. The check and
-    /// the count are one transaction, whichever process asks.
-    async fn reserve_login(&self, keys: &[(String, u32)], now: i64, window: i64)
-    -> Result<Option<i64>, DirectoryError>;
-    /// Takes back one attempt counted at `at` from each of `uncount` (if its
-    /// window is still the one counted), and clears the keys `clear`.
-    async fn settle_login(&self, uncount: &[String], clear: &[String], at: i64) -> Result<(), DirectoryError>;
-    /// Forgets the windows that started at or before `before`; returns how many.
-    async fn forget_logins(&self, before: i64) -> Result<u64, DirectoryError>;
-
     async fn quarantine(&self, entry: &QuarantineEntry) -> Result<(), DirectoryError>;
     async fn quarantined(&self) -> Result<Vec<QuarantineEntry>, DirectoryError>;
 }

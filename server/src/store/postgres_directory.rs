@@ -12,8 +12,8 @@ use super::directory::{
     AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError, QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry,
 };
 use super::rows::{
-    ACCOUNT_COLUMNS, AccountColumns, DEVICE_COLUMNS, LoginWindow, ModelUnitColumns, QUARANTINE_COLUMNS,
-    QuarantineColumns, SuccessionColumns, UNIT_COLUMNS, UnitColumns, is_unique_violation, login_wait, quarantine_kept,
+    ACCOUNT_COLUMNS, AccountColumns, DEVICE_COLUMNS, ModelUnitColumns, QUARANTINE_COLUMNS, QuarantineColumns,
+    SuccessionColumns, UNIT_COLUMNS, UnitColumns, is_unique_violation, quarantine_kept,
 };
 use crate::org::{Succession, Unit};
 
@@ -216,76 +216,6 @@ impl Directory for PgStore {
             .into_iter()
             .map(TryFrom::try_from)
             .collect()
-    }
-
-    async fn reserve_login(
-        &self,
-        keys: &[(String, u32)],
-        now: i64,
-        window: i64,
-    ) -> Result<Option<i64>, DirectoryError> {
-        let mut tx = self.pool().begin().await?;
-        // One key's window changes in one transaction at a time, keys in order.
-        let mut sorted: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
-        sorted.sort_unstable();
-        for key in sorted {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(key).execute(&mut *tx).await?;
-        }
-        let mut current = Vec::with_capacity(keys.len());
-        for (key, limit) in keys {
-            let stored =
-                sqlx::query_as::<_, LoginWindow>("SELECT window_start, count FROM login_failures WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            current.push((stored, *limit));
-        }
-        if let Some(wait) = login_wait(&current, now, window) {
-            return Ok(Some(wait));
-        }
-        for (key, _) in keys {
-            // A window that ended starts over at this attempt.
-            sqlx::query(
-                "INSERT INTO login_failures (key, window_start, count) VALUES ($1, $2, 1) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                 count = CASE WHEN login_failures.window_start + $3 <= $2 THEN 1 ELSE login_failures.count + 1 END, \
-                 window_start = CASE WHEN login_failures.window_start + $3 <= $2 THEN $2 ELSE login_failures.window_start END",
-            )
-            .bind(key)
-            .bind(now)
-            .bind(window)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(None)
-    }
-
-    async fn settle_login(&self, uncount: &[String], clear: &[String], at: i64) -> Result<(), DirectoryError> {
-        let mut tx = self.pool().begin().await?;
-        for key in clear {
-            sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(&mut *tx).await?;
-        }
-        for key in uncount {
-            sqlx::query(
-                "UPDATE login_failures SET count = count - 1 WHERE key = $1 AND window_start <= $2 AND count > 0",
-            )
-            .bind(key)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM login_failures WHERE key = $1 AND count <= 0").bind(key).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn forget_logins(&self, before: i64) -> Result<u64, DirectoryError> {
-        let done = sqlx::query("DELETE FROM login_failures WHERE window_start <= $1")
-            .bind(before)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected())
     }
 
     async fn quarantine(&self, e: &QuarantineEntry) -> Result<(), DirectoryError> {

@@ -203,21 +203,3 @@ pub(super) fn encode_conflicts(conflicts: &[FieldConflict]) -> String {
 fn decode_conflicts(stored: &str) -> Vec<FieldConflict> {
     serde_json::from_str(stored).unwrap_or_default()
 }
-
-/// A failed-login window as stored: when it started and what it counted.
-#[derive(sqlx::FromRow)]
-pub(super) struct LoginWindow {
-    pub(super) window_start: i64,
-    pub(super) count: i64,
-}
-
-/// The wait (ms) before a login may be counted under keys whose windows
-/// are `current` (with each key's limit), or `None` when none is at its limit.
-pub(super) fn login_wait(current: &[(Option<LoginWindow>, u32)], now: i64, window: i64) -> Option<i64> {
-    current
-        .iter()
-        .filter_map(|(w, limit)| w.as_ref().map(|w| (w, *limit)))
-        .filter(|(w, limit)| now < w.window_start + window && w.count >= i64::from(*limit))
-        .map(|(w, _)| w.window_start + window - now)
-        .max()
-}
