@@ -94,12 +94,11 @@ impl HotDoc {
 
     /// Applies chunks another process wrote after this copy's version, or
     /// returns false (and changes nothing) when they are not all there.
-    fn catch_up(&mut self, id: &DocId, to: Version, chunks: &[(i64, Vec<u8>)]) -> Result<bool, StoreError> {
-        let contiguous = chunks.iter().map(|(n, _)| *n).eq(self.version.n + 1..=to.n);
-        if !contiguous || to.n <= self.version.n {
+    fn catch_up(&mut self, id: &DocId, to: Version, chunks: Vec<(i64, Vec<u8>)>) -> Result<bool, StoreError> {
+        let (made, data): (Vec<i64>, Vec<Vec<u8>>) = chunks.into_iter().unzip();
+        if to.n <= self.version.n || !made.into_iter().eq(self.version.n + 1..=to.n) {
             return Ok(false);
         }
-        let data: Vec<Vec<u8>> = chunks.iter().map(|(_, c)| c.clone()).collect();
         for chunk in &data {
             self.doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(format!("{id} chunk: {e}")))?;
         }
@@ -197,7 +196,7 @@ impl DocCache {
                 continue;
             }
             let (to, chunks) = self.store.chunks_after(id, hot.version.n).await?;
-            match hot.catch_up(id, to, &chunks) {
+            match hot.catch_up(id, to, chunks) {
                 Ok(true) => {}
                 Ok(false) => self.restore(id, guard).await?,
                 Err(e) => {

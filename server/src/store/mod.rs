@@ -98,14 +98,6 @@ impl DocWrite {
         }
     }
 
-    pub fn set_versions(&mut self, on: Version, making: Version) {
-        match self {
-            DocWrite::Append { base, next, .. } | DocWrite::Snapshot { base, next, .. } => {
-                (*base, *next) = (on, making);
-            }
-        }
-    }
-
     /// The stored version the write was made on, and the one it makes.
     pub fn versions(&self) -> (Version, Version) {
         match self {

@@ -73,8 +73,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
         }
         let rows = read_model_rows(&id, doc, touched);
         let still_waiting = hot.waiting.len() - applied.len() + waiting.len();
-        let mut write = write_for(id, doc, hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
-        write.set_versions(base, next);
+        let write = write_for(id, doc, (base, next), hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
         let reply = doc.sync().generate_sync_message(&mut state).map(encode_reply);
         let chunks_since_snapshot =
             if matches!(write, DocWrite::Snapshot { .. }) { 0 } else { hot.chunks_since_snapshot + 1 };
@@ -114,10 +113,11 @@ fn read_model_rows(id: &DocId, doc: &AutoCommit, touched: BTreeSet<String>) -> V
 }
 
 /// What the store must add for a merge: the new changes, or a fresh
-/// snapshot once enough chunks piled up. Its versions are set after.
+/// snapshot once enough chunks piled up, made on `base` and making `next`.
 fn write_for(
     id: DocId,
     doc: &mut AutoCommit,
+    (base, next): (Version, Version),
     chunks_since_snapshot: usize,
     before: &[ChangeHash],
     waiting: &[GatedChange],
@@ -125,12 +125,12 @@ fn write_for(
 ) -> DocWrite {
     // A snapshot would drop changes still waiting for their dependencies.
     if chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS && nothing_waits {
-        return DocWrite::Snapshot { doc: id, bytes: doc.save(), base: Version::NONE, next: Version::NONE };
+        return DocWrite::Snapshot { doc: id, bytes: doc.save(), base, next };
     }
     let mut chunk = if doc.get_heads() == before { Vec::new() } else { doc.save_after(before) };
     // Loading replays these; the ones already applied are skipped.
     for w in waiting {
         chunk.extend(&w.chunk);
     }
-    DocWrite::Append { doc: id, chunk, base: Version::NONE, next: Version::NONE }
+    DocWrite::Append { doc: id, chunk, base, next }
 }
