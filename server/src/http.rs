@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 use crate::accounts::{self, Accounts, NewAccount};
 use crate::app_files::AppFiles;
 use crate::auth::Principal;
+use crate::changes::{ChangeFeed, Cursor};
 use crate::client_ip::ClientIp;
 use crate::error::AppError;
 use crate::org::OrgTree;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub reports: Arc<dyn ReportStore>,
     pub app_files: Arc<AppFiles>,
+    pub changes: Arc<ChangeFeed>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
@@ -50,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         // The answer carries the device's token: no cache may keep it.
         .route(LOGIN_PATH, post(login).layer(no_store()))
         .route(SYNC_PATH, post(sync))
+        .route("/api/v1/changes", get(changes))
         .route("/api/v1/me", get(me))
         .route("/api/v1/devices", get(my_devices))
         .route("/api/v1/org", get(read_org))
@@ -135,6 +138,38 @@ async fn me(who: Principal, State(state): State<AppState>) -> Result<Json<Accoun
         .await?
         .ok_or_else(|| AppError::NotFound("account gone".into()))?;
     Ok(Json(accounts::info(&account)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChangesParams {
+    since: Option<String>,
+    /// Seconds to wait for a change, 0 to 25.
+    wait: Option<u64>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ChangesAnswer {
+    cursor: String,
+    changed: bool,
+}
+
+/// "Anything new in my scope?": a long-poll (see [`crate::changes`]).
+async fn changes(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(p): Query<ChangesParams>,
+) -> Result<Response, AppError> {
+    let since = p.since.as_deref().map(Cursor::parse).transpose().map_err(AppError::BadQuery)?;
+    let wait = p.wait.unwrap_or(0);
+    let max = crate::changes::MAX_WAIT.as_secs();
+    if wait > max {
+        return Err(AppError::BadQuery(format!("wait is at most {max} seconds, not {wait}")));
+    }
+    let org = state.accounts.org();
+    let answer = state.changes.wait(&org, &who, since, std::time::Duration::from_secs(wait)).await?;
+    let body = ChangesAnswer { cursor: answer.cursor.to_string(), changed: answer.changed };
+    // An answer is about this moment: no cache may keep it.
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
 /// The display names of the people whose records or reviews the reader

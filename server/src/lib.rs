@@ -16,6 +16,7 @@
 //! * [`error`]: the error type and its mapping to status codes and JSON;
 //! * [`auth`]: secrets, device tokens, login throttling, the request's
 //!   [`auth::Principal`] and the write rules;
+//! * [`changes`]: the "anything new?" long-poll of a phone with the app open;
 //! * [`accounts`]: accounts, logins and devices (API and CLI share it);
 //! * [`access`]: scope and write checks applied to each merge;
 //! * [`org`]: the organisation tree, its 2025 reform and its import/export;
@@ -35,6 +36,7 @@ pub mod accounts;
 pub mod admin_cli;
 pub mod app_files;
 pub mod auth;
+pub mod changes;
 pub mod charts;
 pub mod client_ip;
 pub mod config;
@@ -67,6 +69,7 @@ pub use http::{AppState, app};
 
 use crate::accounts::Accounts;
 use crate::app_files::AppFiles;
+use crate::changes::ChangeFeed;
 use crate::docs::DocCache;
 use crate::org::OrgTree;
 use crate::store::Store;
@@ -131,6 +134,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 struct Prepared {
     store: Arc<dyn Store>,
     state: AppState,
+    /// Set at shutdown, so that waiting polls answer instead of holding it up.
+    closing: tokio::sync::watch::Sender<bool>,
     writer_task: JoinHandle<()>,
     limits: connections::Limits,
     proxies: client_ip::TrustedProxies,
@@ -155,6 +160,8 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     // Each process writes its own (rare) merge changes under its own actor.
     let cache = DocCache::new(store.clone(), ActorId::random(), config.hot_docs);
     let sync = Arc::new(SyncService { store: store.clone(), directory, cache, writer });
+    let (closing, closing_seen) = tokio::sync::watch::channel(false);
+    let changes = Arc::new(ChangeFeed::new(store.clone(), closing_seen));
     let limits = connections::Limits {
         header_timeout: config.header_timeout,
         body_timeout: config.body_timeout,
@@ -163,7 +170,14 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         max_connections: config.max_connections,
     };
     let proxies = client_ip::TrustedProxies::new(config.trusted_proxies.iter().copied());
-    Ok(Prepared { store, state: AppState { sync, accounts, reports, app_files }, writer_task, limits, proxies })
+    Ok(Prepared {
+        store,
+        state: AppState { sync, accounts, reports, app_files, changes },
+        closing,
+        writer_task,
+        limits,
+        proxies,
+    })
 }
 
 async fn serve(
@@ -171,7 +185,11 @@ async fn serve(
     prepared: Prepared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Prepared { store, state, writer_task, limits, proxies } = prepared;
+    let Prepared { store, state, closing, writer_task, limits, proxies } = prepared;
+    let shutdown = async move {
+        shutdown.await;
+        let _ = closing.send(true);
+    };
     // Connection limits and timeouts; client addresses feed the login throttle.
     connections::serve(listener, app(state), limits, proxies, shutdown).await;
     // Every request is done and every handle to the writer gone: it drains and ends.

@@ -139,6 +139,28 @@ pub async fn the_quarantine_is_capped_per_device_in_entries_and_bytes<S: Store +
 
 /// Runs every contract test against stores `open` makes: an
 /// `Option<(Arc<store>, guard)>`, the guard kept while the test runs.
+pub async fn versions_in_units_name_each_document_of_the_units_models_and_no_other<S: Store + Directory>(store: &S) {
+    let (ours, theirs) = (ModelId::new_random(), ModelId::new_random());
+    let mut batch = WriteBatch::default();
+    let mut docs = Vec::new();
+    for (model, unit) in [(ours, "QNA.TK.TT"), (theirs, "QNA.DB.DP")] {
+        batch.model_units.push((model, unit.into()));
+        for doc in [DocId::Model(model), DocId::log(model, 2024).unwrap(), DocId::log(model, 2025).unwrap()] {
+            let next = Version::NONE.next(P1);
+            batch.docs.push(DocWrite::Append { doc, chunk: b"c".to_vec(), base: Version::NONE, next });
+            docs.push(doc);
+        }
+    }
+    store.commit(&[batch]).await.unwrap();
+    let ids = |found: Vec<(DocId, Version)>| found.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let mine = ids(store.versions_in_units(Some(&["QNA.TK.TT".to_owned(), "QNA.X".to_owned()])).await.unwrap());
+    let mut expected = docs[..3].to_vec();
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(mine, expected, "the model and its logs, by id");
+    assert_eq!(ids(store.versions_in_units(Some(&[])).await.unwrap()), []);
+    assert_eq!(store.versions_in_units(None).await.unwrap().len(), 6);
+}
+
 #[macro_export]
 macro_rules! store_contract_tests {
     ($open:expr) => {
@@ -147,7 +169,8 @@ macro_rules! store_contract_tests {
             a_conflict_leaves_out_its_batch_alone,
             a_snapshot_deletes_only_the_chunks_it_covers,
             a_copy_catches_up_from_the_chunks_after_its_version,
-            the_quarantine_is_capped_per_device_in_entries_and_bytes
+            the_quarantine_is_capped_per_device_in_entries_and_bytes,
+            versions_in_units_name_each_document_of_the_units_models_and_no_other
         );
     };
     (@each $open:expr; $($test:ident),*) => {

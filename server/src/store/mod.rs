@@ -153,6 +153,11 @@ pub trait Store: Send + Sync + 'static {
     /// The stored versions of these documents; absent ones are left out.
     async fn versions(&self, ids: &[DocId]) -> Result<Vec<(DocId, Version)>, StoreError>;
 
+    /// The versions of every stored document of the models in `units`
+    /// (every stored document when `None`), in id order: what a phone's
+    /// "anything new?" check compares (see [`crate::changes`]).
+    async fn versions_in_units(&self, units: Option<&[String]>) -> Result<Vec<(DocId, Version)>, StoreError>;
+
     /// The document's version and its chunks written after version `n`,
     /// each with the version it made, oldest first. A compaction since `n`
     /// leaves gaps: the caller must check that every version is there.

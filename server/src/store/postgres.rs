@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::rows::encode_conflicts;
+use super::rows::{VersionRow, encode_conflicts};
 use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -303,17 +303,40 @@ impl Store for PgStore {
 
     async fn versions(&self, ids: &[DocId]) -> Result<Vec<(DocId, Version)>, StoreError> {
         let keys: Vec<String> = ids.iter().map(DocId::to_string).collect();
-        sqlx::query("SELECT id, version, writer FROM documents WHERE id = ANY($1)")
+        sqlx::query_as::<_, VersionRow>("SELECT id, version, writer FROM documents WHERE id = ANY($1)")
             .bind(&keys)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
-            .map(|row| {
-                let key: String = row.try_get(0)?;
-                let id = DocId::from_str(&key).map_err(|_| StoreError::CorruptId(key))?;
-                Ok((id, Version { n: row.try_get(1)?, writer: row.try_get(2)? }))
-            })
+            .map(VersionRow::parse)
             .collect()
+    }
+
+    async fn versions_in_units(&self, units: Option<&[String]>) -> Result<Vec<(DocId, Version)>, StoreError> {
+        let rows = match units {
+            None => {
+                sqlx::query_as::<_, VersionRow>("SELECT id, version, writer FROM documents ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(units) => {
+                // A model's logs are the ids between 'log/<model>/' and 'log/<model>0' in byte
+                // order ('0' follows '/'), on the index kept in that order.
+                sqlx::query_as::<_, VersionRow>(
+                    "WITH scoped AS (SELECT model FROM model_units WHERE unit = ANY($1)) \
+                     SELECT d.id, d.version, d.writer FROM scoped m JOIN documents d ON d.id = 'model/' || m.model \
+                     UNION ALL \
+                     SELECT d.id, d.version, d.writer FROM scoped m JOIN documents d \
+                       ON d.id COLLATE \"C\" > ('log/' || m.model || '/') COLLATE \"C\" \
+                      AND d.id COLLATE \"C\" < ('log/' || m.model || '0') COLLATE \"C\" \
+                     ORDER BY 1",
+                )
+                .bind(units)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.into_iter().map(VersionRow::parse).collect()
     }
 
     async fn chunks_after(&self, id: &DocId, n: i64) -> Result<(Version, Vec<(i64, Vec<u8>)>), StoreError> {

@@ -6,12 +6,13 @@
 use std::str::FromStr;
 
 use kheo_shared::codes::{Code, Role};
+use kheo_shared::ids::DocId;
 use kheo_shared::scalars::Day;
 use kheo_shared::schema::conflicts::FieldConflict;
 
-use super::StoreError;
 use super::directory::{AccountRow, DirectoryError, QUARANTINE_BYTES_PER_DEVICE, QuarantineEntry};
 use super::reports::ReviewItem;
+use super::{StoreError, Version};
 use crate::org::{Level, Succession, Unit};
 
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -20,6 +21,21 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 pub(super) fn corrupt(what: &str, value: &str) -> DirectoryError {
     DirectoryError::Store(StoreError::Corrupt(format!("stored {what} {value:?} is unreadable")))
+}
+
+/// A document's stored version, as the version queries read it.
+#[derive(sqlx::FromRow)]
+pub struct VersionRow {
+    pub id: String,
+    pub version: i64,
+    pub writer: i64,
+}
+
+impl VersionRow {
+    pub fn parse(self) -> Result<(DocId, Version), StoreError> {
+        let id = DocId::from_str(&self.id).map_err(|_| StoreError::CorruptId(self.id))?;
+        Ok((id, Version { n: self.version, writer: self.writer }))
+    }
 }
 
 fn day(s: &str) -> Result<time::Date, DirectoryError> {

@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::rows::encode_conflicts;
+use super::rows::{VersionRow, encode_conflicts};
 use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -270,17 +270,41 @@ impl Store for SqliteStore {
         for part in ids.chunks(500) {
             let marks = vec!["?"; part.len()].join(", ");
             let sql = format!("SELECT id, version, writer FROM documents WHERE id IN ({marks})");
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query_as::<_, VersionRow>(&sql);
             for id in part {
                 query = query.bind(id.to_string());
             }
             for row in query.fetch_all(&self.pool).await? {
-                let key: String = row.try_get(0)?;
-                let id = DocId::from_str(&key).map_err(|_| StoreError::CorruptId(key))?;
-                found.push((id, Version { n: row.try_get(1)?, writer: row.try_get(2)? }));
+                found.push(row.parse()?);
             }
         }
         Ok(found)
+    }
+
+    async fn versions_in_units(&self, units: Option<&[String]>) -> Result<Vec<(DocId, Version)>, StoreError> {
+        let rows = match units {
+            None => {
+                sqlx::query_as::<_, VersionRow>("SELECT id, version, writer FROM documents ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(units) => {
+                // A model's logs are the ids between 'log/<model>/' and 'log/<model>0' ('0' follows '/').
+                let units = serde_json::to_string(units).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query_as::<_, VersionRow>(
+                    "WITH scoped AS (SELECT model FROM model_units WHERE unit IN (SELECT value FROM json_each(?))) \
+                     SELECT d.id, d.version, d.writer FROM scoped m JOIN documents d ON d.id = 'model/' || m.model \
+                     UNION ALL \
+                     SELECT d.id, d.version, d.writer FROM scoped m JOIN documents d \
+                       ON d.id > 'log/' || m.model || '/' AND d.id < 'log/' || m.model || '0' \
+                     ORDER BY 1",
+                )
+                .bind(units)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.into_iter().map(VersionRow::parse).collect()
     }
 
     async fn chunks_after(&self, id: &DocId, n: i64) -> Result<(Version, Vec<(i64, Vec<u8>)>), StoreError> {

@@ -3,6 +3,7 @@
 
 mod app_files;
 mod bad_input;
+mod changes;
 mod concurrency;
 mod convergence;
 mod durability;

@@ -1,0 +1,159 @@
+//! "Anything new?": a phone with the app open waits on `GET
+//! /api/v1/changes` and syncs when it answers `changed`, so a record
+//! logged on another phone of the same commune arrives within seconds
+//! instead of at the next periodic sync. The answer follows the database,
+//! so it moves for a write through another server process too, and never
+//! for a write outside the reader's scope.
+
+use std::time::{Duration, Instant};
+
+use kheo_shared::codes::Role;
+use kheo_shared::ids::RecordId;
+use kheo_shared::testdata;
+use kheo_tests::TestServer;
+
+/// What one poll answered: (HTTP status, JSON body).
+async fn poll(url: &str, token: &str, since: Option<&str>, wait: u64) -> (u16, serde_json::Value) {
+    let mut query = vec![("wait", wait.to_string())];
+    if let Some(since) = since {
+        query.push(("since", since.to_owned()));
+    }
+    let response = reqwest::Client::new()
+        .get(format!("{url}/api/v1/changes"))
+        .bearer_auth(token)
+        .query(&query)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+/// The cursor of `token`'s scope now.
+async fn cursor(url: &str, token: &str) -> String {
+    let (status, body) = poll(url, token, None, 0).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], false, "{body}");
+    body["cursor"].as_str().expect("a cursor").to_owned()
+}
+
+#[tokio::test]
+async fn a_waiting_phone_hears_of_a_record_logged_in_its_commune_and_not_of_one_elsewhere() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let mut writer = server.device("changes-writer").await;
+    let reader = server.device("changes-reader").await;
+    let elsewhere = server.device_as("changes-elsewhere", Role::Volunteer, "QNA.DB.DP").await;
+    let url = server.url.clone();
+
+    let since = cursor(&url, &reader.token).await;
+    let since_elsewhere = cursor(&url, &elsewhere.token).await;
+    let (reader_url, reader_token, reader_since) = (url.clone(), reader.token.clone(), since.clone());
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let answer = poll(&reader_url, &reader_token, Some(&reader_since), 20).await;
+        (answer, started.elapsed())
+    });
+    let (other_url, other_token) = (url.clone(), elsewhere.token.clone());
+    let waiting_elsewhere =
+        tokio::spawn(async move { poll(&other_url, &other_token, Some(&since_elsewhere), 4).await });
+
+    // Let both polls start waiting, then log a record on another phone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    writer.put_record(model, &testdata::any_record(RecordId::new_random(), "2026-11-30", 0));
+    writer.sync(&url).await.expect("the writer syncs");
+    let wrote_at = Instant::now();
+
+    let ((status, body), waited) = waiting.await.expect("poll task");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], true, "{body}");
+    let now = body["cursor"].as_str().expect("a cursor").to_owned();
+    assert_ne!(now, since);
+    let heard_after = wrote_at.elapsed();
+    println!("changes: heard of the record {heard_after:?} after its sync (poll waited {waited:?})");
+    assert!(heard_after < Duration::from_secs(5), "took {heard_after:?}");
+
+    let (status, body) = waiting_elsewhere.await.expect("poll task");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], false, "another commune's record is not news here: {body}");
+
+    // Nothing new since the answer's cursor.
+    let (_, body) = poll(&url, &reader.token, Some(&now), 0).await;
+    assert_eq!(body["changed"], false, "{body}");
+}
+
+#[tokio::test]
+async fn a_write_through_another_process_moves_the_cursor() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let peer = server.start_peer().await;
+    let mut writer = server.device("changes-peer-writer").await;
+    let reader = server.device("changes-peer-reader").await;
+    let since = cursor(&peer.url(), &reader.token).await;
+    let (peer_url, token, since_copy) = (peer.url(), reader.token.clone(), since.clone());
+    let waiting = tokio::spawn(async move { poll(&peer_url, &token, Some(&since_copy), 20).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writer.put_record(model, &testdata::any_record(RecordId::new_random(), "2026-11-29", 1));
+    writer.sync(&server.url).await.expect("the writer syncs through the first process");
+    let (status, body) = waiting.await.expect("poll task");
+    assert_eq!((status, body["changed"].clone()), (200, serde_json::json!(true)), "{body}");
+    peer.stop().await.expect("peer stops");
+}
+
+#[tokio::test]
+async fn a_newer_poll_of_the_same_phone_ends_the_older_one() {
+    let server = TestServer::start().await;
+    let reader = server.device("changes-twice").await;
+    let url = server.url.clone();
+    let since = cursor(&url, &reader.token).await;
+    let (first_url, token, first_since) = (url.clone(), reader.token.clone(), since.clone());
+    let first = tokio::spawn(async move {
+        let started = Instant::now();
+        (poll(&first_url, &token, Some(&first_since), 20).await, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = poll(&url, &reader.token, Some(&since), 1).await;
+    let ((status, body), took) = first.await.expect("poll task");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], false, "{body}");
+    assert!(took < Duration::from_secs(5), "the older poll kept waiting: {took:?}");
+    assert_eq!(second.0, 200, "{}", second.1);
+}
+
+#[tokio::test]
+async fn bad_polls_get_a_clear_400_and_a_missing_token_401() {
+    let server = TestServer::start().await;
+    let reader = server.device("changes-bad").await;
+    let url = server.url.clone();
+    let long = "A".repeat(5_000);
+    for (since, wait, why) in [
+        (Some("not-a-cursor"), 0, "a made-up cursor"),
+        (Some(long.as_str()), 0, "a huge cursor"),
+        (None, 26, "a wait over 25 s"),
+    ] {
+        let (status, body) = poll(&url, &reader.token, since, wait).await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["error"], "bad_query", "{why}: {body}");
+    }
+    let response = reqwest::get(format!("{url}/api/v1/changes")).await.expect("request");
+    assert_eq!(response.status().as_u16(), 401);
+    let (status, _) = poll(&url, &reader.token, None, 0).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_waiting_poll_does_not_hold_up_shutdown() {
+    let mut server = TestServer::start().await;
+    let reader = server.device("changes-shutdown").await;
+    let url = server.url.clone();
+    let since = cursor(&url, &reader.token).await;
+    let token = reader.token.clone();
+    let waiting = tokio::spawn(async move { poll(&url, &token, Some(&since), 25).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    server.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "shutdown waited for the poll: {took:?}");
+    let (status, body) = waiting.await.expect("poll task");
+    assert_eq!((status, body["changed"].clone()), (200, serde_json::json!(false)), "{body}");
+}
