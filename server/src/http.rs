@@ -343,7 +343,7 @@ async fn records_export(
             &format!("{name}.csv"),
         )),
         Some("xlsx") => Ok(download(
-            reports::rows_to_xlsx("Bản ghi", &reports::RECORD_COLUMNS, &rows, reports::RECORD_NUMBERS_FROM)?,
+            reports::rows_to_xlsx("Bản ghi", &reports::RECORD_COLUMNS, &rows, &reports::RECORD_NUMBER_COLUMNS)?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             &format!("{name}.xlsx"),
         )),

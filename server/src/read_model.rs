@@ -23,7 +23,8 @@ pub struct RecordRow {
     pub deleted: bool,
     pub review_state: &'static str,
     pub author: String,
-    pub incidents: Vec<(&'static str, &'static str)>,
+    /// In position order.
+    pub incidents: Vec<IncidentRow>,
     pub handed_to_police: i64,
     pub supported_police: i64,
     pub receiver: Option<String>,
@@ -39,6 +40,36 @@ pub struct RecordRow {
     pub review_comment: String,
     /// Fields two devices changed concurrently, found at merge time.
     pub conflicts: Vec<FieldConflict>,
+    pub note: String,
+    /// What only the records export reads; `None` where the kind has none.
+    /// Boxed: a write batch carries many rows in an enum with model rows.
+    pub details: Box<Details>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRow {
+    pub category: &'static str,
+    pub outcome: &'static str,
+    pub description: String,
+}
+
+/// The fields of each kind that no rollup counts, kept for the export.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    /// `HH:MM`, 24 h.
+    pub patrol_start: Option<String>,
+    pub patrol_end: Option<String>,
+    pub members_present: Option<i64>,
+    pub area: Option<String>,
+    pub giver: Option<String>,
+    /// As typed; [`RecordRow::receiver`] is the key households are counted by.
+    pub receiver_name: Option<String>,
+    pub support_description: Option<String>,
+    pub product: Option<String>,
+    /// Household support's and production's quantity, with its unit.
+    pub quantity: Option<f64>,
+    pub quantity_unit: Option<String>,
+    pub topic: Option<String>,
 }
 
 /// A change to the read model, carried in a write batch.
@@ -73,13 +104,28 @@ impl RecordRow {
             reviewed_at: r.review.reviewed_at.map(|t| t.millis()),
             review_comment: r.review.comment.clone(),
             conflicts: Vec::new(),
+            note: r.note.clone(),
+            details: Box::default(),
         };
+        let d = &mut row.details;
         match &r.activity {
             Activity::Patrol(p) => {
-                row.incidents = p.incidents.iter().map(|i| (i.category.code(), i.outcome.code())).collect();
+                row.incidents = p
+                    .incidents
+                    .iter()
+                    .map(|i| IncidentRow {
+                        category: i.category.code(),
+                        outcome: i.outcome.code(),
+                        description: i.description.clone(),
+                    })
+                    .collect();
                 let count = |o: IncidentOutcome| p.incidents.iter().filter(|i| i.outcome == o).count() as i64;
                 row.handed_to_police = count(IncidentOutcome::HandedToPolice);
                 row.supported_police = count(IncidentOutcome::SupportedPolice);
+                d.patrol_start = Some(p.start.to_string());
+                d.patrol_end = Some(p.end.to_string());
+                d.members_present = Some(i64::from(p.members_present));
+                d.area = Some(p.area.clone());
             }
             Activity::HouseholdSupport(s) => {
                 row.receiver = Some(s.receiver.trim().to_lowercase());
@@ -87,9 +133,22 @@ impl RecordRow {
                 row.amount_vnd = s.amount_vnd;
                 row.workdays = s.workdays;
                 row.houses = i64::from(matches!(s.support_type, SupportType::HouseRepair | SupportType::HouseBuilding));
+                d.giver = Some(s.giver.clone());
+                d.receiver_name = Some(s.receiver.clone());
+                d.support_description = Some(s.description.clone());
+                d.quantity = Some(s.quantity);
+                d.quantity_unit = Some(s.unit.clone());
             }
-            Activity::Production(p) => row.revenue_vnd = p.revenue_vnd,
-            Activity::Meeting(m) => row.attendees = i64::from(m.attendees),
+            Activity::Production(p) => {
+                row.revenue_vnd = p.revenue_vnd;
+                d.product = Some(p.product.clone());
+                d.quantity = Some(p.quantity);
+                d.quantity_unit = Some(p.unit.clone());
+            }
+            Activity::Meeting(m) => {
+                row.attendees = i64::from(m.attendees);
+                d.topic = Some(m.topic.clone());
+            }
         }
         row
     }

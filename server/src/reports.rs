@@ -18,7 +18,7 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::org::{Level, OrgTree};
 use crate::store::ReportStore;
-use crate::store::reports::ModelFacts;
+use crate::store::reports::{IncidentFacts, ModelFacts, RecordDetails, RecordFacts};
 
 /// A period of days, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -335,12 +335,13 @@ pub fn to_csv(r: &Rollup) -> Result<Vec<u8>, AppError> {
 }
 
 pub fn to_xlsx(r: &Rollup) -> Result<Vec<u8>, AppError> {
-    rows_to_xlsx("Tổng hợp", &COLUMNS, &table(r), 2)
+    rows_to_xlsx("Tổng hợp", &COLUMNS, &table(r), &COLUMNS[2..])
 }
 
 /// The columns of the raw records export, in Vietnamese: values in words,
-/// with the code beside them where a machine reads them back.
-pub const RECORD_COLUMNS: [&str; 19] = [
+/// with the code beside them where a machine reads them back. One row per
+/// record; each kind's own columns are blank on the other kinds' rows.
+pub const RECORD_COLUMNS: [&str; 37] = [
     "Mã bản ghi",
     "Mô hình",
     "Đơn vị",
@@ -354,16 +355,49 @@ pub const RECORD_COLUMNS: [&str; 19] = [
     "Người ghi",
     "Tên đăng nhập người ghi",
     "Đã xóa",
+    // Patrols.
+    "Giờ bắt đầu",
+    "Giờ kết thúc",
+    "Số thành viên tham gia",
+    "Địa bàn, tuyến tuần tra",
     "Số vụ việc",
+    "Vụ việc (loại: kết quả xử lý)",
+    "Mã vụ việc",
+    "Chuyển công an xã",
+    "Hỗ trợ công an",
+    // Household support.
+    "Hộ giúp đỡ",
+    "Hộ được giúp đỡ",
+    "Hình thức hỗ trợ",
+    "Mã hình thức hỗ trợ",
     "Tiền (đồng)",
     "Ngày công",
+    "Mô tả hỗ trợ",
+    // Production; quantity and unit serve household support too.
+    "Sản phẩm",
+    "Số lượng",
+    "Đơn vị tính",
     "Doanh thu (đồng)",
+    // Meetings.
+    "Nội dung họp, tuyên truyền",
     "Số người tham dự",
+    "Ghi chú",
     "Mã mô hình",
 ];
 
-/// The first column of [`RECORD_COLUMNS`] that holds numbers (for XLSX).
-pub const RECORD_NUMBERS_FROM: usize = 13;
+/// The columns of [`RECORD_COLUMNS`] that hold numbers (for XLSX): named,
+/// because text columns sit between them.
+pub const RECORD_NUMBER_COLUMNS: [&str; 9] = [
+    "Số thành viên tham gia",
+    "Số vụ việc",
+    "Chuyển công an xã",
+    "Hỗ trợ công an",
+    "Tiền (đồng)",
+    "Ngày công",
+    "Số lượng",
+    "Doanh thu (đồng)",
+    "Số người tham dự",
+];
 
 /// Every record of a period in the reader's scope, one row each; `names`
 /// gives the display name of each login name (the login name when absent).
@@ -383,29 +417,121 @@ pub async fn record_rows(
         .filter_map(|r| {
             let m = models.get(&r.model)?;
             let unit = org.get(&m.unit).map_or(m.unit.clone(), |u| u.name.clone());
-            Some(vec![
-                r.record,
-                m.name.clone(),
-                unit,
-                word("field", &m.field),
-                m.field.clone(),
-                word("kind", &r.kind),
-                r.kind,
-                vietnamese_day(&r.occurred_on),
-                review_word(&r.review_state),
-                r.review_state,
-                names.get(&r.author).cloned().unwrap_or_else(|| r.author.clone()),
-                r.author,
-                if r.deleted { "có".into() } else { "không".into() },
-                r.incidents.to_string(),
-                r.amount_vnd.to_string(),
-                r.workdays.to_string(),
-                r.revenue_vnd.to_string(),
-                r.attendees.to_string(),
-                r.model,
-            ])
+            let author = names.get(&r.author).cloned().unwrap_or_else(|| r.author.clone());
+            Some(record_row(r, m, unit, author))
         })
         .collect())
+}
+
+/// The position of `name` in [`RECORD_COLUMNS`], found while building: a
+/// misspelled column does not compile.
+const fn record_column(name: &str) -> usize {
+    let mut at = 0;
+    while at < RECORD_COLUMNS.len() {
+        let (a, b) = (RECORD_COLUMNS[at].as_bytes(), name.as_bytes());
+        let mut same = a.len() == b.len();
+        let mut i = 0;
+        while same && i < a.len() {
+            same = a[i] == b[i];
+            i += 1;
+        }
+        if same {
+            return at;
+        }
+        at += 1;
+    }
+    panic!("not a column of the records export")
+}
+
+// Every number column is a column.
+const _: () = {
+    let mut i = 0;
+    while i < RECORD_NUMBER_COLUMNS.len() {
+        record_column(RECORD_NUMBER_COLUMNS[i]);
+        i += 1;
+    }
+};
+
+/// One row of the records export, each value put under its column's name:
+/// the columns of one kind are blank on the others' rows.
+fn record_row(r: RecordFacts, m: &ModelFacts, unit: String, author: String) -> Vec<String> {
+    let mut row = vec![String::new(); RECORD_COLUMNS.len()];
+    macro_rules! put {
+        ($column:literal, $value:expr) => {
+            row[const { record_column($column) }] = $value
+        };
+    }
+    let kind = r.kind().code();
+    put!("Mã bản ghi", r.record);
+    put!("Mô hình", m.name.clone());
+    put!("Đơn vị", unit);
+    put!("Lĩnh vực", word("field", &m.field));
+    put!("Mã lĩnh vực", m.field.clone());
+    put!("Loại hoạt động", word("kind", kind));
+    put!("Mã loại hoạt động", kind.to_owned());
+    put!("Ngày", vietnamese_day(&r.occurred_on));
+    put!("Trạng thái duyệt", review_word(&r.review_state));
+    put!("Mã trạng thái duyệt", r.review_state);
+    put!("Người ghi", author);
+    put!("Tên đăng nhập người ghi", r.author);
+    put!("Đã xóa", if r.deleted { "có".into() } else { "không".into() });
+    let number = |n: Option<f64>| n.map(|n| n.to_string()).unwrap_or_default();
+    match r.details {
+        RecordDetails::Patrol { start, end, members_present, area, incidents, handed_to_police, supported_police } => {
+            put!("Giờ bắt đầu", start);
+            put!("Giờ kết thúc", end);
+            put!("Số thành viên tham gia", members_present.map(|n| n.to_string()).unwrap_or_default());
+            put!("Địa bàn, tuyến tuần tra", area);
+            put!("Số vụ việc", incidents.len().to_string());
+            put!("Vụ việc (loại: kết quả xử lý)", incidents.iter().map(incident_words).collect::<Vec<_>>().join("; "));
+            let codes: Vec<String> = incidents.iter().map(|i| format!("{}:{}", i.category, i.outcome)).collect();
+            put!("Mã vụ việc", codes.join("; "));
+            put!("Chuyển công an xã", handed_to_police.to_string());
+            put!("Hỗ trợ công an", supported_police.to_string());
+        }
+        RecordDetails::HouseholdSupport {
+            giver,
+            receiver,
+            support_type,
+            amount_vnd,
+            workdays,
+            quantity,
+            unit,
+            description,
+        } => {
+            put!("Hộ giúp đỡ", giver);
+            put!("Hộ được giúp đỡ", receiver);
+            put!("Hình thức hỗ trợ", word("support", &support_type));
+            put!("Mã hình thức hỗ trợ", support_type);
+            put!("Tiền (đồng)", amount_vnd.to_string());
+            put!("Ngày công", workdays.to_string());
+            put!("Mô tả hỗ trợ", description);
+            put!("Số lượng", number(quantity));
+            put!("Đơn vị tính", unit);
+        }
+        RecordDetails::Production { product, quantity, unit, revenue_vnd } => {
+            put!("Sản phẩm", product);
+            put!("Số lượng", number(quantity));
+            put!("Đơn vị tính", unit);
+            put!("Doanh thu (đồng)", revenue_vnd.to_string());
+        }
+        RecordDetails::Meeting { topic, attendees } => {
+            put!("Nội dung họp, tuyên truyền", topic);
+            put!("Số người tham dự", attendees.to_string());
+        }
+    }
+    put!("Ghi chú", r.note);
+    put!("Mã mô hình", r.model);
+    row
+}
+
+/// "Trộm cắp tài sản: Chuyển công an xã (what was written)".
+fn incident_words(i: &IncidentFacts) -> String {
+    let words = format!("{}: {}", word("category", &i.category), word("outcome", &i.outcome));
+    match i.description.trim() {
+        "" => words,
+        description => format!("{words} ({description})"),
+    }
 }
 
 /// `YYYY-MM-DD` as people write it, `dd/mm/yyyy`; anything else as it is.
@@ -493,11 +619,18 @@ pub fn rows_to_csv(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, App
     w.into_inner().map_err(|e| AppError::Internal(e.to_string()))
 }
 
+/// Excel keeps at most this many characters in a cell; the writer refuses
+/// longer text, which 200 described incidents can reach.
+const XLSX_CELL_CHARS: usize = 32_767;
+
+/// A sheet with `header` in bold; the cells of the columns named in
+/// `numbers` are written as numbers when they read as one, blank cells are
+/// left empty.
 pub fn rows_to_xlsx(
     sheet_name: &str,
     header: &[&str],
     rows: &[Vec<String>],
-    numeric_from: usize,
+    numbers: &[&str],
 ) -> Result<Vec<u8>, AppError> {
     use rust_xlsxwriter::{Format, Workbook};
     let fail = |e: rust_xlsxwriter::XlsxError| AppError::Internal(e.to_string());
@@ -505,19 +638,36 @@ pub fn rows_to_xlsx(
     let sheet = book.add_worksheet();
     sheet.set_name(sheet_name).map_err(fail)?;
     let bold = Format::new().set_bold();
+    let numeric: Vec<bool> = header.iter().map(|name| numbers.contains(name)).collect();
     for (c, name) in header.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, *name, &bold).map_err(fail)?;
     }
     for (i, row) in rows.iter().enumerate() {
         for (c, value) in row.iter().enumerate() {
             let (row_n, col) = (i as u32 + 1, c as u16);
+            if value.is_empty() {
+                continue;
+            }
             match value.parse::<f64>() {
-                Ok(n) if c >= numeric_from => sheet.write_number(row_n, col, n).map_err(fail)?,
-                _ => sheet.write_string(row_n, col, value).map_err(fail)?,
+                Ok(n) if numeric.get(c).copied().unwrap_or(false) && n.is_finite() => {
+                    sheet.write_number(row_n, col, n).map_err(fail)?
+                }
+                _ => sheet.write_string(row_n, col, cell_text(value)).map_err(fail)?,
             };
         }
     }
     book.save_to_buffer().map_err(fail)
+}
+
+/// `value` cut to what a cell holds, marked with an ellipsis when cut.
+fn cell_text(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(XLSX_CELL_CHARS) {
+        None => value.into(),
+        Some(_) => {
+            let end = value.char_indices().nth(XLSX_CELL_CHARS - 1).map_or(value.len(), |(at, _)| at);
+            format!("{}…", &value[..end]).into()
+        }
+    }
 }
 
 /// Filters of the review queue; every one is optional.
@@ -640,6 +790,60 @@ mod tests {
         assert_eq!(states, ["Chờ duyệt", "Đã duyệt", "Trả lại"]);
         assert_eq!(word("field", "no_such_code"), "no_such_code");
         assert_eq!(word_in(true, "category", "illegal_sand_mining"), "Illegal sand mining");
+    }
+
+    #[test]
+    fn a_meeting_fills_only_its_own_columns() {
+        let facts = RecordFacts {
+            record: "r".into(),
+            model: "m".into(),
+            occurred_on: "2025-03-12".into(),
+            review_state: "new".into(),
+            author: "tt1".into(),
+            deleted: false,
+            note: String::new(),
+            details: RecordDetails::Meeting { topic: "Họp thôn".into(), attendees: 30 },
+        };
+        let model = ModelFacts {
+            model: "m".into(),
+            name: "Tổ tự quản".into(),
+            field: "security_order".into(),
+            unit: "QNA.TK.TT".into(),
+            status: "typical".into(),
+            started_on: "2022-03-01".into(),
+            typical_year: None,
+            replicated_from: None,
+        };
+        let row = record_row(facts, &model, "Xã Tam Thăng".into(), "Nguyễn Văn Tới".into());
+        assert_eq!(row.len(), RECORD_COLUMNS.len());
+        let first = RECORD_COLUMNS.iter().position(|c| *c == "Giờ bắt đầu").expect("the first detail column");
+        let filled: Vec<&str> =
+            RECORD_COLUMNS.iter().zip(&row).skip(first).filter(|(_, v)| !v.is_empty()).map(|(c, _)| *c).collect();
+        assert_eq!(filled, ["Nội dung họp, tuyên truyền", "Số người tham dự", "Mã mô hình"]);
+    }
+
+    #[test]
+    fn incidents_read_in_words_with_what_was_written() {
+        let theft = IncidentFacts {
+            category: "theft".into(),
+            outcome: "handed_to_police".into(),
+            description: " Mất xe máy ".into(),
+        };
+        assert_eq!(incident_words(&theft), "Trộm cắp tài sản: Chuyển công an xã (Mất xe máy)");
+        let plain = IncidentFacts { description: String::new(), ..theft };
+        assert_eq!(incident_words(&plain), "Trộm cắp tài sản: Chuyển công an xã");
+    }
+
+    #[test]
+    fn an_xlsx_cell_keeps_what_excel_holds() {
+        let long = "ă".repeat(XLSX_CELL_CHARS + 10);
+        let cut = cell_text(&long);
+        assert_eq!(cut.chars().count(), XLSX_CELL_CHARS);
+        assert!(cut.ends_with('…'));
+        let exact = "ă".repeat(XLSX_CELL_CHARS);
+        assert_eq!(cell_text(&exact), exact.as_str());
+        let rows = vec![vec![long, "12.5".into(), String::new()]];
+        assert!(rows_to_xlsx("Bản ghi", &["Vụ việc", "Số lượng", "Ghi chú"], &rows, &["Số lượng"]).is_ok());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use kheo_shared::ids::{DocId, ModelId};
 
 use super::directory::{Directory, QUARANTINE_BYTES_PER_DEVICE, QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry};
+use super::reports::{IncidentFacts, RecordDetails, ReportStore};
 use super::{Committed, DocWrite, Store, Version, WriteBatch};
+use crate::read_model::{ReadModelWrite, RecordRow};
 
 const P1: i64 = 11;
 const P2: i64 = 22;
@@ -137,6 +139,108 @@ pub async fn the_quarantine_is_capped_per_device_in_entries_and_bytes<S: Store +
     assert_eq!(of("honest").len(), 1, "another device is not affected");
 }
 
+/// Every kind's details come back as the export shows them, a deleted
+/// patrol's incidents too, and a record's row is replaced whole when it
+/// changes kind.
+pub async fn a_record_keeps_each_kinds_details_for_the_export<S: Store + Directory + ReportStore>(store: &S) {
+    use kheo_shared::codes::{IncidentCategory, IncidentOutcome};
+    use kheo_shared::ids::RecordId;
+    use kheo_shared::record::{Activity, Incident};
+    use kheo_shared::testdata;
+
+    let model = ModelId::new_random();
+    let mut patrol = testdata::patrol(RecordId::new_random(), "2025-03-09", 0);
+    patrol.note = "Trời mưa to".into();
+    if let Activity::Patrol(p) = &mut patrol.activity {
+        p.incidents = vec![
+            Incident {
+                id: "a".into(),
+                category: IncidentCategory::Theft,
+                description: "Mất xe máy".into(),
+                outcome: IncidentOutcome::HandedToPolice,
+            },
+            Incident {
+                id: "b".into(),
+                category: IncidentCategory::Gambling,
+                description: String::new(),
+                outcome: IncidentOutcome::SupportedPolice,
+            },
+        ];
+    }
+    let mut deleted = patrol.clone();
+    deleted.id = RecordId::new_random();
+    deleted.deleted = true;
+    let support = testdata::household_support(RecordId::new_random(), "2025-03-10", 2_000_000);
+    let mut production = testdata::production(RecordId::new_random(), "2025-03-11", 60_000_000);
+    let meeting = testdata::meeting(RecordId::new_random(), "2025-03-12", 30);
+    let row = |r: &kheo_shared::record::Record| ReadModelWrite::Record(RecordRow::from_record(model, r));
+    let batch = WriteBatch {
+        read_model: [&patrol, &deleted, &support, &production, &meeting].into_iter().map(row).collect(),
+        ..WriteBatch::default()
+    };
+    store.commit(&[batch]).await.unwrap();
+
+    let facts = store.records("2025-01-01", "2025-12-31").await.unwrap();
+    let of = |r: &kheo_shared::record::Record| {
+        facts.iter().find(|f| f.record == r.id.to_string()).map(|f| f.details.clone()).expect("the record's row")
+    };
+    let incidents = vec![
+        IncidentFacts {
+            category: "theft".into(),
+            outcome: "handed_to_police".into(),
+            description: "Mất xe máy".into(),
+        },
+        IncidentFacts { category: "gambling".into(), outcome: "supported_police".into(), description: String::new() },
+    ];
+    let patrolled = RecordDetails::Patrol {
+        start: "21:00".into(),
+        end: "23:30".into(),
+        members_present: Some(5),
+        area: "Thôn Kim Đới, tuyến ven sông".into(),
+        incidents,
+        handed_to_police: 1,
+        supported_police: 1,
+    };
+    assert_eq!(of(&patrol), patrolled);
+    assert_eq!(of(&deleted), patrolled, "a tombstone still shows what it held");
+    let first = facts.iter().find(|f| f.record == patrol.id.to_string()).expect("the patrol");
+    assert_eq!((first.note.as_str(), first.deleted), ("Trời mưa to", false));
+    assert_eq!(
+        of(&support),
+        RecordDetails::HouseholdSupport {
+            giver: "Hộ ông Nguyễn Văn An".into(),
+            receiver: "Hộ bà Trần Thị Bình".into(),
+            support_type: "money".into(),
+            amount_vnd: 2_000_000,
+            workdays: 2.5,
+            quantity: Some(0.0),
+            unit: String::new(),
+            description: "Hỗ trợ sửa mái nhà".into(),
+        }
+    );
+    assert_eq!(
+        of(&production),
+        RecordDetails::Production {
+            product: "Viên hoàn mật ong nghệ đen".into(),
+            quantity: Some(12.5),
+            unit: "kg".into(),
+            revenue_vnd: 60_000_000,
+        }
+    );
+    assert_eq!(of(&meeting), RecordDetails::Meeting { topic: "Tuyên truyền phòng chống cờ bạc".into(), attendees: 30 });
+
+    // A record that changes kind leaves nothing of the old kind behind.
+    production.activity = meeting.activity.clone();
+    let batch = WriteBatch { read_model: vec![row(&production)], ..WriteBatch::default() };
+    store.commit(&[batch]).await.unwrap();
+    let facts = store.records("2025-01-01", "2025-12-31").await.unwrap();
+    let changed = facts.iter().find(|f| f.record == production.id.to_string()).expect("the row");
+    assert_eq!(
+        changed.details,
+        RecordDetails::Meeting { topic: "Tuyên truyền phòng chống cờ bạc".into(), attendees: 30 }
+    );
+}
+
 /// Runs every contract test against stores `open` makes: an
 /// `Option<(Arc<store>, guard)>`, the guard kept while the test runs.
 pub async fn versions_in_units_name_each_document_of_the_units_models_and_no_other<S: Store + Directory>(store: &S) {
@@ -170,7 +274,8 @@ macro_rules! store_contract_tests {
             a_snapshot_deletes_only_the_chunks_it_covers,
             a_copy_catches_up_from_the_chunks_after_its_version,
             the_quarantine_is_capped_per_device_in_entries_and_bytes,
-            versions_in_units_name_each_document_of_the_units_models_and_no_other
+            versions_in_units_name_each_document_of_the_units_models_and_no_other,
+            a_record_keeps_each_kinds_details_for_the_export
         );
     };
     (@each $open:expr; $($test:ident),*) => {

@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::rows::{VersionRow, encode_conflicts};
+use super::rows::{RECORD_ROW_COLUMNS, VersionRow, bind_record_row};
 use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -72,6 +72,19 @@ fn is_retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
+/// A record's row replaces the one it had, whatever kind it was.
+static INSERT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let placeholders: Vec<String> = (1..=RECORD_ROW_COLUMNS.len()).map(|n| format!("${n}")).collect();
+    let updates: Vec<String> =
+        RECORD_ROW_COLUMNS.iter().filter(|c| **c != "record").map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(
+        "INSERT INTO rm_records ({}) VALUES ({}) ON CONFLICT (record) DO UPDATE SET {}",
+        RECORD_ROW_COLUMNS.join(", "),
+        placeholders.join(", "),
+        updates.join(", ")
+    )
+});
+
 async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(), sqlx::Error> {
     match write {
         ReadModelWrite::Model(ModelRow { profile: p }) => {
@@ -103,48 +116,11 @@ async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(),
             .await?;
         }
         ReadModelWrite::Record(r) => {
-            sqlx::query(
-                "INSERT INTO rm_records (record, model, kind, occurred_on, deleted, review_state, author, \
-                 incidents, handed_to_police, supported_police, receiver, support_type, amount_vnd, workdays, houses, \
-                 revenue_vnd, attendees, updated_at, reviewer, reviewed_at, review_comment, conflicts) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-                 ON CONFLICT (record) DO UPDATE SET model = excluded.model, kind = excluded.kind, \
-                 occurred_on = excluded.occurred_on, deleted = excluded.deleted, review_state = excluded.review_state, \
-                 author = excluded.author, incidents = excluded.incidents, handed_to_police = excluded.handed_to_police, \
-                 supported_police = excluded.supported_police, receiver = excluded.receiver, \
-                 support_type = excluded.support_type, amount_vnd = excluded.amount_vnd, workdays = excluded.workdays, \
-                 houses = excluded.houses, revenue_vnd = excluded.revenue_vnd, attendees = excluded.attendees, \
-                 updated_at = excluded.updated_at, reviewer = excluded.reviewer, reviewed_at = excluded.reviewed_at, \
-                 review_comment = excluded.review_comment, conflicts = excluded.conflicts",
-            )
-            .bind(&r.record)
-            .bind(&r.model)
-            .bind(r.kind)
-            .bind(&r.occurred_on)
-            .bind(r.deleted)
-            .bind(r.review_state)
-            .bind(&r.author)
-            .bind(r.incidents.len() as i64)
-            .bind(r.handed_to_police)
-            .bind(r.supported_police)
-            .bind(&r.receiver)
-            .bind(r.support_type)
-            .bind(r.amount_vnd)
-            .bind(r.workdays)
-            .bind(r.houses)
-            .bind(r.revenue_vnd)
-            .bind(r.attendees)
-            .bind(r.updated_at)
-            .bind(&r.reviewer)
-            .bind(r.reviewed_at)
-            .bind(&r.review_comment)
-            .bind(encode_conflicts(&r.conflicts))
-            .execute(&mut **tx)
-            .await?;
+            bind_record_row(sqlx::query(&INSERT_RECORD), r).execute(&mut **tx).await?;
             sqlx::query("DELETE FROM rm_incidents WHERE record = $1").bind(&r.record).execute(&mut **tx).await?;
             // A deleted record keeps its row (a tombstone) but counts nothing.
             if !r.deleted {
-                for (position, (category, outcome)) in r.incidents.iter().enumerate() {
+                for (position, incident) in r.incidents.iter().enumerate() {
                     sqlx::query(
                         "INSERT INTO rm_incidents (record, position, model, occurred_on, review_state, category, \
                          outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -154,8 +130,8 @@ async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(),
                     .bind(&r.model)
                     .bind(&r.occurred_on)
                     .bind(r.review_state)
-                    .bind(category)
-                    .bind(outcome)
+                    .bind(incident.category)
+                    .bind(incident.outcome)
                     .execute(&mut **tx)
                     .await?;
                 }

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use kheo_shared::codes::RecordKind;
+
 use super::directory::DirectoryError;
 
 /// A model as reports see it.
@@ -47,20 +49,75 @@ pub struct IncidentCount {
 }
 
 /// One record as the raw export shows it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecordFacts {
     pub record: String,
     pub model: String,
-    pub kind: String,
     pub occurred_on: String,
     pub review_state: String,
     pub author: String,
     pub deleted: bool,
-    pub incidents: i64,
-    pub amount_vnd: i64,
-    pub workdays: f64,
-    pub revenue_vnd: i64,
-    pub attendees: i64,
+    pub note: String,
+    pub details: RecordDetails,
+}
+
+impl RecordFacts {
+    pub fn kind(&self) -> RecordKind {
+        match self.details {
+            RecordDetails::Patrol { .. } => RecordKind::Patrol,
+            RecordDetails::HouseholdSupport { .. } => RecordKind::HouseholdSupport,
+            RecordDetails::Production { .. } => RecordKind::Production,
+            RecordDetails::Meeting { .. } => RecordKind::Meeting,
+        }
+    }
+}
+
+/// A record's own fields, by kind. Text a row stored before it had them
+/// reads empty and a missing number `None`, so the export leaves the cell
+/// blank instead of inventing a zero.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordDetails {
+    Patrol {
+        /// `HH:MM`, 24 h.
+        start: String,
+        end: String,
+        members_present: Option<i64>,
+        area: String,
+        /// In position order.
+        incidents: Vec<IncidentFacts>,
+        handed_to_police: i64,
+        supported_police: i64,
+    },
+    HouseholdSupport {
+        giver: String,
+        /// As typed.
+        receiver: String,
+        /// Its code.
+        support_type: String,
+        amount_vnd: i64,
+        workdays: f64,
+        quantity: Option<f64>,
+        unit: String,
+        description: String,
+    },
+    Production {
+        product: String,
+        quantity: Option<f64>,
+        unit: String,
+        revenue_vnd: i64,
+    },
+    Meeting {
+        topic: String,
+        attendees: i64,
+    },
+}
+
+/// One incident of a patrol, by its codes.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct IncidentFacts {
+    pub category: String,
+    pub outcome: String,
+    pub description: String,
 }
 
 /// A record waiting for, or carrying, a commune decision.

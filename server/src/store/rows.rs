@@ -5,15 +5,16 @@
 
 use std::str::FromStr;
 
-use kheo_shared::codes::{Code, Role};
+use kheo_shared::codes::{Code, RecordKind, Role};
 use kheo_shared::ids::DocId;
 use kheo_shared::scalars::Day;
 use kheo_shared::schema::conflicts::FieldConflict;
 
 use super::directory::{AccountRow, DirectoryError, QUARANTINE_BYTES_PER_DEVICE, QuarantineEntry};
-use super::reports::ReviewItem;
+use super::reports::{IncidentFacts, RecordDetails, RecordFacts, ReviewItem};
 use super::{StoreError, Version};
 use crate::org::{Level, Succession, Unit};
+use crate::read_model::{IncidentRow, RecordRow};
 
 pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -212,10 +213,206 @@ impl From<ReviewColumns> for ReviewItem {
 }
 
 /// How the read model keeps a record's conflicts: a JSON list.
-pub(super) fn encode_conflicts(conflicts: &[FieldConflict]) -> String {
+fn encode_conflicts(conflicts: &[FieldConflict]) -> String {
     serde_json::to_string(conflicts).unwrap_or_else(|_| "[]".into())
 }
 
 fn decode_conflicts(stored: &str) -> Vec<FieldConflict> {
     serde_json::from_str(stored).unwrap_or_default()
+}
+
+/// How the read model keeps a record's incidents for the export: a JSON
+/// list in position order (a deleted record keeps no `rm_incidents` rows,
+/// yet the export still shows what it held).
+fn encode_incidents(incidents: &[IncidentRow]) -> String {
+    #[derive(serde::Serialize)]
+    struct Stored<'a> {
+        category: &'a str,
+        outcome: &'a str,
+        description: &'a str,
+    }
+    let stored: Vec<Stored<'_>> = incidents
+        .iter()
+        .map(|i| Stored { category: i.category, outcome: i.outcome, description: &i.description })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+pub(super) const RECORD_FACTS_COLUMNS: &str = "record, model, kind, occurred_on, review_state, author, deleted, note, \
+     handed_to_police, supported_police, support_type, amount_vnd, workdays, revenue_vnd, attendees, patrol_start, \
+     patrol_end, members_present, area, incident_list, giver, receiver_name, support_description, product, quantity, \
+     quantity_unit, topic";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RecordFactsColumns {
+    record: String,
+    model: String,
+    kind: String,
+    occurred_on: String,
+    review_state: String,
+    author: String,
+    deleted: bool,
+    note: String,
+    handed_to_police: i64,
+    supported_police: i64,
+    support_type: Option<String>,
+    amount_vnd: i64,
+    workdays: f64,
+    revenue_vnd: i64,
+    attendees: i64,
+    patrol_start: Option<String>,
+    patrol_end: Option<String>,
+    members_present: Option<i64>,
+    area: Option<String>,
+    incident_list: String,
+    giver: Option<String>,
+    receiver_name: Option<String>,
+    support_description: Option<String>,
+    product: Option<String>,
+    quantity: Option<f64>,
+    quantity_unit: Option<String>,
+    topic: Option<String>,
+}
+
+impl TryFrom<RecordFactsColumns> for RecordFacts {
+    type Error = DirectoryError;
+
+    fn try_from(r: RecordFactsColumns) -> Result<Self, DirectoryError> {
+        let text = Option::unwrap_or_default;
+        let details = match RecordKind::from_code(&r.kind).ok_or_else(|| corrupt("record kind", &r.kind))? {
+            RecordKind::Patrol => RecordDetails::Patrol {
+                start: text(r.patrol_start),
+                end: text(r.patrol_end),
+                members_present: r.members_present,
+                area: text(r.area),
+                incidents: serde_json::from_str::<Vec<IncidentFacts>>(&r.incident_list)
+                    .map_err(|_| corrupt("incident list", &r.incident_list))?,
+                handed_to_police: r.handed_to_police,
+                supported_police: r.supported_police,
+            },
+            RecordKind::HouseholdSupport => RecordDetails::HouseholdSupport {
+                giver: text(r.giver),
+                receiver: text(r.receiver_name),
+                support_type: text(r.support_type),
+                amount_vnd: r.amount_vnd,
+                workdays: r.workdays,
+                quantity: r.quantity,
+                unit: text(r.quantity_unit),
+                description: text(r.support_description),
+            },
+            RecordKind::Production => RecordDetails::Production {
+                product: text(r.product),
+                quantity: r.quantity,
+                unit: text(r.quantity_unit),
+                revenue_vnd: r.revenue_vnd,
+            },
+            RecordKind::Meeting => RecordDetails::Meeting { topic: text(r.topic), attendees: r.attendees },
+        };
+        Ok(RecordFacts {
+            record: r.record,
+            model: r.model,
+            occurred_on: r.occurred_on,
+            review_state: r.review_state,
+            author: r.author,
+            deleted: r.deleted,
+            note: r.note,
+            details,
+        })
+    }
+}
+
+/// The columns of an `rm_records` row, in the order [`bind_record_row`]
+/// binds them.
+pub(super) const RECORD_ROW_COLUMNS: [&str; 35] = [
+    "record",
+    "model",
+    "kind",
+    "occurred_on",
+    "deleted",
+    "review_state",
+    "author",
+    "incidents",
+    "handed_to_police",
+    "supported_police",
+    "receiver",
+    "support_type",
+    "amount_vnd",
+    "workdays",
+    "houses",
+    "revenue_vnd",
+    "attendees",
+    "updated_at",
+    "reviewer",
+    "reviewed_at",
+    "review_comment",
+    "conflicts",
+    "note",
+    "patrol_start",
+    "patrol_end",
+    "members_present",
+    "area",
+    "incident_list",
+    "giver",
+    "receiver_name",
+    "support_description",
+    "product",
+    "quantity",
+    "quantity_unit",
+    "topic",
+];
+
+/// Binds a record's row in the order of [`RECORD_ROW_COLUMNS`]: one list
+/// for both backends, so no column is written on one and forgotten on the
+/// other.
+pub(super) fn bind_record_row<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    r: &'q RecordRow,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let d = &r.details;
+    q.bind(r.record.as_str())
+        .bind(r.model.as_str())
+        .bind(r.kind)
+        .bind(r.occurred_on.as_str())
+        .bind(r.deleted)
+        .bind(r.review_state)
+        .bind(r.author.as_str())
+        .bind(r.incidents.len() as i64)
+        .bind(r.handed_to_police)
+        .bind(r.supported_police)
+        .bind(r.receiver.as_deref())
+        .bind(r.support_type)
+        .bind(r.amount_vnd)
+        .bind(r.workdays)
+        .bind(r.houses)
+        .bind(r.revenue_vnd)
+        .bind(r.attendees)
+        .bind(r.updated_at)
+        .bind(r.reviewer.as_deref())
+        .bind(r.reviewed_at)
+        .bind(r.review_comment.as_str())
+        .bind(encode_conflicts(&r.conflicts))
+        .bind(r.note.as_str())
+        .bind(d.patrol_start.as_deref())
+        .bind(d.patrol_end.as_deref())
+        .bind(d.members_present)
+        .bind(d.area.as_deref())
+        .bind(encode_incidents(&r.incidents))
+        .bind(d.giver.as_deref())
+        .bind(d.receiver_name.as_deref())
+        .bind(d.support_description.as_deref())
+        .bind(d.product.as_deref())
+        .bind(d.quantity)
+        .bind(d.quantity_unit.as_deref())
+        .bind(d.topic.as_deref())
 }

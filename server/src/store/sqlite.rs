@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::rows::{VersionRow, encode_conflicts};
+use super::rows::{RECORD_ROW_COLUMNS, VersionRow, bind_record_row};
 use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -48,6 +48,15 @@ impl SqliteStore {
     }
 }
 
+/// A record's row replaces the one it had, whatever kind it was.
+static INSERT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT OR REPLACE INTO rm_records ({}) VALUES ({})",
+        RECORD_ROW_COLUMNS.join(", "),
+        vec!["?"; RECORD_ROW_COLUMNS.len()].join(", ")
+    )
+});
+
 async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(), sqlx::Error> {
     match write {
         ReadModelWrite::Model(ModelRow { profile: p }) => {
@@ -74,40 +83,11 @@ async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(),
             .await?;
         }
         ReadModelWrite::Record(r) => {
-            sqlx::query(
-                "INSERT OR REPLACE INTO rm_records (record, model, kind, occurred_on, deleted, review_state, author, \
-                 incidents, handed_to_police, supported_police, receiver, support_type, amount_vnd, workdays, houses, \
-                 revenue_vnd, attendees, updated_at, reviewer, reviewed_at, review_comment, conflicts) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&r.record)
-            .bind(&r.model)
-            .bind(r.kind)
-            .bind(&r.occurred_on)
-            .bind(r.deleted)
-            .bind(r.review_state)
-            .bind(&r.author)
-            .bind(r.incidents.len() as i64)
-            .bind(r.handed_to_police)
-            .bind(r.supported_police)
-            .bind(&r.receiver)
-            .bind(r.support_type)
-            .bind(r.amount_vnd)
-            .bind(r.workdays)
-            .bind(r.houses)
-            .bind(r.revenue_vnd)
-            .bind(r.attendees)
-            .bind(r.updated_at)
-            .bind(&r.reviewer)
-            .bind(r.reviewed_at)
-            .bind(&r.review_comment)
-            .bind(encode_conflicts(&r.conflicts))
-            .execute(&mut **tx)
-            .await?;
+            bind_record_row(sqlx::query(&INSERT_RECORD), r).execute(&mut **tx).await?;
             sqlx::query("DELETE FROM rm_incidents WHERE record = ?").bind(&r.record).execute(&mut **tx).await?;
             // A deleted record keeps its row (a tombstone) but counts nothing.
             if !r.deleted {
-                for (position, (category, outcome)) in r.incidents.iter().enumerate() {
+                for (position, incident) in r.incidents.iter().enumerate() {
                     sqlx::query(
                         "INSERT INTO rm_incidents (record, position, model, occurred_on, review_state, category, \
                          outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -117,8 +97,8 @@ async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(),
                     .bind(&r.model)
                     .bind(&r.occurred_on)
                     .bind(r.review_state)
-                    .bind(category)
-                    .bind(outcome)
+                    .bind(incident.category)
+                    .bind(incident.outcome)
                     .execute(&mut **tx)
                     .await?;
                 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::SqliteStore;
 use super::directory::DirectoryError;
 use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore, ReviewItem};
-use super::rows::{REVIEW_COLUMNS, ReviewColumns};
+use super::rows::{RECORD_FACTS_COLUMNS, REVIEW_COLUMNS, RecordFactsColumns, ReviewColumns};
 
 #[async_trait]
 impl ReportStore for SqliteStore {
@@ -124,14 +124,15 @@ impl ReportStore for SqliteStore {
     }
 
     async fn records(&self, from: &str, to: &str) -> Result<Vec<RecordFacts>, DirectoryError> {
-        Ok(sqlx::query_as(
-            "SELECT record, model, kind, occurred_on, review_state, author, deleted, incidents, amount_vnd, workdays, \
-             revenue_vnd, attendees FROM rm_records WHERE occurred_on BETWEEN ? AND ? ORDER BY occurred_on, record",
-        )
+        let rows = sqlx::query_as::<_, RecordFactsColumns>(&format!(
+            "SELECT {RECORD_FACTS_COLUMNS} FROM rm_records WHERE occurred_on BETWEEN ? AND ? \
+             ORDER BY occurred_on, record"
+        ))
         .bind(from)
         .bind(to)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter().map(RecordFacts::try_from).collect()
     }
 
     async fn read_model_size(&self) -> Result<i64, DirectoryError> {
