@@ -614,9 +614,23 @@ pub fn rows_to_csv(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, App
     let fail = |e: csv::Error| AppError::Internal(e.to_string());
     w.write_record(header).map_err(fail)?;
     for row in rows {
-        w.write_record(row).map_err(fail)?;
+        w.write_record(row.iter().map(|cell| inert_cell(cell))).map_err(fail)?;
     }
     w.into_inner().map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// A cell a spreadsheet shows as text, never runs: a volunteer's note
+/// that starts like a formula (`=HYPERLINK(...)`, `+`, `-`, `@`, or a tab
+/// or carriage return before one) would otherwise be a formula when staff
+/// open the CSV in Excel. A leading apostrophe is what Excel itself uses
+/// to mark text; numbers, negative ones included, stay as they are.
+fn inert_cell(cell: &str) -> std::borrow::Cow<'_, [u8]> {
+    let starts_like_formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if starts_like_formula && cell.parse::<f64>().is_err() {
+        format!("'{cell}").into_bytes().into()
+    } else {
+        cell.as_bytes().into()
+    }
 }
 
 /// Excel keeps at most this many characters in a cell; the writer refuses
@@ -774,6 +788,18 @@ mod tests {
             let w = word(vocabulary, c.code());
             assert!(!w.is_empty() && w != c.code(), "{vocabulary}.{} has no word", c.code());
         }
+    }
+
+    #[test]
+    fn a_csv_cell_that_starts_like_a_formula_is_text() {
+        let rows = vec![vec![
+            "=HYPERLINK(\"http://x\")".to_owned(),
+            "-5".to_owned(),
+            "@SUM(A1)".to_owned(),
+            "Tuần tra".to_owned(),
+        ]];
+        let csv = String::from_utf8(rows_to_csv(&["a", "b", "c", "d"], &rows).unwrap()).unwrap();
+        assert!(csv.ends_with("\"'=HYPERLINK(\"\"http://x\"\")\",-5,'@SUM(A1),Tuần tra\n"), "{csv}");
     }
 
     #[test]
