@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route(SYNC_PATH, post(sync))
         .route("/api/v1/changes", get(changes))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/models", get(model_list))
         .route("/api/v1/devices", get(my_devices))
         .route("/api/v1/org", get(read_org))
         .route("/api/v1/people", get(people))
@@ -170,6 +171,18 @@ async fn changes(
     let body = ChangesAnswer { cursor: answer.cursor.to_string(), changed: answer.changed };
     // An answer is about this moment: no cache may keep it.
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
+}
+
+/// The model list of commune staff and above: search, filters, counts, pages.
+async fn model_list(
+    who: Principal,
+    State(state): State<AppState>,
+    Query(search): Query<crate::model_list::ModelSearch>,
+) -> Result<Json<crate::model_list::ModelPage>, AppError> {
+    require(&who, Role::CommuneStaff)?;
+    let org = state.accounts.org();
+    let scope = reports::report_scope(&who, &org);
+    Ok(Json(crate::model_list::search(state.reports.as_ref(), &org, scope.as_deref(), &search).await?))
 }
 
 /// The display names of the people whose records or reviews the reader

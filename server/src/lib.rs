@@ -17,6 +17,7 @@
 //! * [`auth`]: secrets, device tokens, login throttling, the request's
 //!   [`auth::Principal`] and the write rules;
 //! * [`changes`]: the "anything new?" long-poll of a phone with the app open;
+//! * [`model_list`]: the staff's model list: search, filters, counts, pages;
 //! * [`accounts`]: accounts, logins and devices (API and CLI share it);
 //! * [`access`]: scope and write checks applied to each merge;
 //! * [`org`]: the organisation tree, its 2025 reform and its import/export;
@@ -46,6 +47,7 @@ pub mod docs;
 pub mod error;
 pub mod gate;
 pub mod http;
+pub mod model_list;
 pub mod org;
 pub mod read_model;
 pub mod reports;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::PgStore;
 use super::directory::DirectoryError;
-use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore, ReviewItem};
+use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordCount, RecordFacts, ReportStore, ReviewItem};
 use super::rows::{RECORD_FACTS_COLUMNS, REVIEW_COLUMNS, RecordFactsColumns, ReviewColumns};
 
 #[async_trait]
@@ -14,6 +14,19 @@ impl ReportStore for PgStore {
         Ok(sqlx::query_as(
             "SELECT model, name, field, unit, status, started_on, typical_year, replicated_from FROM rm_models",
         )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    async fn record_counts(&self, models: &[String]) -> Result<Vec<RecordCount>, DirectoryError> {
+        // Returned and not edited since: the rule of `rows::ReviewItem`'s state and the phone's `to_fix`.
+        Ok(sqlx::query_as(
+            "SELECT model, COUNT(*)::BIGINT AS records, \
+             SUM(CASE WHEN review_state = 'returned' AND NOT (reviewed_at IS NOT NULL AND updated_at > reviewed_at) \
+             THEN 1 ELSE 0 END)::BIGINT AS returned \
+             FROM rm_records WHERE deleted = FALSE AND model = ANY($1) GROUP BY model",
+        )
+        .bind(models)
         .fetch_all(self.pool())
         .await?)
     }

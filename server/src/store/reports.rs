@@ -19,6 +19,14 @@ pub struct ModelFacts {
     pub replicated_from: Option<String>,
 }
 
+/// A model's records, for the model list.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RecordCount {
+    pub model: String,
+    pub records: i64,
+    pub returned: i64,
+}
+
 /// One model's activity in a period.
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct ModelActivity {
@@ -151,6 +159,10 @@ pub(super) fn with_households(mut totals: Vec<ModelActivity>, households: Vec<(S
 #[async_trait]
 pub trait ReportStore: Send + Sync + 'static {
     async fn models(&self) -> Result<Vec<ModelFacts>, DirectoryError>;
+    /// Records (not deleted) of each of these models, and how many of them
+    /// the commune returned and nobody edited since. Models without
+    /// records are left out.
+    async fn record_counts(&self, models: &[String]) -> Result<Vec<RecordCount>, DirectoryError>;
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError>;
     async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError>;
     /// (unit, new models, typical) set for `year`.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::SqliteStore;
 use super::directory::DirectoryError;
-use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordFacts, ReportStore, ReviewItem};
+use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordCount, RecordFacts, ReportStore, ReviewItem};
 use super::rows::{RECORD_FACTS_COLUMNS, REVIEW_COLUMNS, RecordFactsColumns, ReviewColumns};
 
 #[async_trait]
@@ -16,6 +16,27 @@ impl ReportStore for SqliteStore {
         )
         .fetch_all(self.pool())
         .await?)
+    }
+
+    async fn record_counts(&self, models: &[String]) -> Result<Vec<RecordCount>, DirectoryError> {
+        let mut found = Vec::with_capacity(models.len());
+        // SQLite takes at most 32,766 parameters; a page is far fewer models.
+        for part in models.chunks(500) {
+            let marks = vec!["?"; part.len()].join(", ");
+            // Returned and not edited since: the rule of `rows::ReviewItem`'s state and the phone's `to_fix`.
+            let sql = format!(
+                "SELECT model, COUNT(*) AS records, \
+                 SUM(CASE WHEN review_state = 'returned' AND NOT (reviewed_at IS NOT NULL AND updated_at > reviewed_at) \
+                 THEN 1 ELSE 0 END) AS returned \
+                 FROM rm_records WHERE deleted = 0 AND model IN ({marks}) GROUP BY model"
+            );
+            let mut query = sqlx::query_as::<_, RecordCount>(&sql);
+            for model in part {
+                query = query.bind(model);
+            }
+            found.extend(query.fetch_all(self.pool()).await?);
+        }
+        Ok(found)
     }
 
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {

@@ -9,6 +9,7 @@ mod convergence;
 mod durability;
 mod hostile;
 mod load;
+mod model_list;
 mod people;
 mod processes;
 mod property;
