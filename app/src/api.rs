@@ -76,6 +76,25 @@ pub async fn org(token: &str) -> Result<Vec<crate::org::Unit>, ApiError> {
     Ok(tree.units)
 }
 
+/// What `GET /api/v1/changes` answers: the scope's cursor now, and whether
+/// it moved from the one the request named.
+#[derive(Debug, serde::Deserialize)]
+pub struct Changes {
+    pub cursor: String,
+    pub changed: bool,
+}
+
+/// "Anything new?" (`GET /api/v1/changes`): answers when something in the
+/// account's scope changed since `since`, or after `wait_secs`.
+pub async fn changes(token: &str, since: Option<&str>, wait_secs: u32) -> Result<Changes, ApiError> {
+    let mut path = format!("/api/v1/changes?wait={wait_secs}");
+    if let Some(since) = since {
+        path.push_str("&since=");
+        path.push_str(&String::from(js_sys::encode_uri_component(since)));
+    }
+    get(token, &path).await?.json().await.map_err(|e| ApiError::Server(format!("changes answer: {e}")))
+}
+
 /// Revokes this device's own token (`POST /api/v1/devices/{id}/revoke`), at logout.
 pub async fn revoke_device(token: &str, device_id: &str) -> Result<(), ApiError> {
     let response = Request::post(&format!("/api/v1/devices/{device_id}/revoke"))

@@ -81,6 +81,23 @@ impl PeriodChoice {
 /// organisation tree (the server's `group` parameter).
 pub const GROUPINGS: [&str; 7] = ["field", "district", "commune", "village", "agency", "model", "province"];
 
+/// The groupings that make sense for a period ending on `last_day`: field,
+/// model and province always; a level of the tree only when some unit of
+/// that level still exists on that day (a rollup maps each model to the
+/// unit standing for it then). Without a day (a period still being typed),
+/// every grouping.
+pub fn groupings_on(units: &[crate::org::Unit], last_day: Option<&str>) -> Vec<&'static str> {
+    GROUPINGS
+        .into_iter()
+        .filter(|g| match (*g, last_day) {
+            ("field" | "model" | "province", _) | (_, None) => true,
+            (level, Some(day)) => {
+                units.iter().any(|u| u.level == level && u.valid_to.as_deref().is_none_or(|end| end >= day))
+            }
+        })
+        .collect()
+}
+
 /// What the report screen asks the server for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportQuery {
@@ -349,6 +366,33 @@ pub struct Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_period_after_the_reform_offers_no_districts() {
+        let unit = |code: &str, level: &str, valid_to: Option<&str>| crate::org::Unit {
+            code: code.into(),
+            name: code.into(),
+            level: level.into(),
+            parent: None,
+            valid_to: valid_to.map(str::to_owned),
+        };
+        let units = [
+            unit("QNA", "province", None),
+            unit("QNA.TK", "district", Some("2025-06-30")),
+            unit("QNA.TK.TT", "commune", None),
+            unit("QNA.TK.TT.KD", "village", None),
+        ];
+        assert_eq!(
+            groupings_on(&units, Some("2024-12-31")),
+            ["field", "district", "commune", "village", "model", "province"]
+        );
+        assert_eq!(
+            groupings_on(&units, Some("2025-06-30")),
+            ["field", "district", "commune", "village", "model", "province"]
+        );
+        assert_eq!(groupings_on(&units, Some("2025-12-31")), ["field", "commune", "village", "model", "province"]);
+        assert_eq!(groupings_on(&units, None), GROUPINGS);
+    }
 
     #[test]
     fn reports_open_on_the_year_of_the_latest_records() {

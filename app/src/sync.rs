@@ -1,7 +1,14 @@
 //! Background sync: one task per page that runs a sync session when
 //! something may have changed (a save, the browser's `online` event, the
-//! "sync now" button) and every few minutes otherwise, retrying failures
-//! with exponential backoff and jitter.
+//! "sync now" button, the server's "anything new?" answer) and every few
+//! minutes otherwise, retrying failures with exponential backoff and jitter.
+//!
+//! Beside it, a listener keeps one "anything new?" long-poll open
+//! (`GET /api/v1/changes`, see the server's `changes` module) while the
+//! app is online and in view, and wakes the sync when the answer says
+//! another phone changed something in the account's scope: a record logged
+//! on another phone of the commune shows within seconds. Offline or in the
+//! background it only looks again now and then, without the network.
 //!
 //! A session batches every document in each request (see
 //! [`kheo_shared::client::Replica::request`]); each response's documents
@@ -9,7 +16,7 @@
 //! cut off anywhere resumes from what storage holds and neither loses nor
 //! repeats anything.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -30,9 +37,16 @@ const FIRST_RETRY: Duration = Duration::from_secs(2);
 const MAX_RETRY: Duration = Duration::from_secs(300);
 /// Rounds per session; what is left goes in the next session.
 const MAX_ROUNDS: usize = 12;
+/// How long one "anything new?" poll waits on the server (its limit is 25 s).
+const LISTEN_WAIT_SECS: u32 = 20;
+/// Offline or out of view, how often the listener looks again (no network).
+const LISTEN_IDLE: Duration = Duration::from_secs(3);
 
 thread_local! {
     static WAKE: RefCell<Option<UnboundedSender<()>>> = const { RefCell::new(None) };
+    /// Which login the running listener belongs to; a logout or a new
+    /// login moves it and the old listener ends after its poll.
+    static LISTENER: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Asks for a sync soon (coalesced with any already asked for).
@@ -51,11 +65,64 @@ pub fn start(ui: Ui) {
     // A previous task (before a logout) ends when its channel closes.
     drop(previous);
     spawn_local(run(ui, rx));
+    spawn_local(listen(ui, next_listener()));
 }
 
-/// Stops the sync task (logout).
+/// Stops the sync task and the listener (logout).
 pub fn stop() {
     WAKE.with(|w| w.borrow_mut().take());
+    next_listener();
+}
+
+fn next_listener() -> u64 {
+    LISTENER.with(|l| {
+        l.set(l.get().wrapping_add(1));
+        l.get()
+    })
+}
+
+/// Keeps an "anything new?" poll open while online and in view; wakes the
+/// sync when another phone changed something in scope.
+async fn listen(ui: Ui, generation: u64) {
+    let current = || LISTENER.with(|l| l.get()) == generation;
+    // Kept while offline or out of view: the first poll after that says
+    // at once whether anything changed meanwhile.
+    let mut cursor: Option<String> = None;
+    let mut failures: u32 = 0;
+    while current() {
+        if !ui.online.get_untracked() || !in_view() {
+            sleep(LISTEN_IDLE).await;
+            continue;
+        }
+        let Some(token) = device::with(|d| d.session.token.clone()) else { return };
+        // Without a cursor the server answers at once with one.
+        let wait = if cursor.is_some() { LISTEN_WAIT_SECS } else { 0 };
+        match api::changes(&token, cursor.as_deref(), wait).await {
+            Ok(answer) => {
+                failures = 0;
+                if answer.changed && current() {
+                    wake();
+                }
+                cursor = Some(answer.cursor);
+            }
+            // The sync task shows a revoked or expired login.
+            Err(ApiError::Unauthorized(_)) => return,
+            Err(e) => {
+                // A cursor the server does not take (or a server without
+                // this endpoint): start again from a fresh one, slowly.
+                if matches!(e, ApiError::Refused { .. }) {
+                    cursor = None;
+                }
+                failures = failures.saturating_add(1);
+                sleep(backoff(failures)).await;
+            }
+        }
+    }
+}
+
+/// The page is shown (not a background tab, not a locked screen).
+fn in_view() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_none_or(|d| !d.hidden())
 }
 
 /// Keeps the online flag current and syncs when the network comes back.

@@ -13,6 +13,7 @@ mod record_form;
 mod record_item;
 mod reports;
 mod review;
+mod staff_models;
 mod sync_bar;
 
 use kheo_shared::codes::Role;

@@ -20,7 +20,13 @@ fn to_fix(record: &Record) -> bool {
 pub fn ModelList() -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
+    // Commune staff and above build models (the server's `model_needs_staff`)
+    // and may see thousands: their list is searched and paged by the server.
+    let staff = super::role() >= Role::CommuneStaff;
     let models = move || {
+        if staff {
+            return Vec::new();
+        }
         ui.revision.track();
         device::with(|d| {
             catalog::models(&d.replica)
@@ -34,8 +40,6 @@ pub fn ModelList() -> impl IntoView {
         })
         .unwrap_or_default()
     };
-    // Commune staff and above build models (the server's `model_needs_staff`).
-    let staff = super::role() >= Role::CommuneStaff;
     // A volunteer with one model has nowhere else to go: the app opens in
     // it, once per start (Back still shows this list).
     Effect::new(move |_| {
@@ -52,13 +56,14 @@ pub fn ModelList() -> impl IntoView {
         }
     });
     view! {
-        <h1>{t!(i18n, models.title)}</h1>
+        <h1>{move || if staff { t_string!(i18n, models.title_staff).to_string() } else { t_string!(i18n, models.title).to_string() }}</h1>
         {staff.then(|| view! {
             <button class="primary wide" id="add-model" on:click=move |_| ui.screen.set(Screen::ModelEdit { model: None })>
                 "+ " {t!(i18n, model_form.add_button)}
             </button>
         })}
-        {move || {
+        {staff.then(|| view! { <super::staff_models::StaffModels/> })}
+        {(!staff).then_some(move || {
             let list = models();
             if list.is_empty() {
                 return view! { <p class="hint" id="no-models">{t!(i18n, models.empty)}</p> }.into_any();
@@ -74,18 +79,27 @@ pub fn ModelList() -> impl IntoView {
                                     <strong>{m.name.clone()}</strong>
                                     <span class="muted">{move || labels::field(i18n, m.field)}</span>
                                     <span class="muted">{move || labels::status(i18n, m.status)}</span>
-                                    <span class="count">{move || t_string!(i18n, models.records_count, n).to_string()}</span>
-                                    {(returned > 0).then(|| view! {
-                                        <span class="badge warn returned-count" data-returned=returned>
-                                            {move || t_string!(i18n, models.returned_count, n = returned).to_string()}
-                                        </span>
-                                    })}
+                                    <CardCounts records=n as i64 returned=returned as i64/>
                                 </button>
                             </li>
                         }
                     }).collect_view()}
                 </ul>
             }.into_any()
-        }}
+        })}
+    }
+}
+
+/// A model card's counts: its records, and those returned to be fixed.
+#[component]
+pub(super) fn CardCounts(records: i64, returned: i64) -> impl IntoView {
+    let i18n = use_i18n();
+    view! {
+        <span class="count">{move || t_string!(i18n, models.records_count, n = records).to_string()}</span>
+        {(returned > 0).then(|| view! {
+            <span class="badge warn returned-count" data-returned=returned>
+                {move || t_string!(i18n, models.returned_count, n = returned).to_string()}
+            </span>
+        })}
     }
 }

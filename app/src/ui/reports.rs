@@ -19,8 +19,8 @@ use crate::catalog;
 use crate::device;
 use crate::i18n::*;
 use crate::reports::{
-    Chart, Column, ExportFormat, Figure, Figures, GROUPINGS, LATEST_PATH, Latest, PeriodChoice, PeriodKind, Progress,
-    Replication, ReportQuery, Rollup, TARGET_PATH, TargetSetting, opening_year, replications_path,
+    Chart, Column, ExportFormat, Figure, Figures, LATEST_PATH, Latest, PeriodChoice, PeriodKind, Progress, Replication,
+    ReportQuery, Rollup, TARGET_PATH, TargetSetting, groupings_on, opening_year, replications_path,
 };
 use crate::state::use_ui;
 
@@ -116,16 +116,33 @@ pub fn Reports() -> impl IntoView {
     // The target editor outlives a reload of the figures it changed.
     let editing = TargetEditing { open: RwSignal::new(false), status: RwSignal::new(None) };
 
-    let query = Memo::new(move |_| {
-        let choice = PeriodChoice {
+    let period = Memo::new(move |_| {
+        PeriodChoice {
             kind: kind.get(),
             year: year.get().trim().parse().unwrap_or(0),
             month: month.get(),
             quarter: quarter.get(),
             from: from.get(),
             to: to.get(),
-        };
-        let (from, to) = choice.range()?;
+        }
+        .range()
+    });
+    // Only the levels the tree has on the period's last day (no districts
+    // after the 2025 reform): a grouping by a level that no longer exists
+    // would put everything in one row.
+    let offered = Memo::new(move |_| {
+        let end = period.get().map(|(_, to)| to.to_string());
+        crate::org::with(|o| groupings_on(o.units(), end.as_deref()))
+    });
+    Effect::new(move |_| {
+        let offered = offered.get();
+        if !offered.iter().any(|g| group.with_untracked(|current| current == g)) {
+            let fallback = if offered.contains(&"commune") { "commune" } else { "field" };
+            group.set(fallback.to_owned());
+        }
+    });
+    let query = Memo::new(move |_| {
+        let (from, to) = period.get()?;
         Some(ReportQuery { from, to, group: group.get(), approved_only: approved.get() })
     });
     // A sync that completed may have brought new figures to the server.
@@ -246,8 +263,7 @@ pub fn Reports() -> impl IntoView {
                 <label>
                     <span>{t!(i18n, reports.group)}</span>
                     <select id="r-group" on:change=move |ev| group.set(event_target_value(&ev))>
-                        {GROUPINGS.iter().map(|g| {
-                            let g = *g;
+                        {move || offered.get().into_iter().map(|g| {
                             view! { <option value=g selected=move || group.get() == g>{move || grouping(i18n, g)}</option> }
                         }).collect_view()}
                     </select>

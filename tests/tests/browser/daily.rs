@@ -697,3 +697,54 @@ async fn the_model_list_counts_returned_records_and_the_log_finds_them_by_review
     phone.quit().await;
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn a_record_logged_on_another_phone_of_the_commune_shows_within_seconds_without_a_tap() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = volunteer(&ts, "live", &profiles).await;
+    phone.open_model(model).await;
+    phone.wait_synced().await;
+
+    // A teammate logs a patrol on their own phone and it reaches the server.
+    let mut teammate = ts.device("live-teammate").await;
+    let record = testdata::any_record(RecordId::new_random(), "2026-11-30", 0);
+    teammate.put_record(model, &record);
+    teammate.sync(&ts.url).await.expect("the teammate's phone syncs");
+    let synced_at = std::time::Instant::now();
+
+    // Without anyone tapping "Đồng bộ ngay" (the periodic sync is 2 minutes away).
+    let card = format!("li.record[data-record='{}']", record.id);
+    phone
+        .wait_js(
+            "the teammate's record on this phone",
+            "return document.querySelectorAll(arguments[0]).length === 1;",
+            vec![json!(card)],
+        )
+        .await;
+    let took = synced_at.elapsed();
+    println!("live update: the teammate's record showed {:.1} s after it reached the server", took.as_secs_f64());
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    phone.screenshot("live-update").await;
+
+    // Offline the phone stops asking; back online, what changed meanwhile arrives by itself.
+    phone.set_online(false).await;
+    let second = testdata::any_record(RecordId::new_random(), "2026-11-29", 1);
+    teammate.put_record(model, &second);
+    teammate.sync(&ts.url).await.expect("the teammate's phone syncs again");
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(phone.count(&format!("li.record[data-record='{}']", second.id)).await, 0, "offline, nothing arrives");
+    phone.set_online(true).await;
+    phone
+        .wait_js(
+            "the record logged while offline",
+            "return document.querySelectorAll(arguments[0]).length === 1;",
+            vec![json!(format!("li.record[data-record='{}']", second.id))],
+        )
+        .await;
+
+    phone.quit().await;
+    ts.stop().await;
+}

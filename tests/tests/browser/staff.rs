@@ -51,6 +51,12 @@ async fn is_disabled(phone: &Phone, selector: &str) -> bool {
     phone.js("return document.querySelector(arguments[0]).disabled;", vec![json!(selector)]).await == json!(true)
 }
 
+async fn value(phone: &Phone, selector: &str) -> String {
+    phone.wait_for(selector).await;
+    let v = phone.js("return document.querySelector(arguments[0]).value;", vec![json!(selector)]).await;
+    v.as_str().unwrap_or_default().to_owned()
+}
+
 /// Scrolls `selector` to the top of the screen, for a screenshot of it.
 async fn show(phone: &Phone, selector: &str) {
     phone.wait_for(selector).await;
@@ -226,6 +232,14 @@ async fn province_staff_read_reports_that_need_the_server() {
     phone.fill("#r-group", "commune").await;
     phone.wait_text("#rollup tbody", "Xã Tam Thăng (mới)").await;
     phone.wait_text("#rollup-mapped", "Xã Tam Thăng → Xã Tam Thăng (mới)").await;
+    wait_exact(&phone, "#rollup tbody tr[data-key='QNA.X.TT'] [data-col='patrols']", "3").await;
+    // No district stands on 31/12/2025 (the reform ended them): grouping by
+    // district is not offered then, as it would put everything in one row.
+    assert_eq!(phone.count("#r-group option[value='district']").await, 0, "no districts after the reform");
+    assert_eq!(phone.count("#r-group option[value='commune']").await, 1);
+    phone.fill("#r-year", "2024").await;
+    phone.wait_for("#r-group option[value='district']").await;
+    phone.fill("#r-year", "2025").await;
     wait_exact(&phone, "#rollup tbody tr[data-key='QNA.X.TT'] [data-col='patrols']", "3").await;
 
     // Where the typical model was replicated.
@@ -511,6 +525,90 @@ async fn province_staff_set_a_units_targets_beside_its_progress() {
     phone.fill("#target-new-QNA-X-TT", "nhiều").await;
     phone.click("#target-save-QNA-X-TT").await;
     phone.wait_text("#target-status", "Chỉ tiêu là số nguyên từ 0 đến 1000.").await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn province_staff_find_a_model_among_many_by_name_field_and_unit_page_by_page() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let mut province = ts.device_as("tinh-list", Role::ProvinceStaff, "QNA").await;
+    let mut dien_phuoc = Vec::new();
+    for i in 1..=45 {
+        let id = ModelId::new_random();
+        let mut profile = testdata::model(id, if i <= 5 { "QNA.DB.DP" } else { HOME_UNIT });
+        if i <= 5 {
+            profile.name = format!("Tổ tuần tra Điện Phước {i}");
+            dien_phuoc.push(id);
+        } else {
+            profile.name = format!("Hộ giúp hộ Tam Thăng {i:02}");
+            profile.field = kheo_shared::codes::Field::PovertyReduction;
+        }
+        province.put_model(&profile);
+    }
+    province.sync_held(&ts.url).await.expect("the province syncs its models");
+    let (user, secret) = ts.account("tinh-list-phone", Role::ProvinceStaff, "QNA").await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("province-list", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    wait_org(&phone).await;
+
+    // All of the province, counted and paged.
+    wait_exact(&phone, "#models-total", "45 mô hình").await;
+    wait_exact(&phone, "#models-page", "Trang 1/3").await;
+    assert_eq!(phone.count("#models li").await, 20);
+    phone.screenshot("models-province").await;
+    phone.click("#models-next").await;
+    wait_exact(&phone, "#models-page", "Trang 2/3").await;
+    assert_eq!(phone.count("#models li").await, 20);
+
+    // By name, typed without diacritics: back to the first page of what matches.
+    phone.fill("#models-q", "dien phuoc").await;
+    phone.click("#models-search").await;
+    wait_exact(&phone, "#models-total", "5 mô hình").await;
+    assert_eq!(phone.count("#models-pager").await, 0, "one page needs no pager");
+    for id in &dien_phuoc {
+        assert_eq!(phone.count(&format!("#models [data-model='{id}']")).await, 1);
+    }
+    phone.wait_text("#models", "Tổ tuần tra Điện Phước 1").await;
+    phone.screenshot("models-search").await;
+
+    // By field and by unit.
+    phone.fill("#models-q", "").await;
+    phone.click("#models-search").await;
+    phone.fill("#models-field", "poverty_reduction").await;
+    wait_exact(&phone, "#models-total", "40 mô hình").await;
+    phone.fill("#models-field", "").await;
+    // The units of today's tree: the old commune's models are found under
+    // the commune that took it over in 2025.
+    assert_eq!(phone.count("#models-unit option[value='QNA.DB.DP']").await, 0, "an ended unit is not offered");
+    phone.wait_for("#models-unit option[value='QNA.X.DP']").await;
+    phone.fill("#models-unit", "QNA.X.DP").await;
+    wait_exact(&phone, "#models-total", "5 mô hình").await;
+
+    // A model opens from the list.
+    phone.open_model(dien_phuoc[0]).await;
+    wait_exact(&phone, "#model-name", "Tổ tuần tra Điện Phước 1").await;
+    // Back on the list, the search is as it was left.
+    phone.click("#back").await;
+    wait_exact(&phone, "#models-total", "5 mô hình").await;
+    assert_eq!(value(&phone, "#models-unit").await, "QNA.X.DP");
+
+    // In English.
+    phone.click("#language").await;
+    wait_exact(&phone, "#models-total", "5 models").await;
+    phone.click("#language").await;
+
+    // Offline: the models on the phone, with the same filters, and the list says so.
+    phone.set_online(false).await;
+    phone.fill("#models-unit", "").await;
+    phone.fill("#models-q", "tam thang").await;
+    phone.click("#models-search").await;
+    phone.wait_for("#models-offline").await;
+    wait_exact(&phone, "#models-total", "40 mô hình").await;
+    phone.screenshot("models-offline").await;
 
     phone.quit().await;
     ts.stop().await;
