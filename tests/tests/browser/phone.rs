@@ -3,6 +3,8 @@
 
 use kheo_server::store::directory::AccountUpdate;
 use kheo_shared::codes::Role;
+use kheo_shared::ids::RecordId;
+use kheo_shared::testdata;
 use kheo_tests::HOME_UNIT;
 
 use crate::harness::{Phone, one_at_a_time, server_with_app};
@@ -171,6 +173,74 @@ async fn logging_out_clears_the_phone_and_revokes_its_token() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(status, 401, "the token of a logged-out phone no longer works");
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+/// Vietnamese words of the app's own chrome: none may show on a screen in English.
+const VIETNAMESE_CHROME: [&str; 9] =
+    ["Đồng bộ", "Quay lại", "Duyệt", "Báo cáo", "Lưu", "Mô hình", "Chưa", "Nhật ký", "hoạt động"];
+
+/// The screen in English fits 360 px and says nothing of the app's own in Vietnamese.
+async fn reads_in_english(phone: &Phone, screen: &str) {
+    phone.screenshot(&format!("en-{screen}")).await;
+    let body = phone.text("body").await;
+    for word in VIETNAMESE_CHROME {
+        assert!(!body.contains(word), "{screen}: {word:?} in English:\n{body}");
+    }
+    let width = phone.js("return document.documentElement.scrollWidth;", vec![]).await;
+    assert!(width.as_f64().is_some_and(|w| w <= 360.5), "{screen} is {width} px wide");
+}
+
+#[tokio::test]
+async fn every_screen_reads_in_english_at_360_px() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    // A record to review.
+    let mut volunteer = ts.device("english-tv").await;
+    volunteer.put_record(model, &testdata::patrol(RecordId::new_random(), "2025-03-10", 1));
+    volunteer.sync(&ts.url).await.expect("the volunteer's phone syncs");
+    let (user, secret) = ts.account("english-staff", Role::CommuneStaff, HOME_UNIT).await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("english-staff", &profiles.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.wait_model(model).await;
+    phone.click("#language").await;
+    phone.wait_text("h1", "Models").await;
+    phone.wait_for("#models-total").await;
+    reads_in_english(&phone, "models").await;
+
+    phone.open_model(model).await;
+    phone.wait_text("h2", "Activity log").await;
+    phone.wait_for("li.record").await;
+    reads_in_english(&phone, "model").await;
+
+    phone.click("#edit-model").await;
+    phone.wait_for("#m-members").await;
+    reads_in_english(&phone, "model-form").await;
+    phone.click("#back").await;
+
+    phone.click("#tab-review").await;
+    phone.wait_for("li.review-item").await;
+    reads_in_english(&phone, "review").await;
+
+    phone.click("#tab-reports").await;
+    phone.wait_for("#rollup-caption").await;
+    reads_in_english(&phone, "reports").await;
+
+    // The record form last: a changed form asks before it is left.
+    phone.click("#tab-models").await;
+    phone.open_model(model).await;
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "patrol").await;
+    phone.wait_for("#f-members").await;
+    reads_in_english(&phone, "record-form").await;
+    for kind in ["household_support", "production", "meeting"] {
+        phone.fill("#f-kind", kind).await;
+        reads_in_english(&phone, &format!("record-form-{kind}")).await;
+    }
 
     phone.quit().await;
     ts.stop().await;
