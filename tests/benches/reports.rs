@@ -83,7 +83,7 @@ async fn run(total: usize) {
     assert_eq!(read, MODELS);
     let searches = [
         ("first page", ModelSearch::default()),
-        ("a name, folded", ModelSearch { q: Some("mo hinh 12".into()), ..ModelSearch::default() }),
+        ("a name, folded", ModelSearch { q: Some("tu quan".into()), ..ModelSearch::default() }),
         ("a district, page 3", ModelSearch { unit: Some("QNA.TK".into()), page: Some(3), ..ModelSearch::default() }),
     ];
     for (name, search) in searches {
