@@ -161,39 +161,76 @@ impl RecordRow {
     }
 }
 
+/// Documents whose rows one rebuild commit carries: bounds the rows held in
+/// memory (a log holds thousands of records) and each transaction's length.
+const REBUILD_DOCS_PER_COMMIT: usize = 32;
+/// Times one document is read again because another process wrote it
+/// meanwhile; past that the rebuild fails, and the server with it, loudly.
+const REBUILD_ATTEMPTS: usize = 20;
+
 /// Rebuilds every row from the stored documents: for a store written
-/// before the read model existed, or after its tables were dropped.
+/// before the read model existed, or after a migration emptied its tables.
+///
+/// Other processes may be serving and merging meanwhile. Each document's
+/// rows are committed only while the document is still at the version they
+/// were read from (`WriteBatch::unchanged`); one that moved is read again.
 pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::store::StoreError> {
-    use kheo_shared::ids::DocId;
-    use kheo_shared::schema;
-    let mut batch = crate::store::WriteBatch::default();
-    for id in store.doc_ids().await? {
-        let Some(stored) = store.load_doc(&id).await? else { continue };
-        let mut doc = if stored.snapshot.is_empty() {
-            automerge::Automerge::new()
-        } else {
-            automerge::Automerge::load(&stored.snapshot)
-                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?
-        };
-        for chunk in &stored.chunks {
-            doc.load_incremental(chunk).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    use crate::store::{Committed, StoreError, WriteBatch};
+    let ids = store.doc_ids().await?;
+    let mut rows = 0;
+    for group in ids.chunks(REBUILD_DOCS_PER_COMMIT) {
+        let mut pending = group.to_vec();
+        for _ in 0..REBUILD_ATTEMPTS {
+            let mut batches = Vec::with_capacity(pending.len());
+            for id in &pending {
+                let Some(stored) = store.load_doc(id).await? else { continue };
+                let version = stored.version;
+                let read_model = rows_of(*id, stored)?;
+                batches.push(WriteBatch { read_model, unchanged: vec![(*id, version)], ..WriteBatch::default() });
+            }
+            let outcomes = store.commit(&batches).await?;
+            pending = Vec::new();
+            for (batch, outcome) in batches.iter().zip(outcomes) {
+                match outcome {
+                    Committed::Done => rows += batch.read_model.len(),
+                    Committed::Conflict(id) => pending.push(id),
+                }
+            }
+            if pending.is_empty() {
+                break;
+            }
         }
-        match id {
-            DocId::Model(model) => {
-                if let Ok(profile) = schema::read_model(&doc, model) {
-                    batch.read_model.push(ReadModelWrite::Model(ModelRow { profile }));
-                }
-            }
-            DocId::Log { model, .. } => {
-                if let Ok(log) = schema::read_log(&doc, &id) {
-                    batch.read_model.extend(
-                        log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(&doc, model, r))),
-                    );
-                }
-            }
+        if let Some(id) = pending.first() {
+            return Err(StoreError::Corrupt(format!("{id} kept moving while its read-model rows were rebuilt")));
         }
     }
-    let rows = batch.read_model.len();
-    store.commit(&[batch]).await?;
     Ok(rows)
+}
+
+/// The read-model rows of one stored document.
+fn rows_of(
+    id: kheo_shared::ids::DocId,
+    stored: crate::store::StoredDoc,
+) -> Result<Vec<ReadModelWrite>, crate::store::StoreError> {
+    use kheo_shared::ids::DocId;
+    use kheo_shared::schema;
+    let corrupt = |e: automerge::AutomergeError| crate::store::StoreError::Corrupt(format!("{id}: {e}"));
+    let mut doc = if stored.snapshot.is_empty() {
+        automerge::Automerge::new()
+    } else {
+        automerge::Automerge::load(&stored.snapshot).map_err(corrupt)?
+    };
+    for chunk in &stored.chunks {
+        doc.load_incremental(chunk).map_err(corrupt)?;
+    }
+    Ok(match id {
+        DocId::Model(model) => schema::read_model(&doc, model)
+            .map(|profile| vec![ReadModelWrite::Model(ModelRow { profile })])
+            .unwrap_or_default(),
+        DocId::Log { model, .. } => schema::read_log(&doc, &id)
+            .map(|log| {
+                log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(&doc, model, r))).collect()
+            })
+            .unwrap_or_default(),
+    })
 }

@@ -265,6 +265,38 @@ pub async fn versions_in_units_name_each_document_of_the_units_models_and_no_oth
     assert_eq!(store.versions_in_units(None).await.unwrap().len(), 6);
 }
 
+/// The rebuild's guard: rows read from a document are kept only while the
+/// document is still at the version they were read from.
+pub async fn rows_derived_from_a_document_are_kept_only_while_it_is_unchanged<S: Store + Directory + ReportStore>(
+    store: &S,
+) {
+    use kheo_shared::ids::RecordId;
+    use kheo_shared::testdata;
+
+    let model = ModelId::new_random();
+    let doc = DocId::log(model, 2025).expect("log id");
+    let row = |r: &kheo_shared::record::Record| ReadModelWrite::Record(RecordRow::from_record(model, r));
+    let derived =
+        |r, version| WriteBatch { read_model: vec![row(r)], unchanged: vec![(doc, version)], ..WriteBatch::default() };
+    let kept = |facts: &[super::reports::RecordFacts], r: &kheo_shared::record::Record| {
+        facts.iter().any(|f| f.record == r.id.to_string())
+    };
+    let (early, late) = (
+        testdata::patrol(RecordId::new_random(), "2025-03-09", 0),
+        testdata::patrol(RecordId::new_random(), "2025-03-10", 1),
+    );
+    let (first, v1) = append(doc, b"one", Version::NONE, P1);
+    store.commit(&[first]).await.unwrap();
+    assert_eq!(store.commit(&[derived(&early, v1)]).await.unwrap(), [Committed::Done]);
+    // Another process writes the document after the rebuild read it.
+    let (theirs, _) = append(doc, b"two", v1, P2);
+    store.commit(&[theirs]).await.unwrap();
+    assert_eq!(store.commit(&[derived(&late, v1)]).await.unwrap(), [Committed::Conflict(doc)]);
+    let facts = store.records("2025-01-01", "2025-12-31").await.unwrap();
+    assert!(kept(&facts, &early), "rows of an unchanged document are kept");
+    assert!(!kept(&facts, &late), "rows of a document that moved are not");
+}
+
 #[macro_export]
 macro_rules! store_contract_tests {
     ($open:expr) => {
@@ -275,7 +307,8 @@ macro_rules! store_contract_tests {
             a_copy_catches_up_from_the_chunks_after_its_version,
             the_quarantine_is_capped_per_device_in_entries_and_bytes,
             versions_in_units_name_each_document_of_the_units_models_and_no_other,
-            a_record_keeps_each_kinds_details_for_the_export
+            a_record_keeps_each_kinds_details_for_the_export,
+            rows_derived_from_a_document_are_kept_only_while_it_is_unchanged
         );
     };
     (@each $open:expr; $($test:ident),*) => {

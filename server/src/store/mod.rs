@@ -128,6 +128,11 @@ pub struct WriteBatch {
     pub device_seen: Option<(String, i64)>,
     /// Rows of the read model the merge changed.
     pub read_model: Vec<crate::read_model::ReadModelWrite>,
+    /// Documents the batch was derived from without writing them (the
+    /// read-model rebuild): it is kept only while each is still at this
+    /// version, so rows read from a document another process has written
+    /// since never overwrite the rows that process's merge wrote.
+    pub unchanged: Vec<(DocId, Version)>,
 }
 
 impl WriteBatch {

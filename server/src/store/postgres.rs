@@ -144,6 +144,17 @@ async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(),
 /// Writes one batch; stops at the first document not at its base version
 /// (the caller rolls the batch back).
 async fn write_batch(tx: &mut Tx<'_>, batch: &WriteBatch, now: i64) -> Result<Committed, sqlx::Error> {
+    // FOR SHARE: another process's merge of one of these waits for this
+    // transaction, then writes its newer rows over ours, never the reverse.
+    for (doc, version) in &batch.unchanged {
+        let stored = sqlx::query_as::<_, (i64, i64)>("SELECT version, writer FROM documents WHERE id = $1 FOR SHARE")
+            .bind(doc.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+        if stored.unwrap_or((0, 0)) != (version.n, version.writer) {
+            return Ok(Committed::Conflict(*doc));
+        }
+    }
     for write in &batch.docs {
         let doc = write.doc();
         let key = doc.to_string();
