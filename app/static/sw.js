@@ -8,7 +8,10 @@ const SHELL = ['/index.html', '/kheo_app.js', '/kheo_app_bg.wasm', '/style.css',
 self.addEventListener('install', (event) => {
   event.waitUntil(
     caches.open(CACHE)
-      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'reload' }))))
+      // 'no-cache': revalidated against the server (ETag, 304 when unchanged),
+      // so the copy is this build's, yet bytes the page already downloaded
+      // are not downloaded again.
+      .then((cache) => cache.addAll(SHELL.map((url) => new Request(url, { cache: 'no-cache' }))))
       .then(() => self.skipWaiting()),
   );
 });
@@ -35,4 +38,14 @@ self.addEventListener('fetch', (event) => {
       .then((cache) => cache.match(key))
       .then((hit) => hit || fetch(event.request)),
   );
+});
+
+// Diagnostics: what this worker downloaded itself (Resource Timing), so a
+// page can tell how much its offline copy cost on the phone's link; a
+// revalidated file costs its headers only.
+self.addEventListener('message', (event) => {
+  if (event.data !== 'kheo-downloads' || !event.ports[0]) return;
+  const entries = self.performance.getEntriesByType('resource')
+    .map((e) => ({ name: new URL(e.name).pathname, transferSize: e.transferSize, encodedBodySize: e.encodedBodySize }));
+  event.ports[0].postMessage(entries);
 });

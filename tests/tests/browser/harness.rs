@@ -155,6 +155,25 @@ impl Phone {
             .unwrap_or_else(|e| panic!("{}: network conditions: {e}", self.name));
     }
 
+    /// A weak mobile link: `kbit_per_s` each way, `latency_ms` added to each request.
+    pub async fn set_weak_link(&self, kbit_per_s: i32, latency_ms: u32) {
+        self.cdp("Network.enable", json!({})).await;
+        let bytes_per_s = kbit_per_s * 1000 / 8;
+        let conditions = NetworkConditions {
+            offline: false,
+            latency: latency_ms,
+            download_throughput: bytes_per_s,
+            upload_throughput: bytes_per_s,
+            ..NetworkConditions::new()
+        };
+        self.driver
+            .cdp()
+            .network()
+            .emulate_network_conditions(conditions)
+            .await
+            .unwrap_or_else(|e| panic!("{}: network conditions: {e}", self.name));
+    }
+
     pub async fn open(&self, url: &str) {
         self.driver.goto(url).await.unwrap_or_else(|e| panic!("{}: open {url}: {e}", self.name));
     }

@@ -1,11 +1,13 @@
 //! What the phone does when things go wrong on its side: the server
-//! refuses a change, storage fills up; and the English option.
+//! refuses a change, storage fills up; a first visit over a weak link; and
+//! the English option.
 
 use kheo_server::store::directory::AccountUpdate;
 use kheo_shared::codes::Role;
 use kheo_shared::ids::RecordId;
 use kheo_shared::testdata;
 use kheo_tests::HOME_UNIT;
+use serde_json::json;
 
 use crate::harness::{Phone, one_at_a_time, server_with_app};
 
@@ -241,6 +243,99 @@ async fn every_screen_reads_in_english_at_360_px() {
         phone.fill("#f-kind", kind).await;
         reads_in_english(&phone, &format!("record-form-{kind}")).await;
     }
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+/// A first visit over a weak link (400 kbit/s each way, 400 ms per
+/// request): index.html paints its boot screen before the app has
+/// downloaded, the login screen works once it has, and the service worker's
+/// offline copy revalidates what the page already downloaded (a 304 costs
+/// headers) instead of fetching the app a second time. Prints the figures.
+#[tokio::test]
+async fn a_first_visit_over_a_weak_link_paints_at_once_and_downloads_the_app_once() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("weak-link", &profiles.path().join("a")).await;
+    phone.set_weak_link(400, 400).await;
+    phone.open(&ts.url).await;
+    let booting = phone
+        .js(
+            "const b = document.getElementById('boot');
+             return !!b && b.getBoundingClientRect().height > 0 && !document.getElementById('login-submit');",
+            vec![],
+        )
+        .await;
+    assert_eq!(booting, json!(true), "the boot screen shows while the app downloads");
+    phone.screenshot("weak-link-boot").await;
+
+    phone.wait_for("#login-submit").await;
+    let login = phone.js("return performance.now();", vec![]).await.as_f64().expect("a time");
+    assert_eq!(phone.count("#boot").await, 0, "the boot screen is gone once the app runs");
+    phone.wait_offline_ready().await;
+    let ready = phone.js("return performance.now();", vec![]).await.as_f64().expect("a time");
+    let painted = phone
+        .js(
+            "const p = performance.getEntriesByName('first-contentful-paint')[0]; return p ? p.startTime : null;",
+            vec![],
+        )
+        .await
+        .as_f64()
+        .expect("a first contentful paint");
+    assert!(painted < login, "something is painted before the app runs: {painted:.0} ms, login at {login:.0} ms");
+
+    let page_bytes = |path: &str| {
+        format!(
+            "const e = performance.getEntriesByType('resource').find((e) => new URL(e.name).pathname === '{path}');
+             return e ? e.transferSize : null;"
+        )
+    };
+    let page_wasm =
+        phone.js(&page_bytes("/kheo_app_bg.wasm"), vec![]).await.as_f64().expect("the page fetched the wasm");
+    let page_total = phone
+        .js(
+            "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+               .reduce((sum, e) => sum + e.transferSize, 0);",
+            vec![],
+        )
+        .await
+        .as_f64()
+        .expect("the page's bytes");
+    let worker = phone
+        .js(
+            "return new Promise((resolve) => {
+               const channel = new MessageChannel();
+               channel.port1.onmessage = (e) => resolve(e.data);
+               navigator.serviceWorker.controller.postMessage('kheo-downloads', [channel.port2]);
+             });",
+            vec![],
+        )
+        .await;
+    let worker = worker.as_array().expect("the worker's downloads").clone();
+    let of_worker = |path: &str| {
+        worker.iter().find(|e| e["name"] == path).and_then(|e| e["transferSize"].as_f64()).unwrap_or_else(|| {
+            panic!("the worker fetched {path} for its copy: {worker:?}");
+        })
+    };
+    let worker_wasm = of_worker("/kheo_app_bg.wasm");
+    let worker_total: f64 = worker.iter().filter_map(|e| e["transferSize"].as_f64()).sum();
+    println!(
+        "first visit at 400 kbit/s, 400 ms: boot screen painted at {:.1} s, login usable at {:.1} s, \
+         offline-ready at {:.1} s; the page downloaded {:.0} KB (the app {:.0} KB), the worker's copy {:.1} KB more",
+        painted / 1e3,
+        login / 1e3,
+        ready / 1e3,
+        page_total / 1e3,
+        page_wasm / 1e3,
+        worker_total / 1e3,
+    );
+    assert!(page_wasm > 100_000.0, "the first visit downloads the app: {page_wasm} B");
+    assert!(
+        worker_wasm < 2_000.0,
+        "the worker revalidates the app the page holds instead of downloading it again: {worker_wasm} B"
+    );
 
     phone.quit().await;
     ts.stop().await;
