@@ -1,14 +1,16 @@
-//! Province-wide yearly rollup over 1,000,000 generated records on the
-//! embedded store:
+//! Province-wide yearly rollup over 1,000,000 generated records, on the
+//! embedded store and, when `KHEO_TEST_DATABASE_URL` names a PostgreSQL
+//! server, on a scratch database there in the same run:
 //!
 //! ```text
 //! cargo bench -p kheo-tests --bench reports          # or: -- 200000 for a smaller run
 //! ```
 //!
-//! Prints the rollup's time by commune and by field, next to a bare scan
-//! of the same rows measured in the same run (machines here are noisy),
-//! and the staff's model list (search, filters, a page with its record
-//! counts) over the province's 6,540 models, next to reading those models.
+//! Prints, for each backend, the rollup's time by commune and by field next
+//! to a bare scan of the same rows measured in the same run (machines here
+//! are noisy), and the staff's model list (search, filters, a page with its
+//! record counts) over the province's 6,540 models, next to reading those
+//! models; then PostgreSQL's times as ratios to SQLite's.
 
 use std::time::Instant;
 
@@ -16,20 +18,38 @@ use kheo_server::model_list::{self, ModelSearch};
 use kheo_server::org;
 use kheo_server::read_model::{ModelRow, ReadModelWrite, RecordRow};
 use kheo_server::reports::{self, Grouping, Period};
-use kheo_server::store::{ReportStore, SqliteStore, Store, WriteBatch};
+use kheo_server::store::{self, Database, WriteBatch};
 use kheo_shared::ids::{ModelId, RecordId};
 use kheo_shared::testdata;
 
 fn main() {
     let records: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1_000_000);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    rt.block_on(run(records));
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sqlite = store::open(None, dir.path()).await.expect("SQLite store");
+        println!("== SQLite");
+        let on_sqlite = run(&sqlite, records).await;
+        let Some(scratch) = store::scratch::scratch_database().await else {
+            println!("PostgreSQL skipped: set {} to compare", store::scratch::TEST_DATABASE_VAR);
+            return;
+        };
+        let postgres = store::open(Some(&scratch.url), dir.path()).await.expect("PostgreSQL store");
+        println!("== PostgreSQL");
+        let on_postgres = run(&postgres, records).await;
+        println!("== PostgreSQL / SQLite, same run");
+        for ((name, sqlite_ms), (_, postgres_ms)) in on_sqlite.iter().zip(&on_postgres) {
+            println!("{name:<28} {postgres_ms:>8.1} ms / {sqlite_ms:>7.1} ms = {:.2}x", postgres_ms / sqlite_ms);
+        }
+        postgres.store.close().await;
+    });
 }
 
-async fn run(total: usize) {
+/// Fills `db` and measures it; returns each figure's name and milliseconds.
+async fn run(db: &Database, total: usize) -> Vec<(String, f64)> {
     const MODELS: usize = 6_540;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(dir.path()).await.expect("store");
+    let mut figures = Vec::new();
+    let (store, report_store) = (db.store.as_ref(), db.reports.as_ref());
     let tree = org::demo();
     let units: Vec<String> = tree.units().map(|u| u.code.clone()).filter(|c| c != "QNA").collect();
 
@@ -58,13 +78,15 @@ async fn run(total: usize) {
     let year = Period::parse("2025-01-01", "2025-12-31").expect("period");
     // Baseline: one pass over the same rows with nothing grouped.
     let t = Instant::now();
-    let scanned = store.scan_count("2025-01-01", "2025-12-31").await.expect("scan");
+    let scanned = report_store.scan_count("2025-01-01", "2025-12-31").await.expect("scan");
     let scan = t.elapsed();
+    figures.push(("bare scan".to_owned(), scan.as_secs_f64() * 1e3));
     assert_eq!(scanned as usize, total);
     for (name, grouping) in [("by commune", Grouping::Unit(org::Level::Commune)), ("by field", Grouping::Field)] {
         let t = Instant::now();
-        let r = reports::rollup(&store, &tree, None, year, grouping, false).await.expect("rollup");
+        let r = reports::rollup(report_store, &tree, None, year, grouping, false).await.expect("rollup");
         let took = t.elapsed();
+        figures.push((format!("yearly rollup {name}"), took.as_secs_f64() * 1e3));
         let counted = r.total.patrols + r.total.meetings + r.total.production_records;
         assert!(counted > 0 && r.total.models == MODELS as i64);
         println!(
@@ -78,8 +100,9 @@ async fn run(total: usize) {
 
     // The staff's model list: reading the models alone is its baseline.
     let t = Instant::now();
-    let read = store.models().await.expect("models").len();
+    let read = report_store.models().await.expect("models").len();
     let bare = t.elapsed();
+    figures.push(("reading the models".to_owned(), bare.as_secs_f64() * 1e3));
     assert_eq!(read, MODELS);
     let searches = [
         ("first page", ModelSearch::default()),
@@ -88,8 +111,9 @@ async fn run(total: usize) {
     ];
     for (name, search) in searches {
         let t = Instant::now();
-        let page = model_list::search(&store, &tree, None, &search).await.expect("model list");
+        let page = model_list::search(report_store, &tree, None, &search).await.expect("model list");
         let took = t.elapsed();
+        figures.push((format!("model list {name}"), took.as_secs_f64() * 1e3));
         println!(
             "model list {name:<20} {:>6.1} ms  ({} of {} models, {} on the page; reading the models {:.1} ms, list = {:.2}x)",
             took.as_secs_f64() * 1e3,
@@ -100,4 +124,5 @@ async fn run(total: usize) {
             took.as_secs_f64() / bare.as_secs_f64()
         );
     }
+    figures
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p kheo-tests --bench sync            # everything
 //! cargo bench -p kheo-tests --bench sync -- reconnect throughput layout
+//! KHEO_TEST_DATABASE_URL=postgres://... cargo bench -p kheo-tests --bench sync -- throughput scaleout
 //! ```
 //!
 //! * `reconnect`: bytes on the wire and round trips for a phone that pushes
@@ -12,6 +13,10 @@
 //!   devices syncing at once (each pushing its own model's log, as an
 //!   established phone does), next to the same devices syncing one by one
 //!   and to the store's bare fsync'd commit rate, all measured in this run;
+//! * `scaleout`: the same workload on one PostgreSQL, one server process
+//!   pinned to one core against two processes pinned to a core each (needs
+//!   `KHEO_TEST_DATABASE_URL`); `throughput` also runs on PostgreSQL then,
+//!   next to SQLite;
 //! * `layout`: one document per model-year against one document per model,
 //!   the measurements behind the layout choice in `ARCHITECTURE.md`;
 //! * `gate`: what the server's own checks of a message cost: the gate that
@@ -29,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use automerge::sync::SyncDoc;
 use automerge::{AutoCommit, ReadDoc};
-use kheo_server::store::{Committed, DocWrite, SqliteStore, Store, Version, WriteBatch};
+use kheo_server::store::scratch::TEST_DATABASE_VAR;
+use kheo_server::store::{self, Committed, DocWrite, Version, WriteBatch};
 use kheo_server::sync::check_loadable;
 use kheo_shared::ids::{DocId, ModelId, RecordId};
 use kheo_shared::record::Record;
@@ -54,6 +60,9 @@ fn main() {
     }
     if wants("throughput") {
         rt.block_on(throughput());
+    }
+    if wants("scaleout") {
+        rt.block_on(scaleout());
     }
     if wants("layout") {
         layout();
@@ -273,84 +282,128 @@ async fn reconnect() {
     println!("  ratio to floor          {:.2}x", wire as f64 / floor as f64);
 }
 
-async fn throughput() {
-    const DEVICES: usize = 200;
-    const MODELS: usize = 20;
-    const PER_DEVICE: usize = 25;
-    let total = DEVICES * PER_DEVICE;
+const DEVICES: usize = 200;
+const MODELS: usize = 20;
+const PER_DEVICE: usize = 25;
+const TOTAL: usize = DEVICES * PER_DEVICE;
 
-    // Established phones: each already holds its model's log (with one
-    // record of every phone), then logs its records offline.
-    async fn prepare(server: &mut TestServer) -> (Vec<ModelId>, Vec<Device>) {
-        let url = server.url.clone();
-        let url = url.as_str();
-        let mut models = Vec::new();
-        for _ in 0..MODELS {
-            models.push(server.model().await);
-        }
-        let mut devices = Vec::new();
-        for i in 0..DEVICES {
-            devices.push(server.device(&format!("phone-{i}")).await);
-        }
-        for (i, d) in devices.iter_mut().enumerate() {
-            d.put_record(models[i % MODELS], &records(2025, 1)[0]);
-            d.sync_held(url).await.expect("first sync");
-        }
-        for (i, d) in devices.iter_mut().enumerate() {
-            d.sync_held(url).await.expect("catch-up sync");
-            for r in records(2025, PER_DEVICE) {
-                d.put_record(models[i % MODELS], &r);
-            }
-        }
-        (models, devices)
+/// Established phones: each already holds its model's log (with one record
+/// of every phone), then logs its records offline.
+async fn established_phones(server: &mut TestServer) -> (Vec<ModelId>, Vec<Device>) {
+    let url = server.url.clone();
+    let url = url.as_str();
+    let mut models = Vec::new();
+    for _ in 0..MODELS {
+        models.push(server.model().await);
     }
+    let mut devices = Vec::new();
+    for i in 0..DEVICES {
+        devices.push(server.device(&format!("phone-{i}")).await);
+    }
+    for (i, d) in devices.iter_mut().enumerate() {
+        d.put_record(models[i % MODELS], &records(2025, 1)[0]);
+        d.sync_held(url).await.expect("first sync");
+    }
+    for (i, d) in devices.iter_mut().enumerate() {
+        d.sync_held(url).await.expect("catch-up sync");
+        for r in records(2025, PER_DEVICE) {
+            d.put_record(models[i % MODELS], &r);
+        }
+    }
+    (models, devices)
+}
 
+/// Every device syncs at once, device `i` to `urls[i % urls.len()]`;
+/// returns the time until the last is done.
+async fn all_at_once(devices: Vec<Device>, urls: &[String]) -> Duration {
+    let t = Instant::now();
+    let handles: Vec<_> = devices
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut d)| {
+            let url = urls[i % urls.len()].clone();
+            tokio::spawn(async move { d.sync_held(&url).await.expect("concurrent sync") })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("device task");
+    }
+    t.elapsed()
+}
+
+/// What a fresh device sees: every record of every phone is in the logs.
+async fn check_all_merged(server: &TestServer, models: &[ModelId]) -> usize {
+    let mut check = server.device("check").await;
+    check.sync(&server.url).await.expect("check sync");
+    let mut merged = 0;
+    let mut max_heads = 0;
+    for m in models {
+        let log = DocId::log(*m, 2025).expect("log id");
+        merged += check.records(&log).len();
+        max_heads = max_heads.max(check.replica.heads(&log).len());
+    }
+    assert_eq!(merged, TOTAL + DEVICES, "every record merged");
+    max_heads
+}
+
+/// The throughput on the embedded store and, when a PostgreSQL server is
+/// named, on PostgreSQL in the same run, one process each.
+async fn throughput() {
+    println!("throughput: {DEVICES} devices, {MODELS} model logs, {PER_DEVICE} records each ({TOTAL} records)");
+    println!("== SQLite, one process");
+    let on_sqlite = throughput_on(Backend::Sqlite).await;
+    if std::env::var(TEST_DATABASE_VAR).is_err() {
+        println!("PostgreSQL skipped: set {TEST_DATABASE_VAR} to compare");
+        return;
+    }
+    println!("== PostgreSQL, one process");
+    let on_postgres = throughput_on(Backend::Postgres).await;
+    println!("  PostgreSQL / SQLite     {:.2}x records/s", on_postgres / on_sqlite);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+async fn start_on(backend: Backend) -> TestServer {
+    TestServer::start_with(|config| {
+        if backend == Backend::Sqlite {
+            config.database_url = None;
+        }
+    })
+    .await
+}
+
+/// Returns the concurrent rate, records/s.
+async fn throughput_on(backend: Backend) -> f64 {
     // Baseline 1: the same devices, one after the other.
-    let mut server = TestServer::start().await;
-    let (_, mut devices) = prepare(&mut server).await;
+    let mut server = start_on(backend).await;
+    let (_, mut devices) = established_phones(&mut server).await;
     let t = Instant::now();
     let mut device_time = Duration::ZERO;
     for d in &mut devices {
         device_time += d.sync_held(&server.url).await.expect("sequential sync").device_time;
     }
     let sequential_time = t.elapsed();
-    let sequential = total as f64 / sequential_time.as_secs_f64();
+    let sequential = TOTAL as f64 / sequential_time.as_secs_f64();
     drop(server);
 
     // The figure: all at once.
-    let mut server = TestServer::start().await;
-    let (models, devices) = prepare(&mut server).await;
-    let t = Instant::now();
-    let handles: Vec<_> = devices
-        .into_iter()
-        .map(|mut d| {
-            let url = server.url.clone();
-            tokio::spawn(async move {
-                d.sync_held(&url).await.expect("concurrent sync");
-                d
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.expect("device task");
-    }
-    let elapsed = t.elapsed();
-    let concurrent = total as f64 / elapsed.as_secs_f64();
+    let mut server = start_on(backend).await;
+    let (models, devices) = established_phones(&mut server).await;
+    let elapsed = all_at_once(devices, std::slice::from_ref(&server.url)).await;
+    let concurrent = TOTAL as f64 / elapsed.as_secs_f64();
+    let max_heads = check_all_merged(&server, &models).await;
 
-    let mut check = server.device("check").await;
-    check.sync(&server.url).await.expect("check sync");
-    let mut merged = 0;
-    let mut max_heads = 0;
-    for m in &models {
-        let log = DocId::log(*m, 2025).expect("log id");
-        merged += check.records(&log).len();
-        max_heads = max_heads.max(check.replica.heads(&log).len());
-    }
-    assert_eq!(merged, total + DEVICES, "every record merged");
-
-    // Baseline 2: the store's bare rate of one durable commit per batch.
+    // Baseline 2: the same store's bare rate of one durable commit per batch.
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open(dir.path()).await.expect("store");
+    let database = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => store::scratch::scratch_database().await,
+    };
+    let bare = store::open(database.as_ref().map(|d| d.url.as_str()), dir.path()).await.expect("store");
     let doc = DocId::log(ModelId::new_random(), 2025).expect("log id");
     let n = 200;
     let t = Instant::now();
@@ -359,12 +412,12 @@ async fn throughput() {
         let next = version.next(1);
         let append = DocWrite::Append { doc, chunk: vec![i as u8; 600], base: version, next };
         let batch = WriteBatch { docs: vec![append], ..WriteBatch::default() };
-        assert_eq!(store.commit(&[batch]).await.expect("commit"), [Committed::Done]);
+        assert_eq!(bare.store.commit(&[batch]).await.expect("commit"), [Committed::Done]);
         version = next;
     }
     let fsync_rate = n as f64 / t.elapsed().as_secs_f64();
+    bare.store.close().await;
 
-    println!("throughput: {DEVICES} devices, {MODELS} model logs, {PER_DEVICE} records each ({total} records)");
     println!("  all at once             {concurrent:.0} records/s durable ({:.2} s)", elapsed.as_secs_f64());
     println!("  one device at a time    {sequential:.0} records/s  (concurrent = {:.2}x)", concurrent / sequential);
     println!(
@@ -376,6 +429,50 @@ async fn throughput() {
         concurrent / fsync_rate
     );
     println!("  most heads on a log     {max_heads}");
+    concurrent
+}
+
+/// Scale-out on one PostgreSQL: the throughput workload against one server
+/// process pinned to one core, then against two processes each pinned to a
+/// core of its own (`taskset`), devices spread over them. Both rounds run
+/// twice, alternating, so that a noisy spell shows as disagreeing pairs.
+async fn scaleout() {
+    if std::env::var(TEST_DATABASE_VAR).is_err() {
+        println!("scaleout skipped: it needs PostgreSQL; set {TEST_DATABASE_VAR}");
+        return;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("scaleout: {TOTAL} records from {DEVICES} devices, server processes pinned with taskset ({cores} cores)");
+    if cores < 2 {
+        println!("  skipped: two processes need two cores");
+        return;
+    }
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_kheo-process"));
+    for pair in 1..=2 {
+        let mut rates = Vec::new();
+        for processes in [1usize, 2] {
+            let mut server = TestServer::start().await;
+            let (models, devices) = established_phones(&mut server).await;
+            let mut spawned = Vec::new();
+            for core in 0..processes {
+                spawned.push(server.spawn_pinned_process(binary, core).await);
+            }
+            let urls: Vec<String> = spawned.iter().map(|p| p.url.clone()).collect();
+            let elapsed = all_at_once(devices, &urls).await;
+            check_all_merged(&server, &models).await;
+            for mut p in spawned {
+                p.child.start_kill().ok();
+                p.child.wait().await.ok();
+            }
+            let rate = TOTAL as f64 / elapsed.as_secs_f64();
+            println!(
+                "  pair {pair}: {processes} process(es)  {rate:>6.0} records/s durable ({:.2} s)",
+                elapsed.as_secs_f64()
+            );
+            rates.push(rate);
+        }
+        println!("  pair {pair}: 2 processes / 1 = {:.2}x (goal 1.7x)", rates[1] / rates[0]);
+    }
 }
 
 /// One phone's history: `years` yearly logs of `per_year` records, each record its own change.

@@ -157,8 +157,19 @@ impl TestServer {
     /// A real server process (the `kheo-process` binary) on the same store,
     /// for tests that kill one with SIGKILL.
     pub async fn spawn_process(&self, binary: &std::path::Path) -> ServerProcess {
+        self.spawn_process_command(tokio::process::Command::new(binary)).await
+    }
+
+    /// The same, pinned to one CPU core with `taskset`: for the scale-out
+    /// benchmark, where each process may use one core only.
+    pub async fn spawn_pinned_process(&self, binary: &std::path::Path, core: usize) -> ServerProcess {
+        let mut command = tokio::process::Command::new("taskset");
+        command.arg("--cpu-list").arg(core.to_string()).arg(binary);
+        self.spawn_process_command(command).await
+    }
+
+    async fn spawn_process_command(&self, mut command: tokio::process::Command) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
-        let mut command = tokio::process::Command::new(binary);
         command
             .env("KHEO_ADDR", "127.0.0.1:0")
             .env("KHEO_DATA_DIR", self.dir.path())
