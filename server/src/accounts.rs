@@ -51,14 +51,23 @@ pub fn hash_concurrency() -> usize {
 }
 
 /// What an admin gives to create an account (API body and CSV row alike).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct NewAccount {
+    /// Trimmed and lowercased, then 3 to 64 of `a-z 0-9 . _ - +`.
+    #[schema(min_length = 3, max_length = 64)]
     pub username: String,
+    /// 8 to 16 of `0-9 +`; absent, `null` or empty for none.
     #[serde(default)]
+    #[schema(max_length = 16)]
     pub phone: Option<String>,
+    /// 1 to 200 characters, not blank; trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     pub role: Role,
+    /// A unit code of the organisation tree.
     pub unit: String,
+    /// The password or PIN, 6 characters to 256 bytes; stored as an argon2id hash.
+    #[schema(min_length = 6, max_length = 256)]
     pub secret: String,
 }
 
@@ -89,7 +98,7 @@ pub fn info(a: &AccountRow) -> AccountInfo {
 
 /// A person as the app shows them: the login name records carry, and the
 /// name to show for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Person {
     pub username: String,
     pub display_name: String,

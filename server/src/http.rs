@@ -1,10 +1,13 @@
 //! HTTP: routes, body and header checks, the CBOR/gzip framing of sync, and
 //! the JSON endpoints for login, devices and administration.
 //!
-//! Every route but `/healthz` and the login needs a device token
-//! (`Authorization: Bearer ...`); the [`Principal`] extractor refuses the
-//! request with 401 before any handler runs. What no route takes goes to
+//! Every route but `/healthz`, the OpenAPI document and the login needs a
+//! device token (`Authorization: Bearer ...`); the [`Principal`] extractor
+//! refuses the request with 401 before any handler runs. What no route takes goes to
 //! [`AppFiles`]: the web app, or a JSON 404 under `/api`.
+//!
+//! Each handler carries its OpenAPI description (`#[utoipa::path]`), which
+//! [`openapi`] gathers into the document served at `/api/v1/openapi.json`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +20,8 @@ use axum::routing::{get, patch, post, put};
 use axum::{Extension, Json, Router};
 use kheo_shared::codes::Role;
 use kheo_shared::protocol::{
-    self, AccountInfo, CONTENT_TYPE, LOGIN_PATH, LoginRequest, LoginResponse, MAX_BODY_BYTES, SYNC_PATH, SyncRequest,
+    self, AccountInfo, CONTENT_TYPE, ErrorBody, LOGIN_PATH, LoginRequest, LoginResponse, MAX_BODY_BYTES, SYNC_PATH,
+    SyncRequest,
 };
 use serde::Deserialize;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -36,6 +40,8 @@ use crate::store::directory::{AccountUpdate, DeviceRow, QuarantineEntry};
 use crate::sync::SyncService;
 use extract::{Path, Query};
 
+pub mod openapi;
+
 #[derive(Clone)]
 pub struct AppState {
     pub sync: Arc<SyncService>,
@@ -49,6 +55,7 @@ pub struct AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route(openapi::PATH, get(openapi::serve))
         // The answer carries the device's token: no cache may keep it.
         .route(LOGIN_PATH, post(login).layer(no_store()))
         .route(SYNC_PATH, post(sync))
@@ -110,6 +117,16 @@ async fn app_files(State(state): State<AppState>, request: Request) -> Response 
     state.app_files.serve(request).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    summary = "Liveness",
+    description = "Liveness; needs no token.",
+    responses(
+        (status = 200, description = "The server is up.", body = openapi::Health),
+    )
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
 }
@@ -117,6 +134,31 @@ async fn healthz() -> Json<serde_json::Value> {
 /// A login body is a few short strings; a bigger one is refused before it is parsed.
 const MAX_LOGIN_BODY_BYTES: usize = 4096;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "login and devices",
+    summary = "Log in and register a device",
+    description = "Logs in with a username or phone number and a password or PIN, and registers a new device: its \
+        bearer token (shown only here), device id and Automerge actor. Needs no token. Failed logins are throttled \
+        per account and address (docs/PROTOCOL.md §2.1).",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in: a new device. `Cache-Control: no-store`, as on every answer of this \
+            endpoint.", body = LoginResponse),
+        (status = 400, description = "`bad_request`: the body is not JSON with string fields `login` and `secret`.",
+            body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: a wrong secret or an unknown username or phone, told \
+            apart by nothing; `account_disabled`: the secret is right, the account is disabled.", body = ErrorBody),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 413, description = "`body_too_large`: the body is over 4 KiB.", body = ErrorBody),
+        (status = 429, description = "`too_many_attempts`: too many failed logins; wait `Retry-After` seconds.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait, at least 1"))),
+        (status = 503, description = "`busy`: every password check is taken; nothing was checked or counted.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     client: Option<Extension<ClientIp>>,
@@ -131,6 +173,20 @@ async fn login(
     Ok(Json(state.accounts.login(request, address).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "login and devices",
+    summary = "The token's account",
+    description = "The token's account as it is now. Any signed-in account.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The account.", body = AccountInfo),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 404, description = "`not_found`: the account is gone.", body = ErrorBody),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn me(who: Principal, State(state): State<AppState>) -> Result<Json<AccountInfo>, AppError> {
     let account = state
         .accounts
@@ -141,20 +197,43 @@ async fn me(who: Principal, State(state): State<AppState>) -> Result<Json<Accoun
     Ok(Json(accounts::info(&account)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChangesParams {
+    /// The cursor of a previous answer; without it the answer is immediate.
+    #[param(min_length = 22, max_length = 22)]
     since: Option<String>,
     /// Seconds to wait for a change, 0 to 25.
+    #[param(minimum = 0, maximum = 25, default = 0)]
     wait: Option<u64>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 struct ChangesAnswer {
+    /// Names the versions of every document in the scope now; pass it as `since`.
     cursor: String,
+    /// The cursor is not the `since` of the request.
     changed: bool,
 }
 
 /// "Anything new in my scope?": a long-poll (see [`crate::changes`]).
+#[utoipa::path(
+    get,
+    path = "/api/v1/changes",
+    tag = "sync",
+    summary = "Wait for a change in the scope",
+    description = "\"Anything new in my scope?\": a long-poll that answers as soon as a document in the account's \
+        scope changes, or after `wait` seconds (docs/PROTOCOL.md §6, *Hearing of changes*). Any signed-in account. \
+        `Cache-Control: no-store`.",
+    params(ChangesParams),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The scope's cursor, and whether it moved.", body = ChangesAnswer),
+        (status = 400, description = "`bad_query`: `since` is not a cursor, or `wait` is over 25.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn changes(
     who: Principal,
     State(state): State<AppState>,
@@ -174,6 +253,24 @@ async fn changes(
 }
 
 /// The model list of commune staff and above: search, filters, counts, pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/models",
+    tag = "reports",
+    summary = "The staff's model list",
+    description = "The staff's model list in the reader's scope, by name: search, filters, counts, pages \
+        (docs/PROTOCOL.md §12, *Model list*). Needs `commune_staff` or above.",
+    params(crate::model_list::ModelSearch),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "One page of the matching models.", body = crate::model_list::ModelPage),
+        (status = 400, description = "`bad_query`: `q` over 100 characters, an unknown field, status or unit code, \
+            `page` 0, `per_page` not 1 to 100.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn model_list(
     who: Principal,
     State(state): State<AppState>,
@@ -187,14 +284,60 @@ async fn model_list(
 
 /// The display names of the people whose records or reviews the reader
 /// sees, so that screens show names rather than logins.
+#[utoipa::path(
+    get,
+    path = "/api/v1/people",
+    tag = "login and devices",
+    summary = "The names of the people the reader sees",
+    description = "The login and display names of the accounts whose work the reader sees: the reader's unit and \
+        below and the units above it (everyone for `province_staff` and `admin`). Any signed-in account.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "By username.", body = Vec<accounts::Person>),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn people(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<accounts::Person>>, AppError> {
     Ok(Json(state.accounts.people(&who).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices",
+    tag = "login and devices",
+    summary = "The account's devices",
+    description = "The account's devices, revoked ones included, oldest first. Any signed-in account.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The devices; times in milliseconds since the Unix epoch.", body = Vec<DeviceRow>),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn my_devices(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<DeviceRow>>, AppError> {
     Ok(Json(state.accounts.directory.devices(Some(&who.account_id)).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices/{id}/revoke",
+    tag = "login and devices",
+    summary = "Revoke a device",
+    description = "Signs a device out: its token gets `401 token_revoked` from then on. Its owner may, and so may an \
+        admin; revoking a revoked device keeps its first `revoked_at`.",
+    params(("id" = String, Path, description = "The device id")),
+    security(("device_token" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 400, description = "`bad_path`: the id does not decode to UTF-8.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, description = "`forbidden`, rule `own_devices_only`: neither the owner nor an admin.",
+            body = ErrorBody),
+        (status = 404, description = "`not_found`: no device has this id.", body = ErrorBody),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn revoke_device(
     who: Principal,
     State(state): State<AppState>,
@@ -216,11 +359,45 @@ fn require(who: &Principal, role: Role) -> Result<(), AppError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/accounts",
+    tag = "admin",
+    summary = "Every account",
+    description = "Every account, by username. Needs `admin`.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The accounts.", body = Vec<AccountInfo>),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn list_accounts(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<AccountInfo>>, AppError> {
     require(&who, Role::Admin)?;
     Ok(Json(state.accounts.directory.accounts().await?.iter().map(accounts::info).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/accounts",
+    tag = "admin",
+    summary = "Create an account",
+    description = "Creates an account. Needs `admin`.",
+    request_body = NewAccount,
+    security(("device_token" = [])),
+    responses(
+        (status = 201, description = "The account created.", body = AccountInfo),
+        (status = 400, description = "`bad_request`: not the JSON of a new account, or an invalid value (the message \
+            says which).", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 409, description = "`conflict`: the username or phone is taken.", body = ErrorBody),
+        (status = 413, response = openapi::BodyTooLarge),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn create_account(
     who: Principal,
     State(state): State<AppState>,
@@ -232,6 +409,29 @@ async fn create_account(
 }
 
 /// CSV with the header `username,phone,display_name,role,unit,secret`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/accounts/import",
+    tag = "admin",
+    summary = "Create accounts from a CSV file",
+    description = "Creates the accounts of a UTF-8 CSV file with the header \
+        `username,phone,display_name,role,unit,secret`, one account a line, the fields of a new account. Every row \
+        is checked before any is created: an error names its line and creates nothing. Needs `admin`.",
+    request_body(content = String, content_type = "text/csv", description = "The CSV file; a leading byte-order mark \
+        is ignored."),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The accounts created, in file order.", body = Vec<AccountInfo>),
+        (status = 400, description = "`bad_request`: a line is not a valid new account.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 409, description = "`conflict`: a username or phone is taken, or appears twice in the file.",
+            body = ErrorBody),
+        (status = 413, response = openapi::BodyTooLarge),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn import_accounts(
     who: Principal,
     State(state): State<AppState>,
@@ -242,15 +442,42 @@ async fn import_accounts(
     Ok(Json(state.accounts.import_csv(&csv).await?))
 }
 
-#[derive(Debug, Deserialize)]
+/// Any of the fields; an absent or `null` one is left as it is.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountPatch {
     disabled: Option<bool>,
+    /// A unit code of the organisation tree.
     unit: Option<String>,
     role: Option<Role>,
+    /// 1 to 200 characters, not blank; trimmed.
+    #[schema(min_length = 1, max_length = 200)]
     display_name: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/accounts/{id}",
+    tag = "admin",
+    summary = "Change an account",
+    description = "Changes an account. Usernames, phone numbers and secrets cannot be changed here. Needs `admin`.",
+    params(("id" = String, Path, description = "The account id")),
+    request_body = AccountPatch,
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The account after the change.", body = AccountInfo),
+        (status = 400, description = "`bad_request`: an unknown field, a wrong type, a unit not in the tree, a blank \
+            or long name; `bad_path`: the id does not decode to UTF-8.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 404, description = "`not_found`: no account has this id.", body = ErrorBody),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 409, description = "`last_admin`: the change would leave no enabled admin account; nothing \
+            changed.", body = ErrorBody),
+        (status = 413, response = openapi::BodyTooLarge),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn update_account(
     who: Principal,
     State(state): State<AppState>,
@@ -269,25 +496,64 @@ async fn update_account(
     Ok(Json(state.accounts.update_account(&id, update).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/devices",
+    tag = "admin",
+    summary = "Every device",
+    description = "Every device of every account, oldest first. Needs `admin`.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The devices.", body = Vec<DeviceRow>),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn all_devices(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<DeviceRow>>, AppError> {
     require(&who, Role::Admin)?;
     Ok(Json(state.accounts.directory.devices(None).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/quarantine",
+    tag = "admin",
+    summary = "The quarantined changes",
+    description = "The changes sync refused and kept, oldest first (the changes themselves are not returned). Needs \
+        `admin`.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The quarantine entries.", body = Vec<QuarantineEntry>),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn quarantine(who: Principal, State(state): State<AppState>) -> Result<Json<Vec<QuarantineEntry>>, AppError> {
     require(&who, Role::Admin)?;
     Ok(Json(state.accounts.directory.quarantined().await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RollupParams {
+    /// First day of the period.
+    #[param(format = Date)]
     from: String,
+    /// Last day of the period, included, not before `from`.
+    #[param(format = Date)]
     to: String,
+    /// What the rows group: a field, a model, or a unit of a level.
     #[serde(default = "default_group")]
+    #[param(value_type = Option<openapi::GroupBy>)]
     group: String,
+    /// Count only approved records.
     #[serde(default)]
     approved: bool,
+    /// `json` (default), or a `csv` or `xlsx` download.
     #[serde(default)]
+    #[param(value_type = Option<openapi::RollupFormat>)]
     format: Option<String>,
 }
 
@@ -296,6 +562,28 @@ fn default_group() -> String {
 }
 
 /// A rollup of the reader's scope; `format=csv` or `format=xlsx` downloads it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/rollup",
+    tag = "reports",
+    summary = "A rollup of a period",
+    description = "A rollup of the reader's scope over a period (docs/PROTOCOL.md §12): JSON, or a CSV or XLSX \
+        download with Vietnamese column names. Any signed-in account; the scope is the account's unit and below, or \
+        everything for `province_staff` and `admin`.",
+    params(RollupParams),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The rollup; CSV and XLSX come with `Content-Disposition: attachment`.",
+            content(
+                (reports::Rollup = "application/json"),
+                (String = "text/csv; charset=utf-8"),
+                ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            )),
+        (status = 400, response = openapi::BadQuery),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn rollup(
     who: Principal,
     State(state): State<AppState>,
@@ -329,15 +617,42 @@ fn download(bytes: Vec<u8>, content_type: &'static str, file: &str) -> Response 
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecordsParams {
+    /// First day of the period.
+    #[param(format = Date)]
     from: String,
+    /// Last day of the period, included, not before `from`.
+    #[param(format = Date)]
     to: String,
+    /// A `csv` (default) or `xlsx` download.
     #[serde(default)]
+    #[param(value_type = Option<openapi::RecordsFormat>)]
     format: Option<String>,
 }
 
 /// The raw records of a period in the reader's scope, as CSV (default) or XLSX.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/records",
+    tag = "reports",
+    summary = "A period's records, as CSV or XLSX",
+    description = "Every record of a period in the reader's scope, tombstones included, one row each, with \
+        Vietnamese column names (docs/PROTOCOL.md §12). Any signed-in account.",
+    params(RecordsParams),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "A download (`Content-Disposition: attachment`).",
+            content(
+                (String = "text/csv; charset=utf-8"),
+                ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            )),
+        (status = 400, response = openapi::BadQuery),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn records_export(
     who: Principal,
     State(state): State<AppState>,
@@ -364,11 +679,18 @@ async fn records_export(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ChartParams {
+    /// First day, for `records.svg` and `incidents.svg`.
+    #[param(format = Date)]
     from: Option<String>,
+    /// Last day, included, for `records.svg` and `incidents.svg`.
+    #[param(format = Date)]
     to: Option<String>,
+    /// The year of `targets.svg`.
     year: Option<i32>,
+    /// Count only approved records.
     #[serde(default)]
     approved: bool,
     /// `en` for English words; Vietnamese otherwise.
@@ -378,6 +700,24 @@ struct ChartParams {
 /// `records.svg` (records per month), `incidents.svg` (incidents by
 /// category) over `from`..`to`; `targets.svg` (new models against target per
 /// unit) for `year`. All scoped like the reports, in the reader's language.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/charts/{chart}",
+    tag = "reports",
+    summary = "An SVG chart",
+    description = "An SVG chart of the reader's scope, 340 units wide: records per month or incidents by category \
+        over `from`..`to`, or new models against target per unit for `year`. Any signed-in account.",
+    params(("chart" = openapi::Chart, Path, description = "Which chart"), ChartParams),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The chart.", content((String = "image/svg+xml; charset=utf-8"))),
+        (status = 400, description = "`bad_query`: a chart without its `from` and `to` or `year`, or an invalid \
+            value; `bad_path`: the name does not decode to UTF-8.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 404, description = "`not_found`: no chart of this name.", body = ErrorBody),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn chart(
     who: Principal,
     State(state): State<AppState>,
@@ -438,6 +778,24 @@ async fn chart(
 }
 
 /// The review queue of the reader's commune (commune staff and above).
+#[utoipa::path(
+    get,
+    path = "/api/v1/review/queue",
+    tag = "reports",
+    summary = "The review queue",
+    description = "The live records of the reader's scope for commune review, newest first, with the fields two \
+        devices changed concurrently. Needs `commune_staff` or above.",
+    params(reports::QueueFilter),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The records.", body = Vec<reports::QueueItem>),
+        (status = 400, description = "`bad_query`: a day that is not `YYYY-MM-DD`, or a period that ends before it \
+            starts.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn review_queue(
     who: Principal,
     State(state): State<AppState>,
@@ -451,6 +809,23 @@ async fn review_queue(
 }
 
 /// A typical model and where it was replicated.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/replications/{model}",
+    tag = "reports",
+    summary = "Where a model was replicated",
+    description = "The models replicated from a model in the reader's scope, directly (`depth` 1) or through another \
+        replication. Any signed-in account.",
+    params(("model" = String, Path, description = "The model id")),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The replications, by depth, then start.", body = Vec<reports::Replication>),
+        (status = 400, description = "`bad_path`: the id does not decode to UTF-8.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 404, description = "`not_found`: no such model in the reader's scope.", body = ErrorBody),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn replications(
     who: Principal,
     State(state): State<AppState>,
@@ -463,6 +838,21 @@ async fn replications(
 
 /// The latest month with records in the reader's scope: `{"month": "2025-06"}`,
 /// or `{"month": null}` before anyone logged anything.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/latest",
+    tag = "reports",
+    summary = "The latest month with records",
+    description = "The latest month with a live record in the reader's scope; the report screen opens on it. Any \
+        signed-in account.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The month, or `null` before anyone logged anything.",
+            body = openapi::LatestMonth),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn latest(who: Principal, State(state): State<AppState>) -> Result<Json<serde_json::Value>, AppError> {
     let org = state.accounts.org();
     let scope = reports::report_scope(&who, &org);
@@ -470,12 +860,29 @@ async fn latest(who: Principal, State(state): State<AppState>) -> Result<Json<se
     Ok(Json(serde_json::json!({ "month": month })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct YearParam {
     year: i32,
 }
 
 /// Progress against the yearly targets, for the units in the reader's scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/targets",
+    tag = "reports",
+    summary = "Progress against the yearly targets",
+    description = "Progress against the yearly targets, one row per unit in the reader's scope that has targets \
+        (docs/PROTOCOL.md §12). Any signed-in account.",
+    params(YearParam),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The rows.", body = Vec<reports::Progress>),
+        (status = 400, response = openapi::BadQuery),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn targets(
     who: Principal,
     State(state): State<AppState>,
@@ -487,6 +894,26 @@ async fn targets(
     Ok(Json(rows.into_iter().filter(|r| scope.as_deref().is_none_or(|s| org.is_within(&r.unit, s))).collect()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/targets",
+    tag = "reports",
+    summary = "Set a unit's targets for a year",
+    description = "Sets a unit's targets for a year, overriding the province's rule. Needs `province_staff` or \
+        above.",
+    request_body = TargetSetting,
+    security(("device_token" = [])),
+    responses(
+        (status = 204, description = "Set."),
+        (status = 400, description = "`bad_request`: not the JSON of a target, a unit not in the tree, or a value \
+            out of its bounds.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 413, response = openapi::BodyTooLarge),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn set_target(who: Principal, State(state): State<AppState>, body: Body) -> Result<StatusCode, AppError> {
     require(&who, Role::ProvinceStaff)?;
     let t: TargetSetting = json_body(body).await?;
@@ -502,17 +929,64 @@ async fn set_target(who: Principal, State(state): State<AppState>, body: Body) -
 
 /// Every signed-in user reads the tree: the app shows unit names and lets
 /// staff pick a unit for a new model.
+#[utoipa::path(
+    get,
+    path = "/api/v1/org",
+    tag = "login and devices",
+    summary = "The organisation tree",
+    description = "The organisation tree: its units and successions (docs/PROTOCOL.md §10). Any signed-in account.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The tree.", body = crate::org::OrgDocument),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn read_org(_who: Principal, State(state): State<AppState>) -> Result<Response, AppError> {
     let json = crate::org::to_json(&state.accounts.org()).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/org",
+    tag = "admin",
+    summary = "The organisation tree, for admins",
+    description = "The organisation tree, as `GET /api/v1/org` gives it. Needs `admin`.",
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The tree.", body = crate::org::OrgDocument),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn export_org(who: Principal, State(state): State<AppState>) -> Result<Response, AppError> {
     require(&who, Role::Admin)?;
     let json = crate::org::to_json(&state.accounts.org()).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/org",
+    tag = "admin",
+    summary = "Replace the organisation tree",
+    description = "Replaces the whole organisation tree after validating it as a whole; on any error nothing \
+        changes. Needs `admin`.",
+    request_body = crate::org::OrgDocument,
+    security(("device_token" = [])),
+    responses(
+        (status = 204, description = "Replaced."),
+        (status = 400, description = "`bad_request`: unknown fields, an invalid tree (the message names the entry, \
+            e.g. `JSON units[3]: …`), or an account bound to a unit missing from the new tree.", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, response = openapi::NeedsRole),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 413, response = openapi::BodyTooLarge),
+        (status = 500, response = openapi::Internal),
+    )
+)]
 async fn import_org(who: Principal, State(state): State<AppState>, body: Body) -> Result<StatusCode, AppError> {
     require(&who, Role::Admin)?;
     let bytes = read_body(body).await?;
@@ -522,6 +996,35 @@ async fn import_org(who: Principal, State(state): State<AppState>, body: Body) -
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sync",
+    tag = "sync",
+    summary = "One round trip of a sync session (CBOR)",
+    description = "One round trip of a sync session: Automerge sync messages for many documents, as gzip-compressed \
+        CBOR. Not JSON: `docs/PROTOCOL.md` is its normative description (§1 headers and limits, §3 message shapes, \
+        §6 sessions, §7 write rules, §9 errors). Any signed-in account.",
+    request_body(content(("application/cbor")), description = "The CBOR request of docs/PROTOCOL.md §3, with \
+        `Content-Encoding: gzip`."),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "The CBOR response of docs/PROTOCOL.md §3, with `Content-Encoding: gzip`.",
+            content(("application/cbor"))),
+        (status = 400, description = "`malformed_body`, `unsupported_version`, `bad_document_id`, \
+            `duplicate_document`, `bad_sync_message`, `bad_change` (docs/PROTOCOL.md §9).", body = ErrorBody),
+        (status = 401, response = openapi::Unauthenticated),
+        (status = 403, description = "`forbidden`, with the `rule` of docs/PROTOCOL.md §7.2 broken and the `doc`.",
+            body = ErrorBody),
+        (status = 408, response = openapi::BodyTimeout),
+        (status = 413, description = "`body_too_large`, `too_many_documents`, `over_budget`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not `Content-Type: application/cbor` with \
+            `Content-Encoding: gzip`.", body = ErrorBody),
+        (status = 422, description = "`schema_violation`, with the `doc` and the `path` in it.", body = ErrorBody),
+        (status = 500, response = openapi::Internal),
+        (status = 503, description = "`busy`: other processes kept writing the same documents; try again.",
+            body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 async fn sync(
     who: Principal,
     State(state): State<AppState>,

@@ -6,7 +6,7 @@
 //! ## Layout
 //!
 //! * [`http`]: routes, header and body checks, CBOR/gzip framing; [`app`]
-//!   builds the router;
+//!   builds the router; [`http::openapi`] is the OpenAPI document of its routes;
 //! * [`gate`]: every byte of a sync message parsed and bounded before
 //!   Automerge reads it;
 //! * [`sync`]: the server half of the sync protocol, all or nothing per request;

@@ -27,18 +27,27 @@ pub const MAX_PER_PAGE: usize = 100;
 pub const MAX_QUERY_CHARS: usize = 100;
 
 /// What the list is asked for, as the query string gives it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ModelSearch {
+    /// Words that must all occur in the name, ignoring case and diacritics.
+    #[param(max_length = 100)]
     pub q: Option<String>,
+    /// A field code; empty for any.
     pub field: Option<String>,
+    /// A model status code; empty for any.
     pub status: Option<String>,
+    /// A unit code: models of that unit and below it, successions included; empty for any.
     pub unit: Option<String>,
+    /// From 1; a page past the last is empty.
+    #[param(minimum = 1, default = 1)]
     pub page: Option<usize>,
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub per_page: Option<usize>,
 }
 
 /// One page of the list.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ModelPage {
     /// Models that match every filter.
     pub total: usize,
@@ -51,7 +60,7 @@ pub struct ModelPage {
     pub models: Vec<ModelListItem>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ModelListItem {
     pub id: String,
     pub name: String,

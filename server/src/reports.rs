@@ -21,11 +21,13 @@ use crate::store::ReportStore;
 use crate::store::reports::{IncidentFacts, ModelFacts, RecordDetails, RecordFacts};
 
 /// A period of days, both ends included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Period {
     #[serde(serialize_with = "as_day")]
+    #[schema(value_type = String, format = Date)]
     pub from: Date,
     #[serde(serialize_with = "as_day")]
+    #[schema(value_type = String, format = Date)]
     pub to: Date,
 }
 
@@ -51,7 +53,7 @@ impl Period {
 }
 
 /// How rows are grouped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Grouping {
     Field,
@@ -74,7 +76,7 @@ impl Grouping {
 
 pub use kheo_shared::report::{Replication, RollupRow, Totals};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rollup {
     pub period: Period,
     pub grouping: Grouping,
@@ -84,6 +86,7 @@ pub struct Rollup {
     pub rows: Vec<RollupRow>,
     pub total: Totals,
     /// Units mapped to their successors as of the period's end: (old, new).
+    #[schema(value_type = Vec<Vec<String>>)]
     pub mapped_units: Vec<(String, String)>,
 }
 
@@ -214,7 +217,7 @@ pub async fn rollup(
 }
 
 /// Progress of one unit against its targets for a year.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     pub unit: String,
     pub name: String,
@@ -273,11 +276,15 @@ pub async fn progress(store: &dyn ReportStore, org: &OrgTree, year: i32) -> Resu
     Ok(rows)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TargetSetting {
+    /// A unit code of the organisation tree.
     pub unit: String,
+    #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
+    #[schema(minimum = 0, maximum = 1000)]
     pub new_models: i64,
+    #[schema(minimum = 0, maximum = 1000)]
     pub typical: i64,
 }
 
@@ -685,20 +692,27 @@ fn cell_text(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Filters of the review queue; every one is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueFilter {
+    /// First day, `YYYY-MM-DD`.
+    #[param(format = Date)]
     pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`, not before `from`.
+    #[param(format = Date)]
     pub to: Option<String>,
     /// A unit (typically a village): models of that unit and below.
     pub unit: Option<String>,
+    /// A model id.
     pub model: Option<String>,
+    /// A record kind code.
     pub kind: Option<String>,
     /// `new`, `approved`, `returned` or `edited_after_approval`.
     pub state: Option<String>,
 }
 
 /// A record in the queue, with where it comes from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QueueItem {
     #[serde(flatten)]
     pub item: crate::store::reports::ReviewItem,

@@ -125,6 +125,7 @@ pub const LOGIN_PATH: &str = "/api/v1/login";
 
 /// `POST /api/v1/login` (JSON): a username or phone number and a password or PIN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     pub login: String,
     pub secret: String,
@@ -135,6 +136,7 @@ pub struct LoginRequest {
 
 /// A successful login registers a device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// Bearer token for every later request; shown once, stored hashed.
     pub token: String,
@@ -145,6 +147,7 @@ pub struct LoginResponse {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountInfo {
     pub id: String,
     pub username: String,
@@ -157,8 +160,11 @@ pub struct AccountInfo {
 
 /// JSON body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
+    /// A stable code (`docs/PROTOCOL.md` §9), e.g. `bad_query`.
     pub error: String,
+    /// For people; its wording may change.
     pub message: String,
     /// The document the error is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The figures of a group. Counts of models describe the models as they
 /// stand; everything else counts what happened in the period.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct Totals {
     pub models: i64,
@@ -65,6 +66,7 @@ impl Totals {
 /// One group of a rollup: its key (a unit code, field code or model id),
 /// the name people see, and its figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RollupRow {
     pub key: String,
     pub label: String,
@@ -74,6 +76,7 @@ pub struct RollupRow {
 /// A model replicated from a typical one, directly or through another
 /// replication, with where and when it started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Replication {
     pub model: String,
     pub name: String,

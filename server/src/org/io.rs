@@ -23,7 +23,7 @@ pub const UNITS_CSV_HEADER: [&str; 6] = ["code", "name", "level", "parent", "val
 pub const SUCCESSIONS_CSV_HEADER: [&str; 3] = ["old", "new", "effective"];
 
 /// The JSON form of a tree.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgDocument {
     pub units: Vec<Unit>,

@@ -45,7 +45,7 @@ pub use tree::{OrgError, OrgTree};
 time::serde::format_description!(ymd, Date, "[year]-[month]-[day]");
 
 /// The kind of a unit, which also fixes where it may sit in the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     /// Tỉnh / thành phố trực thuộc trung ương.
@@ -121,7 +121,7 @@ impl FromStr for Level {
 
 /// One unit of the tree: a province, district, commune, village or agency,
 /// as it existed between two dates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Unit {
     /// Stable identifier, 1 to 64 of `A-Z a-z 0-9 . _ -`, e.g. `QNA.TK.TT.KD`.
@@ -136,9 +136,11 @@ pub struct Unit {
     pub parent: Option<String>,
     /// First day the unit existed.
     #[serde(with = "ymd")]
+    #[schema(value_type = String, format = Date)]
     pub valid_from: Date,
     /// Last day the unit existed, inclusive; `None` while it still exists.
     #[serde(default, with = "ymd::option")]
+    #[schema(value_type = Option<String>, format = Date)]
     pub valid_to: Option<Date>,
 }
 
@@ -155,13 +157,14 @@ impl Unit {
 /// A recorded hand-over: from `effective` on, `new` holds (part of) the area
 /// `old` held. Several old units may map to one new unit (a merger) and one
 /// old unit may map to several new ones (a split).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Succession {
     pub old: String,
     pub new: String,
     /// First day `new` holds the area; after `old`'s last day.
     #[serde(with = "ymd")]
+    #[schema(value_type = String, format = Date)]
     pub effective: Date,
 }
 

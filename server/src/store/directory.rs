@@ -26,7 +26,7 @@ pub struct AccountRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DeviceRow {
     pub id: String,
     pub account: String,
@@ -44,7 +44,7 @@ pub struct DeviceRow {
 pub const QUARANTINE_ENTRIES_PER_DEVICE: usize = 200;
 pub const QUARANTINE_BYTES_PER_DEVICE: usize = 4 << 20;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct QuarantineEntry {
     pub id: i64,
     pub at: i64,

@@ -129,7 +129,7 @@ pub struct IncidentFacts {
 }
 
 /// A record waiting for, or carrying, a commune decision.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     pub record: String,
     pub model: String,

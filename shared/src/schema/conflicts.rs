@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// One field with more than one concurrent value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldConflict {
     /// Path inside the record, e.g. `patrol/members_present`.
     pub path: String,

@@ -168,6 +168,7 @@ async fn every_other_answer_allows_nothing_and_is_not_framed_or_sniffed() {
     let http = reqwest::Client::new();
     let answers = [
         ("health", http.get(format!("{}/healthz", server.url)).send().await.unwrap()),
+        ("API document", http.get(format!("{}/api/v1/openapi.json", server.url)).send().await.unwrap()),
         ("unknown API path", http.get(format!("{}/api/v1/nothing-here", server.url)).send().await.unwrap()),
         ("no token", http.get(format!("{}/api/v1/me", server.url)).send().await.unwrap()),
         ("me", http.get(format!("{}/api/v1/me", server.url)).bearer_auth(&staff).send().await.unwrap()),

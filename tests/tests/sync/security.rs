@@ -53,7 +53,7 @@ fn refused_with(outcome: Result<kheo_tests::Traffic, SyncFailure>, status: u16, 
 }
 
 #[tokio::test]
-async fn no_endpoint_but_login_and_health_answers_without_a_token() {
+async fn no_endpoint_but_login_health_and_the_api_document_answers_without_a_token() {
     let server = TestServer::start().await;
     let routes = [
         ("POST", "/api/v1/sync"),
@@ -82,6 +82,10 @@ async fn no_endpoint_but_login_and_health_answers_without_a_token() {
     }
     let (status, _) = json_call(reqwest::Method::GET, &format!("{}/healthz", server.url), None, None).await;
     assert_eq!(status, 200);
+    let (status, document) =
+        json_call(reqwest::Method::GET, &format!("{}/api/v1/openapi.json", server.url), None, None).await;
+    assert_eq!(status, 200);
+    assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{document}");
 }
 
 #[tokio::test]
