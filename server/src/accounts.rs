@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use automerge::ActorId;
 use kheo_shared::codes::Role;
@@ -12,10 +12,11 @@ use kheo_shared::protocol::{AccountInfo, LoginRequest, LoginResponse};
 use kheo_shared::scalars::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::throttle::{self, LoginThrottle};
+use crate::auth::throttle::{self, LoginThrottle, ThrottleError};
 use crate::auth::{Principal, secret, token};
 use crate::error::AppError;
 use crate::org::OrgTree;
+use crate::store::LoginWindows;
 use crate::store::directory::{AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError};
 
 /// Failed logins allowed per account from one address, in one window.
@@ -26,8 +27,6 @@ pub const ADDRESS_FAILURES: u32 = 30;
 /// times what one address may try, so only many addresses together reach it.
 pub const ACCOUNT_FAILURES_ALL_ADDRESSES: u32 = 10 * ACCOUNT_FAILURES;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Most keys each throttle table remembers (see [`throttle`]).
-pub const THROTTLE_ENTRIES: usize = 50_000;
 /// Longest a login waits for a free password check before it is answered `503 busy`.
 pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(1);
 
@@ -85,6 +84,16 @@ impl From<DirectoryError> for AppError {
     }
 }
 
+impl From<ThrottleError> for AppError {
+    fn from(e: ThrottleError) -> Self {
+        match e {
+            ThrottleError::Locked(wait) => AppError::TooManyAttempts(whole_seconds(wait)),
+            // An attempt that cannot be counted is not checked.
+            ThrottleError::Unavailable(e) => AppError::LoginsUnavailable(e),
+        }
+    }
+}
+
 pub fn info(a: &AccountRow) -> AccountInfo {
     AccountInfo {
         id: a.id.clone(),
@@ -127,19 +136,22 @@ fn valid_login(s: &str) -> bool {
 }
 
 impl Accounts {
-    pub fn new(directory: Arc<dyn Directory>, org: OrgTree) -> Self {
+    /// `logins`: the failed-login windows every process on the store shares.
+    pub fn new(directory: Arc<dyn Directory>, logins: Arc<dyn LoginWindows>, org: OrgTree) -> Self {
         Accounts {
             directory,
             org: RwLock::new(Arc::new(org)),
             // Unknown until the first request compares it: that one reloads.
             org_generation: AtomicI64::new(-1),
-            throttle: LoginThrottle::new(throttle::Limits {
-                per_pair: ACCOUNT_FAILURES,
-                per_address: ADDRESS_FAILURES,
-                per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
-                window: FAILURE_WINDOW,
-                max_entries: THROTTLE_ENTRIES,
-            }),
+            throttle: LoginThrottle::new(
+                logins,
+                throttle::Limits {
+                    per_pair: ACCOUNT_FAILURES,
+                    per_address: ADDRESS_FAILURES,
+                    per_account: ACCOUNT_FAILURES_ALL_ADDRESSES,
+                    window: FAILURE_WINDOW,
+                },
+            ),
             hashing: Arc::new(tokio::sync::Semaphore::new(hash_concurrency())),
             hash_threads: secret::HashThreads::new(hash_concurrency()),
         }
@@ -299,17 +311,15 @@ impl Accounts {
         // Counted per account, whichever of its logins was typed.
         let account_key = account.as_ref().map_or_else(|| login.clone(), |a| a.id.clone());
         let address = address.unwrap_or(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
-        let attempt = self
-            .throttle
-            .reserve(&account_key, address, Instant::now())
-            .map_err(|wait| AppError::TooManyAttempts(whole_seconds(wait)))?;
+        let mut attempt = self.throttle.reserve(&account_key, address, Timestamp::now().millis()).await?;
         let permit = match tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned()).await {
             Ok(Ok(permit)) => permit,
             _ => {
-                self.throttle.refund(attempt);
+                self.throttle.refund(attempt).await?;
                 return Err(AppError::Busy(1));
             }
         };
+        attempt.checked();
         let stored = account.as_ref().map(|a| a.secret_hash.clone());
         let secret = request.secret;
         // The permit goes with the check: a client that hangs up does not free
@@ -329,7 +339,9 @@ impl Accounts {
         let Some(account) = account.filter(|_| matches) else {
             return Err(AppError::InvalidCredentials);
         };
-        self.throttle.succeeded(attempt);
+        // A right secret whose attempt cannot be settled is refused too:
+        // it stays counted, as a failure would.
+        self.throttle.succeeded(attempt).await?;
         if account.disabled {
             return Err(AppError::AccountDisabled);
         }

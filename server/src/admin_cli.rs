@@ -91,9 +91,9 @@ pub enum AdminCommand {
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let db = store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
     let (units, successions) = db.directory.org().await?;
-    let accounts = Accounts::new(db.directory.clone(), OrgTree::new(units, successions)?);
+    let accounts = Accounts::new(db.directory.clone(), db.logins.clone(), OrgTree::new(units, successions)?);
     let result = execute(&accounts, command).await;
-    db.store.close().await;
+    db.close().await;
     result
 }
 

@@ -70,6 +70,9 @@ pub enum AppError {
     /// The change would leave no enabled admin account.
     #[error("{0}")]
     LastAdmin(String),
+    /// The login throttle's store failed: the login is refused unchecked.
+    #[error("logging in is unavailable for a moment; try again later")]
+    LoginsUnavailable(#[source] crate::store::logins::LoginWindowsError),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -93,7 +96,7 @@ impl AppError {
             MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Unauthenticated(_) | TokenRevoked | AccountDisabled | InvalidCredentials => StatusCode::UNAUTHORIZED,
             TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
-            Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Busy(_) | LoginsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Forbidden { .. } => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
@@ -124,6 +127,7 @@ impl AppError {
             InvalidCredentials => "invalid_credentials",
             TooManyAttempts(_) => "too_many_attempts",
             Busy(_) => "busy",
+            LoginsUnavailable(_) => "unavailable",
             BodyTimeout(_) => "body_timeout",
             Forbidden { .. } => "forbidden",
             NotFound(_) => "not_found",

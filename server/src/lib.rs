@@ -74,7 +74,6 @@ use crate::app_files::AppFiles;
 use crate::changes::ChangeFeed;
 use crate::docs::DocCache;
 use crate::org::OrgTree;
-use crate::store::Store;
 use crate::sync::SyncService;
 use crate::writer::Writer;
 
@@ -134,7 +133,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 }
 
 struct Prepared {
-    store: Arc<dyn Store>,
+    database: store::Database,
     state: AppState,
     /// Set at shutdown, so that waiting polls answer instead of holding it up.
     closing: tokio::sync::watch::Sender<bool>,
@@ -145,11 +144,11 @@ struct Prepared {
 
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let app_files = Arc::new(AppFiles::new(config.app_dir.as_deref())?);
-    let store::Database { store, directory, reports } =
-        store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
+    let database = store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
+    let store::Database { store, directory, reports, logins } = database.clone();
     let (units, successions) = directory.org().await.context("reading the organisation tree")?;
     let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;
-    let accounts = Arc::new(Accounts::new(directory.clone(), org));
+    let accounts = Arc::new(Accounts::new(directory.clone(), logins, org));
     if config.demo {
         demo::seed(store.as_ref(), &accounts).await.context("seeding demo data")?;
     }
@@ -173,7 +172,7 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     };
     let proxies = client_ip::TrustedProxies::new(config.trusted_proxies.iter().copied());
     Ok(Prepared {
-        store,
+        database,
         state: AppState { sync, accounts, reports, app_files, changes },
         closing,
         writer_task,
@@ -187,7 +186,7 @@ async fn serve(
     prepared: Prepared,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let Prepared { store, state, closing, writer_task, limits, proxies } = prepared;
+    let Prepared { database, state, closing, writer_task, limits, proxies } = prepared;
     let shutdown = async move {
         shutdown.await;
         let _ = closing.send(true);
@@ -196,7 +195,7 @@ async fn serve(
     connections::serve(listener, app(state), limits, proxies, shutdown).await;
     // Every request is done and every handle to the writer gone: it drains and ends.
     writer_task.await.context("writer task panicked")?;
-    store.close().await;
+    database.close().await;
     tracing::info!("kheo server stopped");
     Ok(())
 }

@@ -18,20 +18,28 @@
 #[cfg(test)]
 pub mod contract;
 pub mod directory;
+pub mod logins;
+#[cfg(test)]
+pub mod logins_contract;
 mod postgres;
 mod postgres_directory;
+mod postgres_logins;
 mod postgres_reports;
 pub mod reports;
 mod rows;
 pub mod scratch;
 mod sqlite;
 mod sqlite_directory;
+mod sqlite_logins;
 mod sqlite_reports;
 
 pub use directory::Directory;
+pub use logins::LoginWindows;
 pub use postgres::PgStore;
+pub use postgres_logins::PgLogins;
 pub use reports::ReportStore;
 pub use sqlite::SqliteStore;
+pub use sqlite_logins::SqliteLogins;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,6 +57,8 @@ pub enum StoreError {
     CorruptId(String),
     #[error("stored document is unreadable: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Logins(#[from] logins::LoginWindowsError),
 }
 
 /// Which stored state of a document a copy holds: the number of writes
@@ -177,27 +187,43 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// One database seen through its three traits.
+/// One database seen through its three traits, and the login windows kept
+/// beside it.
 #[derive(Clone)]
 pub struct Database {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
     pub reports: Arc<dyn ReportStore>,
+    pub logins: Arc<dyn LoginWindows>,
+}
+
+impl Database {
+    /// Waits until in-flight work is done and releases every connection.
+    pub async fn close(&self) {
+        self.store.close().await;
+        self.logins.close().await;
+    }
 }
 
 /// The one way to open a store: PostgreSQL when a `postgres://` URL is
-/// given, else the embedded SQLite file in `data_dir` (created if needed).
-/// Either is migrated before it is returned.
+/// given, else the embedded SQLite file in `data_dir` (created if needed);
+/// with either, the login windows every process on it shares ([`logins`]).
+/// Both are migrated before they are returned.
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Database, StoreError> {
-    fn split<S: Store + Directory + ReportStore>(db: Arc<S>) -> Database {
-        Database { store: db.clone(), directory: db.clone(), reports: db }
+    fn split<S: Store + Directory + ReportStore>(db: Arc<S>, logins: Arc<dyn LoginWindows>) -> Database {
+        Database { store: db.clone(), directory: db.clone(), reports: db, logins }
     }
     match database_url {
-        Some(url) => Ok(split(Arc::new(PgStore::open(url).await?))),
+        Some(url) => {
+            // The store's migrations make the windows' table.
+            let store = Arc::new(PgStore::open(url).await?);
+            Ok(split(store, Arc::new(PgLogins::open(url).await?)))
+        }
         None => {
             std::fs::create_dir_all(data_dir)
                 .map_err(|e| StoreError::Corrupt(format!("creating {}: {e}", data_dir.display())))?;
-            Ok(split(Arc::new(SqliteStore::open(data_dir).await?)))
+            let store = Arc::new(SqliteStore::open(data_dir).await?);
+            Ok(split(store, Arc::new(SqliteLogins::open(data_dir).await?)))
         }
     }
 }

@@ -192,3 +192,75 @@ async fn a_server_process_killed_mid_sync_loses_no_acknowledged_record() {
     after.sync(&server.url).await.expect("sync after restart");
     assert_eq!(after.records(&log).len(), acknowledged.len(), "the store holds it all, loadable");
 }
+
+/// A login through `url`: its status and `error` code.
+async fn login_at(http: &reqwest::Client, url: &str, login: &str, secret: &str) -> (u16, String) {
+    let response = http
+        .post(format!("{url}{}", kheo_shared::protocol::LOGIN_PATH))
+        .json(&serde_json::json!({ "login": login, "secret": secret, "device_label": "guesser" }))
+        .send()
+        .await
+        .expect("the login is answered");
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body["error"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Wrong guesses at `login`, each through the next of `urls`, until one is
+/// refused: how many were checked (answered 401) before it.
+async fn guesses_before_the_lock(http: &reqwest::Client, urls: &[String], login: &str) -> u32 {
+    for i in 0..100u32 {
+        let url = &urls[i as usize % urls.len()];
+        match login_at(http, url, login, "guess-wrong").await {
+            (401, _) => {}
+            (429, code) if code == "too_many_attempts" => return i,
+            other => panic!("guess {i}: {other:?}"),
+        }
+    }
+    panic!("100 guesses and no lock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guessing_through_two_server_processes_is_refused_after_as_many_attempts_as_through_one() {
+    let server = TestServer::start().await;
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_kheo-process"));
+    let process = server.spawn_process(binary).await;
+    let http = reqwest::Client::new();
+    let (one, _) = server.account("through-one", kheo_shared::codes::Role::Volunteer, kheo_tests::HOME_UNIT).await;
+    let (two, secret) = server.account("through-two", kheo_shared::codes::Role::Volunteer, kheo_tests::HOME_UNIT).await;
+
+    let alone = guesses_before_the_lock(&http, std::slice::from_ref(&server.url), &one).await;
+    let urls = [server.url.clone(), process.url.clone()];
+    let spread = guesses_before_the_lock(&http, &urls, &two).await;
+    assert_eq!(alone, kheo_server::accounts::ACCOUNT_FAILURES);
+    assert_eq!(spread, alone, "two processes give a guesser no more attempts than one");
+    // Locked on both, even with the right secret.
+    for url in &urls {
+        assert_eq!(login_at(&http, url, &two, &secret).await, (429, "too_many_attempts".to_owned()), "{url}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_guesses_at_once_through_two_servers_are_checked_at_most_the_limit() {
+    let server = TestServer::start().await;
+    let peer = server.start_peer().await;
+    let urls = [server.url.clone(), peer.url()];
+    let (name, secret) = server.account("rushed", kheo_shared::codes::Role::Volunteer, kheo_tests::HOME_UNIT).await;
+    let http = reqwest::Client::new();
+    let answers = futures::future::join_all((0..40).map(|i| login_at(&http, &urls[i % 2], &name, "guess-wrong"))).await;
+    let mut checked = 0;
+    for answer in &answers {
+        match answer {
+            (401, _) => checked += 1,
+            (429, code) => assert_eq!(code, "too_many_attempts"),
+            (503, code) => assert_eq!(code, "busy"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(checked <= kheo_server::accounts::ACCOUNT_FAILURES, "{checked} of 40 were checked");
+    // What the servers were too busy to check was given back: the limit fills up exactly.
+    checked += guesses_before_the_lock(&http, &urls, &name).await;
+    assert_eq!(checked, kheo_server::accounts::ACCOUNT_FAILURES, "guesses checked in all");
+    assert_eq!(login_at(&http, &urls[1], &name, &secret).await.0, 429);
+    peer.stop().await.expect("peer stops");
+}

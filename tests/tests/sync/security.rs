@@ -587,3 +587,27 @@ async fn the_admin_command_keeps_an_enabled_admin_too() {
     run(&config, AdminCommand::DisableAccount { username: "only.admin".into() }).await.unwrap();
     assert!(run(&config, AdminCommand::DisableAccount { username: "other.admin".into() }).await.is_err());
 }
+
+#[tokio::test]
+async fn a_login_the_throttle_cannot_count_is_refused_unchecked() {
+    let server = TestServer::start().await;
+    let (name, secret) = server.account("closed", Role::Volunteer, HOME_UNIT).await;
+    // The failed-login windows break: on SQLite a file beside the store, on
+    // PostgreSQL a table of the store's database.
+    sqlx::any::install_default_drivers();
+    let url = match &server.database {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}", server.dir.path().join("logins.sqlite3").display()),
+    };
+    let windows = sqlx::AnyPool::connect(&url).await.expect("the windows' database opens");
+    sqlx::query("DROP TABLE login_failures").execute(&windows).await.expect("the table goes");
+    windows.close().await;
+
+    let url = format!("{}{LOGIN_PATH}", server.url);
+    for secret in ["wrong-guess", secret.as_str()] {
+        let body = serde_json::json!({ "login": name, "secret": secret });
+        let (status, body) = json_call(reqwest::Method::POST, &url, None, Some(body)).await;
+        assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")), "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    }
+}
