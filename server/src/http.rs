@@ -43,12 +43,16 @@ pub struct AppState {
     pub reports: Arc<dyn ReportStore>,
     pub app_files: Arc<AppFiles>,
     pub changes: Arc<ChangeFeed>,
+    pub health: crate::health::Health,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        // Served on --metrics-addr only (see crate::metrics).
+        .route("/metrics", get(metrics_elsewhere))
         // The answer carries the device's token: no cache may keep it.
         .route(LOGIN_PATH, post(login).layer(no_store()))
         .route(SYNC_PATH, post(sync))
@@ -88,6 +92,7 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
         .with_state(state)
 }
 
@@ -110,8 +115,15 @@ async fn app_files(State(state): State<AppState>, request: Request) -> Response 
     state.app_files.serve(request).await
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// The last database probe's result (see [`crate::health`]); `503` when it failed or is stale.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let report = state.health.report();
+    let status = if report.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(report)).into_response()
+}
+
+async fn metrics_elsewhere() -> AppError {
+    AppError::NotFound("metrics are served only on the address given with --metrics-addr".into())
 }
 
 /// A login body is a few short strings; a bigger one is refused before it is parsed.

@@ -157,14 +157,31 @@ impl TestServer {
     /// A real server process (the `kheo-process` binary) on the same store,
     /// for tests that kill one with SIGKILL.
     pub async fn spawn_process(&self, binary: &std::path::Path) -> ServerProcess {
+        self.spawn_process_with(binary, &[], "warn", false).await
+    }
+
+    /// The same with these arguments and `RUST_LOG`; with `logs`, its
+    /// stderr (the log) is piped into [`ServerProcess::child`] for the test to read.
+    pub async fn spawn_process_with(
+        &self,
+        binary: &std::path::Path,
+        args: &[&str],
+        rust_log: &str,
+        logs: bool,
+    ) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(binary);
         command
+            .args(args)
             .env("KHEO_ADDR", "127.0.0.1:0")
             .env("KHEO_DATA_DIR", self.dir.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
+            .env_remove("KHEO_LOG_FORMAT")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
+        if logs {
+            command.stderr(std::process::Stdio::piped());
+        }
         match &self.database {
             Some(db) => command.env("KHEO_DATABASE_URL", &db.url),
             None => command.env_remove("KHEO_DATABASE_URL"),
