@@ -1,9 +1,10 @@
 //! HTTP: routes, body and header checks, the CBOR/gzip framing of sync, and
 //! the JSON endpoints for login, devices and administration.
 //!
-//! Every route but `/healthz` and the login needs a device token
-//! (`Authorization: Bearer ...`); the [`Principal`] extractor refuses the
-//! request with 401 before any handler runs. What no route takes goes to
+//! Every route but `/healthz`, `/metrics` (a JSON 404 here: metrics are
+//! served on `--metrics-addr`, see [`crate::metrics`]) and the login needs
+//! a device token (`Authorization: Bearer ...`); the [`Principal`]
+//! extractor refuses the request with 401 before any handler runs. What no route takes goes to
 //! [`AppFiles`]: the web app, or a JSON 404 under `/api`.
 
 use std::net::SocketAddr;
