@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::logs::LogFormat;
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
@@ -47,6 +49,13 @@ pub struct Config {
     #[arg(long, env = "KHEO_MAX_CONNECTIONS", default_value = "1024",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+    /// Address of a second listener that serves only `GET /metrics`
+    /// (Prometheus text format), e.g. `127.0.0.1:9464`; off when not given.
+    #[arg(long, env = "KHEO_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Log lines on stderr as `text` or `json` (one object a line).
+    #[arg(long, global = true, env = "KHEO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// `30s`, `500ms`, `2m`, or a bare number of seconds; at least 1 ms.
@@ -83,6 +92,8 @@ impl Config {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            metrics_addr: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -126,5 +137,16 @@ mod tests {
         assert_eq!(cli.config.header_timeout, Duration::from_millis(500));
         assert_eq!(cli.config.max_connections, 1024);
         assert!(Cli::try_parse_from(["kheo-server", "--trusted-proxy", "proxy.local"]).is_err());
+    }
+
+    #[test]
+    fn log_format_and_metrics_address_parse() {
+        let cli = Cli::try_parse_from(["kheo-server"]).unwrap();
+        assert_eq!((cli.config.log_format, cli.config.metrics_addr), (LogFormat::Text, None));
+        let cli =
+            Cli::try_parse_from(["kheo-server", "--log-format", "json", "--metrics-addr", "127.0.0.1:9464"]).unwrap();
+        assert_eq!(cli.config.log_format, LogFormat::Json);
+        assert_eq!(cli.config.metrics_addr, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert!(Cli::try_parse_from(["kheo-server", "--log-format", "yaml"]).is_err());
     }
 }

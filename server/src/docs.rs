@@ -142,6 +142,15 @@ impl DocCache {
         DocCache { store, actor, writer, capacity, slots: Mutex::new(LruCache::unbounded()) }
     }
 
+    /// Documents in the cache now (over its capacity while requests hold them all).
+    pub fn len(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn slot(&self, id: DocId) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(slot) = slots.get(&id) {

@@ -152,15 +152,22 @@ impl AppError {
     }
 }
 
+/// The `error` code of an answer, kept in its extensions for the metrics
+/// (a closed set: [`AppError::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         } else {
-            tracing::info!(code = self.code(), message = %self, "request refused");
+            // Not `message`: that is the event's own text, and a JSON line would carry the key twice.
+            tracing::info!(code = self.code(), reason = %self, "request refused");
         }
         let mut response = (status, Json(self.body())).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         if let AppError::TooManyAttempts(seconds) | AppError::Busy(seconds) = self
             && let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string())
         {

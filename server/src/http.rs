@@ -1,9 +1,11 @@
 //! HTTP: routes, body and header checks, the CBOR/gzip framing of sync, and
 //! the JSON endpoints for login, devices and administration.
 //!
-//! Every route but `/healthz`, the OpenAPI document and the login needs a
-//! device token (`Authorization: Bearer ...`); the [`Principal`] extractor
-//! refuses the request with 401 before any handler runs. What no route takes goes to
+//! Every route but `/healthz`, the OpenAPI document, `/metrics` (a JSON
+//! 404 here: metrics are served on `--metrics-addr`, see [`crate::metrics`])
+//! and the login needs a device token (`Authorization: Bearer ...`); the
+//! [`Principal`] extractor refuses the request with 401 before any handler
+//! runs. What no route takes goes to
 //! [`AppFiles`]: the web app, or a JSON 404 under `/api`.
 //!
 //! Each handler carries its OpenAPI description (`#[utoipa::path]`), which
@@ -49,6 +51,8 @@ pub struct AppState {
     pub reports: Arc<dyn ReportStore>,
     pub app_files: Arc<AppFiles>,
     pub changes: Arc<ChangeFeed>,
+    pub health: crate::health::Health,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
@@ -56,6 +60,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route(openapi::PATH, get(openapi::serve))
+        // Served on --metrics-addr only (see crate::metrics).
+        .route("/metrics", get(metrics_elsewhere))
         // The answer carries the device's token: no cache may keep it.
         .route(LOGIN_PATH, post(login).layer(no_store()))
         .route(SYNC_PATH, post(sync))
@@ -95,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), crate::metrics::track))
         .with_state(state)
 }
 
@@ -121,14 +128,22 @@ async fn app_files(State(state): State<AppState>, request: Request) -> Response 
     get,
     path = "/healthz",
     tag = "meta",
-    summary = "Liveness",
-    description = "Liveness; needs no token.",
+    summary = "Health of this process and its database",
+    description = "Needs no token. Reads the last database probe (every second) and never waits for the \
+                   database: `503` when the last probe failed or none finished for 5 s.",
     responses(
-        (status = 200, description = "The server is up.", body = openapi::Health),
+        (status = 200, description = "The process is up and its database answered.", body = crate::health::Report),
+        (status = 503, description = "The database did not answer its last probe.", body = crate::health::Report),
     )
 )]
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+async fn healthz(State(state): State<AppState>) -> Response {
+    let report = state.health.report();
+    let status = if report.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(report)).into_response()
+}
+
+async fn metrics_elsewhere() -> AppError {
+    AppError::NotFound("metrics are served only on the address given with --metrics-addr".into())
 }
 
 /// A login body is a few short strings; a bigger one is refused before it is parsed.

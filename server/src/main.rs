@@ -1,18 +1,11 @@
-use std::io::IsTerminal;
-
 use clap::{Parser, Subcommand};
 use kheo_server::Config;
 use kheo_server::admin_cli::AdminCommand;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        // Colour codes only for a person at a terminal, not in a journal or a file.
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
     let cli = Cli::parse();
+    kheo_server::logs::init(cli.config.log_format);
     match cli.command {
         None => kheo_server::run(cli.config, shutdown_signal()).await,
         Some(Command::Admin(command)) => kheo_server::admin_cli::run(&cli.config, command).await,

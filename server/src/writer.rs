@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use kheo_shared::ids::DocId;
 
+use crate::metrics::Metrics;
 use crate::store::{Committed, Store, StoreError, WriteBatch};
 
 /// Most batches folded into one transaction; bounds commit latency.
@@ -43,9 +44,9 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer task. It ends when every `Writer` clone is dropped
     /// and the queue is drained.
-    pub fn spawn(store: Arc<dyn Store>) -> (Writer, JoinHandle<()>) {
+    pub fn spawn(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4 * MAX_GROUP);
-        let task = tokio::spawn(run(store, rx));
+        let task = tokio::spawn(run(store, rx, metrics));
         (Writer { jobs: tx }, task)
     }
 
@@ -64,11 +65,14 @@ impl Writer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     let mut jobs = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut jobs, MAX_GROUP).await > 0 {
         let batches: Vec<WriteBatch> = jobs.iter_mut().map(|j| std::mem::take(&mut j.batch)).collect();
-        let result = store.commit(&batches).await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let result = store.commit(&batches).await;
+        metrics.committed(started.elapsed(), batches.len());
+        let result = result.map_err(|e| {
             tracing::error!(error = %e, batches = batches.len(), "group commit failed");
             WriteError::Failed(Arc::new(e))
         });

@@ -157,25 +157,48 @@ impl TestServer {
     /// A real server process (the `kheo-process` binary) on the same store,
     /// for tests that kill one with SIGKILL.
     pub async fn spawn_process(&self, binary: &std::path::Path) -> ServerProcess {
-        self.spawn_process_command(tokio::process::Command::new(binary)).await
+        self.spawn_process_with(binary, &[], "warn", false).await
     }
 
-    /// The same, pinned to one CPU core with `taskset`: for the scale-out
-    /// benchmark, where each process may use one core only.
+    /// The same with these arguments and `RUST_LOG`; with `logs`, its
+    /// stderr (the log) is piped into [`ServerProcess::child`] for the test to read.
+    pub async fn spawn_process_with(
+        &self,
+        binary: &std::path::Path,
+        args: &[&str],
+        rust_log: &str,
+        logs: bool,
+    ) -> ServerProcess {
+        self.spawn_process_command(tokio::process::Command::new(binary), args, rust_log, logs).await
+    }
+
+    /// A server process pinned to one CPU core with `taskset`: for the
+    /// scale-out benchmark, where each process may use one core only.
     pub async fn spawn_pinned_process(&self, binary: &std::path::Path, core: usize) -> ServerProcess {
         let mut command = tokio::process::Command::new("taskset");
         command.arg("--cpu-list").arg(core.to_string()).arg(binary);
-        self.spawn_process_command(command).await
+        self.spawn_process_command(command, &[], "warn", false).await
     }
 
-    async fn spawn_process_command(&self, mut command: tokio::process::Command) -> ServerProcess {
+    async fn spawn_process_command(
+        &self,
+        mut command: tokio::process::Command,
+        args: &[&str],
+        rust_log: &str,
+        logs: bool,
+    ) -> ServerProcess {
         use tokio::io::AsyncBufReadExt;
         command
+            .args(args)
             .env("KHEO_ADDR", "127.0.0.1:0")
             .env("KHEO_DATA_DIR", self.dir.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
+            .env_remove("KHEO_LOG_FORMAT")
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
+        if logs {
+            command.stderr(std::process::Stdio::piped());
+        }
         match &self.database {
             Some(db) => command.env("KHEO_DATABASE_URL", &db.url),
             None => command.env_remove("KHEO_DATABASE_URL"),

@@ -144,16 +144,6 @@ pub struct Internal(pub ErrorBody);
 // The types below are only described: the handlers build these answers as
 // JSON values, or read these parameters as text and match them.
 
-/// `GET /healthz`.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "described, never built: the handler writes the JSON")]
-pub struct Health {
-    /// Always `ok`.
-    status: String,
-    /// The server's version.
-    version: String,
-}
-
 /// `GET /api/v1/reports/latest`.
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "described, never built: the handler writes the JSON")]

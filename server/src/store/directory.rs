@@ -116,4 +116,6 @@ pub trait Directory: Send + Sync + 'static {
 
     async fn quarantine(&self, entry: &QuarantineEntry) -> Result<(), DirectoryError>;
     async fn quarantined(&self) -> Result<Vec<QuarantineEntry>, DirectoryError>;
+    /// How many refusals the quarantine holds, over every process (for metrics).
+    async fn quarantine_count(&self) -> Result<i64, DirectoryError>;
 }

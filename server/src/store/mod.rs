@@ -183,6 +183,10 @@ pub trait Store: Send + Sync + 'static {
     /// out whole (so is, by the same check, anything merged on top of it).
     async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Committed>, StoreError>;
 
+    /// A trivial query through the pool: whether the database answers at all
+    /// (the health check's probe, see [`crate::health`]).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Waits until in-flight work is done and releases the database.
     async fn close(&self);
 }

@@ -261,4 +261,8 @@ impl Directory for PgStore {
             .map(QuarantineEntry::from)
             .collect())
     }
+
+    async fn quarantine_count(&self) -> Result<i64, DirectoryError> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM quarantine").fetch_one(self.pool()).await?)
+    }
 }

@@ -43,6 +43,7 @@ use crate::auth::Principal;
 use crate::docs::{DocCache, HotDoc};
 use crate::error::AppError;
 use crate::org::OrgTree;
+use crate::read_model::ReadModelWrite;
 use crate::store::Store;
 use crate::store::directory::{Directory, QuarantineEntry};
 use crate::writer::{WriteError, Writer};
@@ -88,6 +89,7 @@ pub struct SyncService {
     pub directory: Arc<dyn Directory>,
     pub cache: DocCache,
     pub writer: Writer,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why an attempt did not answer.
@@ -185,6 +187,7 @@ impl SyncService {
         // The documents stay locked until the write is durable, so an
         // unlocked copy is always a version the store holds. In its own
         // task, so that a client that goes away cannot cut it short.
+        let records = batch.read_model.iter().filter(|w| matches!(w, ReadModelWrite::Record(_))).count();
         let writer = self.writer.clone();
         let landed = tokio::spawn(async move {
             let result = writer.write(batch).await;
@@ -198,7 +201,7 @@ impl SyncService {
             result
         });
         match landed.await.map_err(|e| AppError::Internal(format!("the write task failed: {e}")))? {
-            Ok(()) => {}
+            Ok(()) => self.metrics.merged(records),
             Err(WriteError::Conflict(doc)) => return Err(Retry::Conflict(doc)),
             Err(e) => return Err(AppError::Internal(e.to_string()).into()),
         }
@@ -253,7 +256,7 @@ impl SyncService {
             changes: changes.to_vec(),
             bytes: changes.len(),
         };
-        tracing::warn!(device = %who.device_id, account = %who.username, %doc, rule, message, "changes refused and quarantined");
+        tracing::warn!(device = %who.device_id, account = %who.username, %doc, rule, reason = message, "changes refused and quarantined");
         if let Err(e) = self.directory.quarantine(&entry).await {
             tracing::error!(error = %e, %doc, "could not quarantine refused changes");
         }

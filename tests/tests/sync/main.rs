@@ -10,6 +10,7 @@ mod durability;
 mod hostile;
 mod load;
 mod model_list;
+mod ops;
 mod people;
 mod processes;
 mod property;

@@ -12,7 +12,12 @@ use super::{PATH, document};
 /// document, each with the reason. None so far: the sync endpoint is in it
 /// (its messages are docs/PROTOCOL.md's), and the web app's files are the
 /// router's fallback, not routes.
-const UNDESCRIBED: &[(Method, &str, &str)] = &[];
+const UNDESCRIBED: &[(Method, &str, &str)] = &[(
+    Method::GET,
+    "/metrics",
+    "a JSON 404 on the main address, so that a proxy in front of it never passes the app's page off as metrics; \
+     the metrics are Prometheus text on --metrics-addr, not an API of this document",
+)];
 
 /// The methods a route can take in axum; HEAD comes with GET by itself.
 const METHODS: [Method; 5] = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
