@@ -145,7 +145,7 @@ struct Prepared {
 
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let app_files = Arc::new(AppFiles::new(config.app_dir.as_deref())?);
-    let store::Database { store, directory, reports } =
+    let store::Database { store, directory, reports, .. } =
         store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
     let (units, successions) = directory.org().await.context("reading the organisation tree")?;
     let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;

@@ -161,39 +161,42 @@ impl RecordRow {
     }
 }
 
-/// Rebuilds every row from the stored documents: for a store written
-/// before the read model existed, or after its tables were dropped.
-pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::store::StoreError> {
+/// Rows a rebuild writes in one transaction: memory stays bounded however
+/// large the store.
+const REBUILD_ROWS_PER_COMMIT: usize = 2_000;
+
+/// The read model's rows of one stored document (none when it does not
+/// read as its type).
+pub fn rows_of(id: &kheo_shared::ids::DocId, doc: &automerge::Automerge) -> Vec<ReadModelWrite> {
     use kheo_shared::ids::DocId;
     use kheo_shared::schema;
+    match *id {
+        DocId::Model(model) => match schema::read_model(doc, model) {
+            Ok(profile) => vec![ReadModelWrite::Model(ModelRow { profile })],
+            Err(_) => Vec::new(),
+        },
+        DocId::Log { model, .. } => match schema::read_log(doc, id) {
+            Ok(log) => log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(doc, model, r))).collect(),
+            Err(_) => Vec::new(),
+        },
+    }
+}
+
+/// Rebuilds every row from the stored documents: for a store written
+/// before the read model existed, after its tables were dropped, or copied
+/// from another database. Rows are upserts, so it commits as it goes.
+pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::store::StoreError> {
     let mut batch = crate::store::WriteBatch::default();
+    let mut rows = 0;
     for id in store.doc_ids().await? {
         let Some(stored) = store.load_doc(&id).await? else { continue };
-        let mut doc = if stored.snapshot.is_empty() {
-            automerge::Automerge::new()
-        } else {
-            automerge::Automerge::load(&stored.snapshot)
-                .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?
-        };
-        for chunk in &stored.chunks {
-            doc.load_incremental(chunk).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
-        }
-        match id {
-            DocId::Model(model) => {
-                if let Ok(profile) = schema::read_model(&doc, model) {
-                    batch.read_model.push(ReadModelWrite::Model(ModelRow { profile }));
-                }
-            }
-            DocId::Log { model, .. } => {
-                if let Ok(log) = schema::read_log(&doc, &id) {
-                    batch.read_model.extend(
-                        log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(&doc, model, r))),
-                    );
-                }
-            }
+        batch.read_model.extend(rows_of(&id, &stored.to_automerge()?));
+        if batch.read_model.len() >= REBUILD_ROWS_PER_COMMIT {
+            rows += batch.read_model.len();
+            store.commit(&[std::mem::take(&mut batch)]).await?;
         }
     }
-    let rows = batch.read_model.len();
+    rows += batch.read_model.len();
     store.commit(&[batch]).await?;
     Ok(rows)
 }

@@ -15,9 +15,11 @@
 //! ([`Store::versions`]) and catches up from the chunks it lacks
 //! ([`Store::chunks_after`]). A snapshot deletes only the chunks it covers.
 
+pub mod backup;
 #[cfg(test)]
 pub mod contract;
 pub mod directory;
+pub mod migrate;
 mod postgres;
 mod postgres_directory;
 mod postgres_reports;
@@ -27,11 +29,14 @@ pub mod scratch;
 mod sqlite;
 mod sqlite_directory;
 mod sqlite_reports;
+pub mod transfer;
+mod transfer_impl;
 
 pub use directory::Directory;
 pub use postgres::PgStore;
 pub use reports::ReportStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{STORE_FILE, SqliteStore};
+pub use transfer::Transfer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -80,6 +85,21 @@ pub struct StoredDoc {
     /// Change chunks appended after the snapshot, oldest first.
     pub chunks: Vec<Vec<u8>>,
     pub version: Version,
+}
+
+impl StoredDoc {
+    /// The document as Automerge holds it: the snapshot, then the chunks.
+    pub fn to_automerge(&self) -> Result<automerge::Automerge, StoreError> {
+        let mut doc = if self.snapshot.is_empty() {
+            automerge::Automerge::new()
+        } else {
+            automerge::Automerge::load(&self.snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        };
+        for chunk in &self.chunks {
+            doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        Ok(doc)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -172,27 +192,37 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// One database seen through its three traits.
+/// One database seen through its traits.
 #[derive(Clone)]
 pub struct Database {
     pub store: Arc<dyn Store>,
     pub directory: Arc<dyn Directory>,
     pub reports: Arc<dyn ReportStore>,
+    /// Rows as stored, for copies to another database.
+    pub transfer: Arc<dyn Transfer>,
+}
+
+impl Database {
+    fn of<S: Store + Directory + ReportStore + Transfer>(db: Arc<S>) -> Database {
+        Database { store: db.clone(), directory: db.clone(), reports: db.clone(), transfer: db }
+    }
+
+    /// The SQLite file at `path` (created if needed), migrated.
+    pub async fn open_sqlite_file(path: &Path) -> Result<Database, StoreError> {
+        Ok(Database::of(Arc::new(SqliteStore::open_file(path).await?)))
+    }
 }
 
 /// The one way to open a store: PostgreSQL when a `postgres://` URL is
 /// given, else the embedded SQLite file in `data_dir` (created if needed).
 /// Either is migrated before it is returned.
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Database, StoreError> {
-    fn split<S: Store + Directory + ReportStore>(db: Arc<S>) -> Database {
-        Database { store: db.clone(), directory: db.clone(), reports: db }
-    }
     match database_url {
-        Some(url) => Ok(split(Arc::new(PgStore::open(url).await?))),
+        Some(url) => Ok(Database::of(Arc::new(PgStore::open(url).await?))),
         None => {
             std::fs::create_dir_all(data_dir)
                 .map_err(|e| StoreError::Corrupt(format!("creating {}: {e}", data_dir.display())))?;
-            Ok(split(Arc::new(SqliteStore::open(data_dir).await?)))
+            Ok(Database::of(Arc::new(SqliteStore::open(data_dir).await?)))
         }
     }
 }

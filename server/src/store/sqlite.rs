@@ -15,15 +15,23 @@ use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBat
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
 
+/// The store's file name in the data directory.
+pub const STORE_FILE: &str = "kheo.sqlite3";
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `kheo.sqlite3` in `dir` and migrates it.
+    /// Opens (creating if needed) [`STORE_FILE`] in `dir` and migrates it.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_file(&dir.join(STORE_FILE)).await
+    }
+
+    /// Opens (creating if needed) the store file at `path` and migrates it.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
-            .filename(dir.join("kheo.sqlite3"))
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
