@@ -21,6 +21,7 @@
 //! * [`accounts`]: accounts, logins and devices (API and CLI share it);
 //! * [`access`]: scope and write checks applied to each merge;
 //! * [`org`]: the organisation tree, its 2025 reform and its import/export;
+//! * [`cli`]: the binary's command line (serve, or `admin ...`);
 //! * [`admin_cli`]: `kheo-server admin ...`;
 //! * [`config`]: flags and environment of the binary;
 //! * [`connections`]: the accept loop: connection cap, header, body and idle
@@ -39,6 +40,7 @@ pub mod app_files;
 pub mod auth;
 pub mod changes;
 pub mod charts;
+pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod connections;

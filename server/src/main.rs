@@ -1,8 +1,7 @@
 use std::io::IsTerminal;
 
-use clap::{Parser, Subcommand};
-use kheo_server::Config;
-use kheo_server::admin_cli::AdminCommand;
+use clap::Parser;
+use kheo_server::cli::{self, Cli};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,27 +11,7 @@ async fn main() -> anyhow::Result<()> {
         // Colour codes only for a person at a terminal, not in a journal or a file.
         .with_ansi(std::io::stdout().is_terminal())
         .init();
-    let cli = Cli::parse();
-    match cli.command {
-        None => kheo_server::run(cli.config, shutdown_signal()).await,
-        Some(Command::Admin(command)) => kheo_server::admin_cli::run(&cli.config, command).await,
-    }
-}
-
-#[derive(Debug, Parser)]
-#[command(name = "kheo-server", version, about = "Kheo sync and records server")]
-struct Cli {
-    #[command(flatten)]
-    config: Config,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Administer accounts, devices and the organisation tree on the store in --data-dir.
-    #[command(subcommand)]
-    Admin(AdminCommand),
+    cli::run(Cli::parse(), shutdown_signal()).await
 }
 
 /// SIGTERM (service managers) or Ctrl-C (a terminal).

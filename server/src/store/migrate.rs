@@ -224,9 +224,9 @@ async fn copy(source: &Database, target: &Database, run: &mut Run<'_>) -> Result
     let read = (tree.0.len() + tree.1.len()) as u64;
     if sorted(target.directory.org().await?) != tree {
         target.directory.replace_org(&tree.0, &tree.1).await?;
-        run.committed("units", read, read as usize)?;
+        run.committed("org tree", read, read as usize)?;
     } else {
-        run.committed("units", read, 0)?;
+        run.committed("org tree", read, 0)?;
     }
 
     let accounts = source.directory.accounts().await?;

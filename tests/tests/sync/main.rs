@@ -9,6 +9,7 @@ mod convergence;
 mod durability;
 mod hostile;
 mod load;
+mod migrate_store;
 mod model_list;
 mod people;
 mod processes;
