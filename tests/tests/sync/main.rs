@@ -2,6 +2,7 @@
 //! store, and simulated devices. One binary, so the server code builds once.
 
 mod app_files;
+mod backup;
 mod bad_input;
 mod changes;
 mod concurrency;
