@@ -263,6 +263,10 @@ async fn migrate_store(from: &Path, to: &str, into_non_empty: bool, batch: usize
         bail!("no SQLite store at {}", file.display());
     }
     let file = file.canonicalize().with_context(|| format!("resolving {}", file.display()))?;
+    // A server still writing would have its syncs left out of the copy.
+    if store::open_elsewhere(&file).with_context(|| format!("checking {}", file.display()))? {
+        bail!("{} is open in another process (its server?): stop it, then run this again", file.display());
+    }
     let source = Database::open_sqlite_file(&file).await.with_context(|| format!("opening {}", file.display()))?;
     let target = store::open(Some(to), Path::new(".")).await.context("opening the PostgreSQL database")?;
     println!(

@@ -28,7 +28,10 @@
 //!   then rows already there are kept as they are, the tree is replaced by
 //!   the source's, and the counts only have to reach the source's.
 //! * **The source must be stopped**: the copy reads table by table, not in
-//!   one snapshot, so a server still writing to it could leave a write out.
+//!   one snapshot. A write made during the copy most often fails the
+//!   verification (a count or a document's heads differ), one made after it
+//!   is simply not copied; `admin migrate-store` refuses a SQLite file that
+//!   another process holds open ([`super::open_elsewhere`]).
 //! * **Memory** stays bounded: documents move a batch at a time (bounded in
 //!   count and bytes), sync states and quarantine entries by pages of keys;
 //!   only ids, accounts, devices, model units and the tree are held whole.

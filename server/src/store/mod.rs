@@ -35,7 +35,7 @@ mod transfer_impl;
 pub use directory::Directory;
 pub use postgres::PgStore;
 pub use reports::ReportStore;
-pub use sqlite::{STORE_FILE, SqliteStore};
+pub use sqlite::{STORE_FILE, SqliteStore, open_elsewhere};
 pub use transfer::Transfer;
 
 use std::path::Path;

@@ -203,6 +203,23 @@ async fn the_binary_migrates_a_data_directory_and_prints_its_summary() {
     phones_carry_on(&mut province, &db).await;
 }
 
+#[tokio::test]
+async fn a_store_whose_server_still_runs_is_not_migrated() {
+    // No PostgreSQL needed: the refusal comes before the target is opened. The
+    // server runs in this test's process, another process than the command's.
+    let mut server = TestServer::start_on_sqlite().await;
+    let file = server.data_dir().join(STORE_FILE);
+    let out = admin(&["migrate-store", "--from", &file.to_string_lossy(), "--to", "no-such-database"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("open in another process"), "{stderr}");
+    // Stopped, it is let through (to a database URL that does not parse).
+    server.stop().await;
+    let out = admin(&["migrate-store", "--from", &file.to_string_lossy(), "--to", "no-such-database"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("opening the PostgreSQL database"), "{stderr}");
+}
+
 /// `kheo-server admin ...` as a process (the test binary has the same commands).
 async fn admin(args: &[&str]) -> std::process::Output {
     let binary = Path::new(env!("CARGO_BIN_EXE_kheo-process"));
