@@ -282,7 +282,9 @@ async fn migrate_store(from: &Path, to: &str, into_non_empty: bool, batch: usize
     source.store.close().await;
     target.store.close().await;
     let summary = result?;
-    if summary.resumed {
+    if summary.verified_only {
+        println!("this store was already copied there: nothing was copied again, only verified");
+    } else if summary.resumed {
         println!("carried on from an earlier run");
     }
     println!("{:<14} {:>10} {:>10}", "table", "source", "target");

@@ -22,7 +22,8 @@
 //!   its own, skipping rows whose key is already there; before writing
 //!   anything the run marks the target with its source
 //!   (`migration_progress`). A run cut off anywhere is finished by running
-//!   it again; a second run after a finished one only verifies.
+//!   it again; a run after a finished one copies nothing (the copy may be
+//!   serving by then) and only verifies.
 //! * **Refuses** a target that holds any row (or another source's mark)
 //!   unless told to write into it ([`MigrateOptions::into_non_empty`]):
 //!   then rows already there are kept as they are, the tree is replaced by
@@ -94,8 +95,10 @@ pub struct TableCount {
 /// What a finished, verified run did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
-    /// It carried on from a run that was cut off (or repeated a finished one).
+    /// It carried on from a run that was cut off, or found a finished one.
     pub resumed: bool,
+    /// A finished run was there: nothing was copied, the copy was verified again.
+    pub verified_only: bool,
     /// Rows this run wrote, over every copied table.
     pub written: u64,
     /// Every copied table, after the copy.
@@ -199,17 +202,23 @@ pub async fn migrate(
             return Err(MigrateError::NotEmpty(held.join(", ")));
         }
     }
-    // Marked before the first write: whatever a cut-off run leaves is known as ours.
+    // A finished copy may be serving already: copying again could put the
+    // source's older tree or model units over newer ones. It is only verified.
+    let verified_only = ours.as_ref().is_some_and(|m| m.finished_at.is_some());
     let started_at = ours.as_ref().map_or_else(|| Timestamp::now().millis(), |m| m.started_at);
     let mut mark = MigrationMark { source: source_name.to_owned(), started_at, finished_at: None };
-    target.transfer.set_migration_mark(&mark).await?;
-
     let mut run = Run { options, batches: 0, written: 0, progress };
-    copy(source, target, &mut run).await?;
+    if !verified_only {
+        // Marked before the first write: whatever a cut-off run leaves is known as ours.
+        target.transfer.set_migration_mark(&mark).await?;
+        copy(source, target, &mut run).await?;
+    }
     let (tables, documents_verified, read_model) = verify(source, target, options, run.progress).await?;
-    mark.finished_at = Some(Timestamp::now().millis());
-    target.transfer.set_migration_mark(&mark).await?;
-    Ok(Summary { resumed: ours.is_some(), written: run.written, tables, documents_verified, read_model })
+    if !verified_only {
+        mark.finished_at = Some(Timestamp::now().millis());
+        target.transfer.set_migration_mark(&mark).await?;
+    }
+    Ok(Summary { resumed: ours.is_some(), verified_only, written: run.written, tables, documents_verified, read_model })
 }
 
 /// The tree in byte order of its keys: PostgreSQL's collation may list it in another.
@@ -536,7 +545,7 @@ mod tests {
         assert!(target.transfer.migration_marks().await.unwrap()[0].finished_at.is_some());
         // A second run only verifies.
         let again = migrate(&source, &target, "src", &MigrateOptions::default(), &mut |_| {}).await.unwrap();
-        assert!(again.resumed);
+        assert!(again.resumed && again.verified_only);
         assert_eq!(again.written, 0);
         // The copied quarantine keeps its id, and the next refusal's follows it.
         let copied = target.directory.quarantined().await.unwrap();

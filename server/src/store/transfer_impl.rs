@@ -51,11 +51,8 @@ macro_rules! impl_transfer {
 
             async fn export_doc(&self, id: &str) -> Result<Option<RawDoc>, StoreError> {
                 let mut tx = self.pool().begin_with("BEGIN").await?;
-                let Some(row) = sqlx::query(&$sql("SELECT snapshot, updated_at, version, writer FROM documents WHERE id = ?"))
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
+                let select = $sql("SELECT snapshot, updated_at, version, writer FROM documents WHERE id = ?");
+                let Some(row) = sqlx::query(&select).bind(id).fetch_optional(&mut *tx).await? else {
                     return Ok(None);
                 };
                 let chunks = sqlx::query_as::<_, (i64, Vec<u8>)>(&$sql(
@@ -79,10 +76,11 @@ macro_rules! impl_transfer {
                 let mut tx = self.pool().begin_with($begin_write).await?;
                 let mut written = 0;
                 for d in docs {
-                    let inserted = sqlx::query(
-                        &$sql("INSERT INTO documents (id, snapshot, updated_at, version, writer) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT(id) DO NOTHING"),
-                    )
+                    let inserted = sqlx::query(&$sql(
+                        "INSERT INTO documents (id, snapshot, updated_at, version, writer) \
+                         VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT(id) DO NOTHING",
+                    ))
                     .bind(&d.id)
                     .bind(&d.snapshot)
                     .bind(d.updated_at)
@@ -114,10 +112,10 @@ macro_rules! impl_transfer {
                 limit: i64,
             ) -> Result<Vec<SyncStateRow>, StoreError> {
                 let (device, doc) = after.unwrap_or(("", ""));
-                Ok(sqlx::query_as(
-                    &$sql("SELECT device, doc_id, state FROM sync_states WHERE (device, doc_id) > (?, ?) \
-                     ORDER BY device, doc_id LIMIT ?"),
-                )
+                Ok(sqlx::query_as(&$sql(
+                    "SELECT device, doc_id, state FROM sync_states WHERE (device, doc_id) > (?, ?) \
+                     ORDER BY device, doc_id LIMIT ?",
+                ))
                 .bind(device)
                 .bind(doc)
                 .bind(limit)
@@ -129,14 +127,15 @@ macro_rules! impl_transfer {
                 let mut tx = self.pool().begin_with($begin_write).await?;
                 let mut written = 0;
                 for r in rows {
-                    written +=
-                        sqlx::query(&$sql("INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"))
-                            .bind(&r.device)
-                            .bind(&r.doc_id)
-                            .bind(&r.state)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected() as usize;
+                    written += sqlx::query(&$sql(
+                        "INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    ))
+                    .bind(&r.device)
+                    .bind(&r.doc_id)
+                    .bind(&r.state)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected() as usize;
                 }
                 tx.commit().await?;
                 Ok(written)
@@ -148,7 +147,8 @@ macro_rules! impl_transfer {
                 for a in rows {
                     written += bind_account(
                         sqlx::query(&$sql(&format!(
-                            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                             ON CONFLICT DO NOTHING"
                         ))),
                         a,
                     )
@@ -177,7 +177,8 @@ macro_rules! impl_transfer {
                 for DeviceSecret { device: d, token_hash } in rows {
                     written += bind_device(
                         sqlx::query(&$sql(&format!(
-                            "INSERT INTO devices ({DEVICE_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                            "INSERT INTO devices ({DEVICE_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                             ON CONFLICT DO NOTHING"
                         ))),
                         d,
                         token_hash,
@@ -200,9 +201,10 @@ macro_rules! impl_transfer {
                 let mut tx = self.pool().begin_with($begin_write).await?;
                 let mut written = 0;
                 for t in rows {
-                    written += sqlx::query(
-                        &$sql("INSERT INTO targets (unit, year, new_models, typical) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
-                    )
+                    written += sqlx::query(&$sql(
+                        "INSERT INTO targets (unit, year, new_models, typical) VALUES (?, ?, ?, ?) \
+                         ON CONFLICT DO NOTHING",
+                    ))
                     .bind(&t.unit)
                     .bind(t.year)
                     .bind(t.new_models)
@@ -233,7 +235,8 @@ macro_rules! impl_transfer {
                 let mut written = 0;
                 for q in rows {
                     written += sqlx::query(&$sql(&format!(
-                        "INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                        "INSERT INTO quarantine ({QUARANTINE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                         ON CONFLICT DO NOTHING"
                     )))
                     .bind(q.id)
                     .bind(q.at)
@@ -255,16 +258,18 @@ macro_rules! impl_transfer {
             }
 
             async fn migration_marks(&self) -> Result<Vec<MigrationMark>, StoreError> {
-                Ok(sqlx::query_as(&$sql("SELECT source, started_at, finished_at FROM migration_progress ORDER BY source"))
-                    .fetch_all(self.pool())
-                    .await?)
+                Ok(sqlx::query_as(&$sql(
+                    "SELECT source, started_at, finished_at FROM migration_progress ORDER BY source",
+                ))
+                .fetch_all(self.pool())
+                .await?)
             }
 
             async fn set_migration_mark(&self, m: &MigrationMark) -> Result<(), StoreError> {
-                sqlx::query(
-                    &$sql("INSERT INTO migration_progress (source, started_at, finished_at) VALUES (?, ?, ?) \
-                     ON CONFLICT(source) DO UPDATE SET finished_at = excluded.finished_at"),
-                )
+                sqlx::query(&$sql(
+                    "INSERT INTO migration_progress (source, started_at, finished_at) VALUES (?, ?, ?) \
+                     ON CONFLICT(source) DO UPDATE SET finished_at = excluded.finished_at",
+                ))
                 .bind(&m.source)
                 .bind(m.started_at)
                 .bind(m.finished_at)
