@@ -4,9 +4,11 @@
 //!
 //! Account and device changes take effect on a running server at its next
 //! request; a new organisation tree imported here is read when the server
-//! starts (use `PUT /api/v1/admin/org` to change it live).
+//! starts (use `PUT /api/v1/admin/org` to change it live). `migrate-store`,
+//! `backup` and `restore` work on whole stores ([`store::migrate`],
+//! [`store::backup`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -16,8 +18,9 @@ use kheo_shared::scalars::Timestamp;
 use crate::accounts::{Accounts, NewAccount};
 use crate::config::Config;
 use crate::org::{self, OrgTree};
-use crate::store;
 use crate::store::directory::AccountUpdate;
+use crate::store::migrate::{self, MigrateOptions, Progress};
+use crate::store::{self, Database};
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::from_code(s).ok_or_else(|| "one of volunteer, commune_staff, province_staff, admin".to_owned())
@@ -86,9 +89,74 @@ pub enum AdminCommand {
     },
     /// List changes refused by a rule, with the reason.
     ListQuarantine,
+    /// Copy a store from its SQLite file into PostgreSQL, then verify the copy
+    /// (heads of every document, row counts, the read model). Stop the server
+    /// of the SQLite store first. A run cut off is finished by running it again.
+    MigrateStore {
+        /// The SQLite store: its file, or the data directory that holds it.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database to copy into (`postgres://user:password@host/db`).
+        #[arg(long, env = "KHEO_MIGRATE_TO")]
+        to: String,
+        /// Write into a database that already holds data (rows already there are kept).
+        #[arg(long)]
+        into_non_empty: bool,
+        /// Documents copied per transaction.
+        #[arg(long, default_value = "100", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+    },
+    /// Write a consistent copy of the SQLite store to a new file while the server runs.
+    Backup {
+        /// The file to create (an existing file is never overwritten).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Put a backup in place as the SQLite store of --data-dir. Stop the server
+    /// and move the old store aside first: a store in place is never overwritten.
+    Restore {
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
+/// What `admin backup` and `admin restore` answer on PostgreSQL.
+const PG_DUMP_ADVICE: &str = "the store is PostgreSQL: back it up with its own tools, e.g. \
+     `pg_dump -Fc -f kheo.dump \"$KHEO_DATABASE_URL\"`, and restore into an empty database with \
+     `pg_restore --no-owner -d \"$KHEO_DATABASE_URL\" kheo.dump` (see the README)";
+
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    // These work on files and databases of their own, not on the configured store.
+    match command {
+        AdminCommand::MigrateStore { from, to, into_non_empty, batch } => {
+            return migrate_store(&from, &to, into_non_empty, batch as usize).await;
+        }
+        AdminCommand::Backup { to } => {
+            if config.database_url.is_some() {
+                bail!(PG_DUMP_ADVICE);
+            }
+            let size = store::backup::backup(&config.data_dir, &to).await?;
+            println!(
+                "backed up {} to {} ({size} bytes)",
+                config.data_dir.join(store::STORE_FILE).display(),
+                to.display()
+            );
+            return Ok(());
+        }
+        AdminCommand::Restore { from } => {
+            if config.database_url.is_some() {
+                bail!(PG_DUMP_ADVICE);
+            }
+            let size = store::backup::restore(&from, &config.data_dir).await?;
+            println!(
+                "restored {} as {} ({size} bytes)",
+                from.display(),
+                config.data_dir.join(store::STORE_FILE).display()
+            );
+            return Ok(());
+        }
+        _ => {}
+    }
     let db = store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
     let (units, successions) = db.directory.org().await?;
     let accounts = Accounts::new(db.directory.clone(), db.logins.clone(), OrgTree::new(units, successions)?);
@@ -180,6 +248,52 @@ async fn execute(accounts: &Accounts, command: AdminCommand) -> anyhow::Result<(
                 println!("{}  {}  {}  {}  {}: {}", q.id, q.at, q.device, q.doc_id, q.rule, q.message);
             }
         }
+        AdminCommand::MigrateStore { .. } | AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {
+            unreachable!("handled before the store is opened")
+        }
     }
+    Ok(())
+}
+
+/// `admin migrate-store`: opens both sides, copies, verifies, prints the summary.
+async fn migrate_store(from: &Path, to: &str, into_non_empty: bool, batch: usize) -> anyhow::Result<()> {
+    let file = if from.is_dir() { from.join(store::STORE_FILE) } else { from.to_owned() };
+    // Opening a missing file would create an empty store and "migrate" nothing.
+    if !file.is_file() {
+        bail!("no SQLite store at {}", file.display());
+    }
+    let file = file.canonicalize().with_context(|| format!("resolving {}", file.display()))?;
+    // A server still writing would have its syncs left out of the copy.
+    if store::open_elsewhere(&file).with_context(|| format!("checking {}", file.display()))? {
+        bail!("{} is open in another process (its server?): stop it, then run this again", file.display());
+    }
+    let source = Database::open_sqlite_file(&file).await.with_context(|| format!("opening {}", file.display()))?;
+    let target = store::open(Some(to), Path::new(".")).await.context("opening the PostgreSQL database")?;
+    println!(
+        "copying {} into PostgreSQL (stop its server first: writes made during the copy may be missed)",
+        file.display()
+    );
+    let options = MigrateOptions { batch_docs: batch, into_non_empty, ..MigrateOptions::default() };
+    let mut report = |p: &Progress| match p {
+        Progress::Copied { table, read, written } => println!("  {table:<12} {read:>9} read, {written:>9} written"),
+        Progress::Verified { documents, of } => println!("  verified {documents} of {of} documents"),
+    };
+    let result = migrate::migrate(&source, &target, &format!("sqlite:{}", file.display()), &options, &mut report).await;
+    source.store.close().await;
+    target.store.close().await;
+    let summary = result?;
+    if summary.verified_only {
+        println!("this store was already copied there: nothing was copied again, only verified");
+    } else if summary.resumed {
+        println!("carried on from an earlier run");
+    }
+    println!("{:<14} {:>10} {:>10}", "table", "source", "target");
+    for t in summary.tables.iter().chain(&summary.read_model) {
+        println!("{:<14} {:>10} {:>10}", t.table, t.source, t.target);
+    }
+    println!(
+        "verified: {} documents with equal heads, every table's rows, the read model; {} rows written by this run",
+        summary.documents_verified, summary.written
+    );
     Ok(())
 }

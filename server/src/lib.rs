@@ -21,6 +21,7 @@
 //! * [`accounts`]: accounts, logins and devices (API and CLI share it);
 //! * [`access`]: scope and write checks applied to each merge;
 //! * [`org`]: the organisation tree, its 2025 reform and its import/export;
+//! * [`cli`]: the binary's command line (serve, or `admin ...`);
 //! * [`admin_cli`]: `kheo-server admin ...`;
 //! * [`config`]: flags and environment of the binary;
 //! * [`connections`]: the accept loop: connection cap, header, body and idle
@@ -42,6 +43,7 @@ pub mod app_files;
 pub mod auth;
 pub mod changes;
 pub mod charts;
+pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod connections;
@@ -180,7 +182,7 @@ struct Prepared {
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let app_files = Arc::new(AppFiles::new(config.app_dir.as_deref())?);
     let database = store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
-    let store::Database { store, directory, reports, logins } = database.clone();
+    let store::Database { store, directory, reports, logins, .. } = database.clone();
     let (units, successions) = directory.org().await.context("reading the organisation tree")?;
     let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;
     let accounts = Arc::new(Accounts::new(directory.clone(), logins, org));

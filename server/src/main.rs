@@ -1,31 +1,9 @@
-use clap::{Parser, Subcommand};
-use kheo_server::Config;
-use kheo_server::admin_cli::AdminCommand;
+use clap::Parser;
+use kheo_server::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    kheo_server::logs::init(cli.config.log_format);
-    match cli.command {
-        None => kheo_server::run(cli.config, shutdown_signal()).await,
-        Some(Command::Admin(command)) => kheo_server::admin_cli::run(&cli.config, command).await,
-    }
-}
-
-#[derive(Debug, Parser)]
-#[command(name = "kheo-server", version, about = "Kheo sync and records server")]
-struct Cli {
-    #[command(flatten)]
-    config: Config,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Administer accounts, devices and the organisation tree on the store in --data-dir.
-    #[command(subcommand)]
-    Admin(AdminCommand),
+    cli::run(Cli::parse(), shutdown_signal()).await
 }
 
 /// SIGTERM (service managers) or Ctrl-C (a terminal).

@@ -185,7 +185,7 @@ pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::st
             for id in &pending {
                 let Some(stored) = store.load_doc(id).await? else { continue };
                 let version = stored.version;
-                let read_model = rows_of(*id, stored)?;
+                let read_model = rows_of(id, &stored.to_automerge()?);
                 batches.push(WriteBatch { read_model, unchanged: vec![(*id, version)], ..WriteBatch::default() });
             }
             let outcomes = store.commit(&batches).await?;
@@ -207,30 +207,18 @@ pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::st
     Ok(rows)
 }
 
-/// The read-model rows of one stored document.
-fn rows_of(
-    id: kheo_shared::ids::DocId,
-    stored: crate::store::StoredDoc,
-) -> Result<Vec<ReadModelWrite>, crate::store::StoreError> {
+/// The read-model rows of one document.
+pub fn rows_of(id: &kheo_shared::ids::DocId, doc: &automerge::Automerge) -> Vec<ReadModelWrite> {
     use kheo_shared::ids::DocId;
     use kheo_shared::schema;
-    let corrupt = |e: automerge::AutomergeError| crate::store::StoreError::Corrupt(format!("{id}: {e}"));
-    let mut doc = if stored.snapshot.is_empty() {
-        automerge::Automerge::new()
-    } else {
-        automerge::Automerge::load(&stored.snapshot).map_err(corrupt)?
-    };
-    for chunk in &stored.chunks {
-        doc.load_incremental(chunk).map_err(corrupt)?;
+    match *id {
+        DocId::Model(model) => match schema::read_model(doc, model) {
+            Ok(profile) => vec![ReadModelWrite::Model(ModelRow { profile })],
+            Err(_) => Vec::new(),
+        },
+        DocId::Log { model, .. } => match schema::read_log(doc, id) {
+            Ok(log) => log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(doc, model, r))).collect(),
+            Err(_) => Vec::new(),
+        },
     }
-    Ok(match id {
-        DocId::Model(model) => schema::read_model(&doc, model)
-            .map(|profile| vec![ReadModelWrite::Model(ModelRow { profile })])
-            .unwrap_or_default(),
-        DocId::Log { model, .. } => schema::read_log(&doc, &id)
-            .map(|log| {
-                log.records.values().map(|r| ReadModelWrite::Record(RecordRow::in_doc(&doc, model, r))).collect()
-            })
-            .unwrap_or_default(),
-    })
 }

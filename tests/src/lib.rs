@@ -48,9 +48,22 @@ impl TestServer {
 
     /// Starts with the test configuration as `adjust` changes it.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_on(kheo_server::store::scratch::scratch_database().await, adjust).await
+    }
+
+    /// Starts on the embedded SQLite store whatever `KHEO_TEST_DATABASE_URL`
+    /// says: for tests of what only that store has (its file, its backups)
+    /// or that copy it elsewhere.
+    pub async fn start_on_sqlite() -> TestServer {
+        Self::start_on(None, |_| {}).await
+    }
+
+    async fn start_on(
+        database: Option<kheo_server::store::scratch::ScratchDatabase>,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::for_tests(dir.path().to_owned());
-        let database = kheo_server::store::scratch::scratch_database().await;
         config.database_url = database.as_ref().map(|d| d.url.clone());
         adjust(&mut config);
         let server = kheo_server::start(config.clone()).await.expect("server starts");
@@ -441,7 +454,7 @@ impl TestServer {
         sqlx::any::install_default_drivers();
         let url = match &self.database {
             Some(db) => db.url.clone(),
-            None => format!("sqlite://{}", self.dir.path().join("kheo.sqlite3").display()),
+            None => format!("sqlite://{}", self.dir.path().join(kheo_server::store::STORE_FILE).display()),
         };
         sqlx::AnyPool::connect(&url).await.expect("the store's database opens")
     }

@@ -15,12 +15,14 @@
 //! ([`Store::versions`]) and catches up from the chunks it lacks
 //! ([`Store::chunks_after`]). A snapshot deletes only the chunks it covers.
 
+pub mod backup;
 #[cfg(test)]
 pub mod contract;
 pub mod directory;
 pub mod logins;
 #[cfg(test)]
 pub mod logins_contract;
+pub mod migrate;
 mod postgres;
 mod postgres_directory;
 mod postgres_logins;
@@ -32,14 +34,17 @@ mod sqlite;
 mod sqlite_directory;
 mod sqlite_logins;
 mod sqlite_reports;
+pub mod transfer;
+mod transfer_impl;
 
 pub use directory::Directory;
 pub use logins::LoginWindows;
 pub use postgres::PgStore;
 pub use postgres_logins::PgLogins;
 pub use reports::ReportStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{STORE_FILE, SqliteStore, open_elsewhere};
 pub use sqlite_logins::SqliteLogins;
+pub use transfer::Transfer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -90,6 +95,21 @@ pub struct StoredDoc {
     /// Change chunks appended after the snapshot, oldest first.
     pub chunks: Vec<Vec<u8>>,
     pub version: Version,
+}
+
+impl StoredDoc {
+    /// The document as Automerge holds it: the snapshot, then the chunks.
+    pub fn to_automerge(&self) -> Result<automerge::Automerge, StoreError> {
+        let mut doc = if self.snapshot.is_empty() {
+            automerge::Automerge::new()
+        } else {
+            automerge::Automerge::load(&self.snapshot).map_err(|e| StoreError::Corrupt(e.to_string()))?
+        };
+        for chunk in &self.chunks {
+            doc.load_incremental(chunk).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        Ok(doc)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +211,7 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// One database seen through its three traits, and the login windows kept
+/// One database seen through its traits, and the login windows kept
 /// beside it.
 #[derive(Clone)]
 pub struct Database {
@@ -199,9 +219,23 @@ pub struct Database {
     pub directory: Arc<dyn Directory>,
     pub reports: Arc<dyn ReportStore>,
     pub logins: Arc<dyn LoginWindows>,
+    /// Rows as stored, for copies to another database.
+    pub transfer: Arc<dyn Transfer>,
 }
 
 impl Database {
+    fn of<S: Store + Directory + ReportStore + Transfer>(db: Arc<S>, logins: Arc<dyn LoginWindows>) -> Database {
+        Database { store: db.clone(), directory: db.clone(), reports: db.clone(), transfer: db, logins }
+    }
+
+    /// The SQLite file at `path` (created if needed), migrated, with the
+    /// login windows of its folder.
+    pub async fn open_sqlite_file(path: &Path) -> Result<Database, StoreError> {
+        let folder = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let logins = Arc::new(SqliteLogins::open(folder).await?);
+        Ok(Database::of(Arc::new(SqliteStore::open_file(path).await?), logins))
+    }
+
     /// Waits until in-flight work is done and releases every connection.
     pub async fn close(&self) {
         self.store.close().await;
@@ -214,20 +248,17 @@ impl Database {
 /// with either, the login windows every process on it shares ([`logins`]).
 /// Both are migrated before they are returned.
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Database, StoreError> {
-    fn split<S: Store + Directory + ReportStore>(db: Arc<S>, logins: Arc<dyn LoginWindows>) -> Database {
-        Database { store: db.clone(), directory: db.clone(), reports: db, logins }
-    }
     match database_url {
         Some(url) => {
             // The store's migrations make the windows' table.
             let store = Arc::new(PgStore::open(url).await?);
-            Ok(split(store, Arc::new(PgLogins::open(url).await?)))
+            Ok(Database::of(store, Arc::new(PgLogins::open(url).await?)))
         }
         None => {
             std::fs::create_dir_all(data_dir)
                 .map_err(|e| StoreError::Corrupt(format!("creating {}: {e}", data_dir.display())))?;
             let store = Arc::new(SqliteStore::open(data_dir).await?);
-            Ok(split(store, Arc::new(SqliteLogins::open(data_dir).await?)))
+            Ok(Database::of(store, Arc::new(SqliteLogins::open(data_dir).await?)))
         }
     }
 }

@@ -416,3 +416,67 @@ where
         .bind(d.quantity_unit.as_deref())
         .bind(d.topic.as_deref())
 }
+
+/// A device row with its token hash, for copies to another database.
+#[derive(sqlx::FromRow)]
+pub(super) struct DeviceSecretColumns {
+    #[sqlx(flatten)]
+    pub device: super::directory::DeviceRow,
+    pub token_hash: Vec<u8>,
+}
+
+impl From<DeviceSecretColumns> for super::transfer::DeviceSecret {
+    fn from(d: DeviceSecretColumns) -> Self {
+        super::transfer::DeviceSecret { device: d.device, token_hash: d.token_hash }
+    }
+}
+
+/// Binds an account in the order of [`ACCOUNT_COLUMNS`], for every statement that writes one.
+pub(super) fn bind_account<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    a: &'q AccountRow,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(a.id.as_str())
+        .bind(a.username.as_str())
+        .bind(a.phone.as_deref())
+        .bind(a.display_name.as_str())
+        .bind(a.role.code())
+        .bind(a.unit.as_str())
+        .bind(a.secret_hash.as_str())
+        .bind(a.disabled)
+        .bind(a.created_at)
+}
+
+/// The columns [`bind_device`] binds, in its order.
+pub(super) const DEVICE_INSERT_COLUMNS: &str =
+    "id, account, token_hash, actor, label, created_at, last_seen, revoked_at";
+
+/// Binds a device and its token hash in the order of [`DEVICE_INSERT_COLUMNS`].
+pub(super) fn bind_device<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    d: &'q super::directory::DeviceRow,
+    token_hash: &'q [u8],
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(d.id.as_str())
+        .bind(d.account.as_str())
+        .bind(token_hash)
+        .bind(d.actor.as_str())
+        .bind(d.label.as_str())
+        .bind(d.created_at)
+        .bind(d.last_seen)
+        .bind(d.revoked_at)
+}

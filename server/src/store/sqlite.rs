@@ -15,15 +15,23 @@ use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBat
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
 
+/// The store's file name in the data directory.
+pub const STORE_FILE: &str = "kheo.sqlite3";
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `kheo.sqlite3` in `dir` and migrates it.
+    /// Opens (creating if needed) [`STORE_FILE`] in `dir` and migrates it.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_file(&dir.join(STORE_FILE)).await
+    }
+
+    /// Opens (creating if needed) the store file at `path` and migrates it.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::new()
-            .filename(dir.join("kheo.sqlite3"))
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -46,6 +54,48 @@ impl SqliteStore {
     pub async fn close_pool(&self) {
         self.pool.close().await;
     }
+}
+
+/// Whether another process holds the store file at `file` open (a server
+/// that was not stopped): every connection to a WAL database keeps a shared
+/// lock on one byte of its `-shm` file (the unix VFS's "dead man switch",
+/// byte 128) for as long as it is open, and `F_GETLK` reports another
+/// process's lock without taking one. Locks of this process are not seen.
+/// `Ok(false)` where this cannot be told (no `-shm` file: nobody has the
+/// store open; or not Linux).
+pub fn open_elsewhere(file: &Path) -> std::io::Result<bool> {
+    let mut shm = file.as_os_str().to_owned();
+    shm.push("-shm");
+    let shm = match std::fs::File::open(&shm) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    held_elsewhere(&shm)
+}
+
+#[cfg(target_os = "linux")]
+fn held_elsewhere(shm: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    /// `(22 + SQLITE_SHM_NLOCK) * 4 + SQLITE_SHM_NLOCK` in SQLite's os_unix.c.
+    const DEAD_MAN_SWITCH: libc::off_t = 128;
+    let mut lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: DEAD_MAN_SWITCH,
+        l_len: 1,
+        l_pid: 0,
+    };
+    // SAFETY: F_GETLK reads and writes only `lock`, a valid `flock`, on an open descriptor.
+    if unsafe { libc::fcntl(shm.as_raw_fd(), libc::F_GETLK, &mut lock) } == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(lock.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn held_elsewhere(_shm: &std::fs::File) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 /// A record's row replaces the one it had, whatever kind it was.

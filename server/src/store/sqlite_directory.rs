@@ -12,31 +12,22 @@ use super::directory::{
     AccountRow, AccountUpdate, DeviceRow, Directory, DirectoryError, QUARANTINE_ENTRIES_PER_DEVICE, QuarantineEntry,
 };
 use super::rows::{
-    ACCOUNT_COLUMNS, AccountColumns, DEVICE_COLUMNS, ModelUnitColumns, QUARANTINE_COLUMNS, QuarantineColumns,
-    SuccessionColumns, UNIT_COLUMNS, UnitColumns, is_unique_violation, quarantine_kept,
+    ACCOUNT_COLUMNS, AccountColumns, DEVICE_COLUMNS, DEVICE_INSERT_COLUMNS, ModelUnitColumns, QUARANTINE_COLUMNS,
+    QuarantineColumns, SuccessionColumns, UNIT_COLUMNS, UnitColumns, bind_account, bind_device, is_unique_violation,
+    quarantine_kept,
 };
 use crate::org::{Succession, Unit};
 
 #[async_trait]
 impl Directory for SqliteStore {
     async fn insert_account(&self, a: &AccountRow) -> Result<(), DirectoryError> {
-        sqlx::query(&format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&a.id)
-            .bind(&a.username)
-            .bind(&a.phone)
-            .bind(&a.display_name)
-            .bind(a.role.code())
-            .bind(&a.unit)
-            .bind(&a.secret_hash)
-            .bind(a.disabled)
-            .bind(a.created_at)
-            .execute(self.pool())
-            .await
-            .map_err(
-                |e| {
-                    if is_unique_violation(&e) { DirectoryError::Duplicate(a.username.clone()) } else { e.into() }
-                },
-            )?;
+        bind_account(
+            sqlx::query(&format!("INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")),
+            a,
+        )
+        .execute(self.pool())
+        .await
+        .map_err(|e| if is_unique_violation(&e) { DirectoryError::Duplicate(a.username.clone()) } else { e.into() })?;
         Ok(())
     }
 
@@ -98,18 +89,11 @@ impl Directory for SqliteStore {
     }
 
     async fn insert_device(&self, d: &DeviceRow, token_hash: &[u8]) -> Result<(), DirectoryError> {
-        sqlx::query(
-            "INSERT INTO devices (id, account, token_hash, actor, label, created_at, last_seen, revoked_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        bind_device(
+            sqlx::query(&format!("INSERT INTO devices ({DEVICE_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")),
+            d,
+            token_hash,
         )
-        .bind(&d.id)
-        .bind(&d.account)
-        .bind(token_hash)
-        .bind(&d.actor)
-        .bind(&d.label)
-        .bind(d.created_at)
-        .bind(d.last_seen)
-        .bind(d.revoked_at)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -1,19 +1,13 @@
 //! One server process for the multi-process tests: the server as
 //! `kheo-server` runs it, configured by the `KHEO_*` environment, printing
 //! its address on its first line, logging as the binary does. The tests
-//! kill it with SIGKILL.
+//! kill it with SIGKILL. Its `admin ...` commands are `kheo-server`'s, for
+//! tests that run them as a process.
 
 use clap::Parser;
-
-#[derive(Debug, Parser)]
-struct Cli {
-    #[command(flatten)]
-    config: kheo_server::Config,
-}
+use kheo_server::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    kheo_server::logs::init(cli.config.log_format);
-    kheo_server::run(cli.config, std::future::pending()).await
+    cli::run(Cli::parse(), std::future::pending()).await
 }

@@ -2,6 +2,7 @@
 //! store, and simulated devices. One binary, so the server code builds once.
 
 mod app_files;
+mod backup;
 mod bad_input;
 mod changes;
 mod concurrency;
@@ -9,6 +10,7 @@ mod convergence;
 mod durability;
 mod hostile;
 mod load;
+mod migrate_store;
 mod model_list;
 mod ops;
 mod people;
