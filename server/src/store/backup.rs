@@ -137,9 +137,8 @@ pub async fn restore(from: &Path, data_dir: &Path) -> Result<u64, BackupError> {
     std::fs::copy(from, &partial).map_err(io("copying to", &partial))?;
     check(&partial).await?;
     // Migrated now, as the server would at start; a backup of an older version is brought up to date.
-    let opened = SqliteStore::open_file(&partial).await?;
-    opened.close_pool().await;
-    // Closing checkpoints the write-ahead log into the file; one left over would not follow the rename.
+    SqliteStore::migrate_alone(&partial).await?;
+    // Migrated without a write-ahead log: one left over would not follow the rename.
     for suffix in ["-wal", "-shm"] {
         let mut name = partial.as_os_str().to_os_string();
         name.push(suffix);

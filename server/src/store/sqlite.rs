@@ -46,13 +46,26 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 
-    pub(super) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// Migrates the file at `path` through one connection in rollback-journal
+    /// mode, which leaves no write-ahead log beside it once closed (a pool's
+    /// close does not wait for its last connection, whose close would
+    /// checkpoint the log). The server sets WAL again when it opens the file.
+    pub async fn migrate_alone(path: &Path) -> Result<(), StoreError> {
+        use sqlx::{ConnectOptions, Connection};
+        let mut conn = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Delete)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .connect()
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
     }
 
-    /// Closes the connections (commands that open the store briefly).
-    pub async fn close_pool(&self) {
-        self.pool.close().await;
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
