@@ -458,7 +458,10 @@ async fn scaleout() {
                 spawned.push(server.spawn_pinned_process(binary, core).await);
             }
             let urls: Vec<String> = spawned.iter().map(|p| p.url.clone()).collect();
+            let pids: Vec<u32> = spawned.iter().filter_map(|p| p.child.id()).collect();
+            let before = CpuUse::now(&pids);
             let elapsed = all_at_once(devices, &urls).await;
+            let cpu = CpuUse::now(&pids).minus(&before);
             check_all_merged(&server, &models).await;
             for mut p in spawned {
                 p.child.start_kill().ok();
@@ -469,9 +472,63 @@ async fn scaleout() {
                 "  pair {pair}: {processes} process(es)  {rate:>6.0} records/s durable ({:.2} s)",
                 elapsed.as_secs_f64()
             );
+            println!(
+                "    CPU: servers {:.2} s ({:.0}% of their {processes} core(s)), simulated phones {:.2} s, \
+                 PostgreSQL {:.2} s; the machine {:.0}% busy",
+                cpu.servers,
+                100.0 * cpu.servers / (elapsed.as_secs_f64() * processes as f64),
+                cpu.bench,
+                cpu.postgres,
+                100.0 * (cpu.servers + cpu.bench + cpu.postgres) / (elapsed.as_secs_f64() * cores as f64),
+            );
             rates.push(rate);
         }
         println!("  pair {pair}: 2 processes / 1 = {:.2}x (goal 1.7x)", rates[1] / rates[0]);
+    }
+}
+
+/// CPU seconds used so far by the server processes, this benchmark's own
+/// process (the simulated phones) and every PostgreSQL process, from
+/// `/proc`: where a run's time went, on a machine where all of them share
+/// the cores.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuUse {
+    servers: f64,
+    bench: f64,
+    postgres: f64,
+}
+
+impl CpuUse {
+    fn now(servers: &[u32]) -> CpuUse {
+        let of = |stat: &str| -> Option<(String, f64)> {
+            // `pid (comm) state ...`: the name may hold spaces, the fields after it do not.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_owned();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+            let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+            Some((comm, ticks / 100.0))
+        };
+        let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| of(&s));
+        let servers = servers.iter().filter_map(|pid| read(&format!("/proc/{pid}/stat"))).map(|(_, s)| s).sum();
+        let bench = read("/proc/self/stat").map_or(0.0, |(_, s)| s);
+        let postgres = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| read(&format!("{}/stat", entry.path().display())))
+            .filter(|(comm, _)| comm == "postgres")
+            .map(|(_, s)| s)
+            .sum();
+        CpuUse { servers, bench, postgres }
+    }
+
+    fn minus(self, before: &CpuUse) -> CpuUse {
+        CpuUse {
+            servers: self.servers - before.servers,
+            bench: self.bench - before.bench,
+            postgres: self.postgres - before.postgres,
+        }
     }
 }
 
