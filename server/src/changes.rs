@@ -120,12 +120,14 @@ impl ChangeFeed {
         since: Option<Cursor>,
         wait: Duration,
     ) -> Result<Answer, StoreError> {
+        // Without a cursor the answer is at once: it takes no slot, so it
+        // does not end the device's poll that is waiting.
+        let Some(since) = since else { return Ok(Answer { cursor: self.cursor(org, who).await?, changed: false }) };
         let deadline = Instant::now() + wait.min(MAX_WAIT);
         let slot = self.enter(&who.device_id);
         let mut closing = self.closing.clone();
         loop {
             let cursor = self.cursor(org, who).await?;
-            let Some(since) = since else { return Ok(Answer { cursor, changed: false }) };
             if cursor != since {
                 return Ok(Answer { cursor, changed: true });
             }

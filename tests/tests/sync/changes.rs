@@ -120,6 +120,30 @@ async fn a_newer_poll_of_the_same_phone_ends_the_older_one() {
     assert_eq!(second.0, 200, "{}", second.1);
 }
 
+/// Asking for the cursor alone (no `since`) answers at once and leaves the
+/// phone's waiting poll waiting: it then still hears of a record.
+#[tokio::test]
+async fn asking_for_the_cursor_leaves_the_waiting_poll_alone() {
+    let mut server = TestServer::start().await;
+    let model = server.model().await;
+    let reader = server.device("changes-cursor").await;
+    let mut writer = server.device("changes-cursor-writer").await;
+    let url = server.url.clone();
+    let since = cursor(&url, &reader.token).await;
+    let (first_url, token, first_since) = (url.clone(), reader.token.clone(), since.clone());
+    let waiting = tokio::spawn(async move { poll(&first_url, &token, Some(&first_since), 20).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_ne!(cursor(&url, &reader.token).await, "", "the cursor alone is answered");
+    writer.put_record(
+        model,
+        &kheo_shared::testdata::any_record(kheo_shared::ids::RecordId::new_random(), "2025-05-05", 0),
+    );
+    writer.sync(&url).await.expect("the writer syncs");
+    let (status, body) = waiting.await.expect("poll task");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["changed"], true, "the waiting poll heard of the record: {body}");
+}
+
 #[tokio::test]
 async fn bad_polls_get_a_clear_400_and_a_missing_token_401() {
     let server = TestServer::start().await;
