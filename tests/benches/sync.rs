@@ -434,8 +434,10 @@ async fn throughput_on(backend: Backend) -> f64 {
 
 /// Scale-out on one PostgreSQL: the throughput workload against one server
 /// process pinned to one core, then against two processes each pinned to a
-/// core of its own (`taskset`), devices spread over them. Both rounds run
-/// twice, alternating, so that a noisy spell shows as disagreeing pairs.
+/// core of its own (`taskset`), devices spread over them; pairs of runs,
+/// alternating, so that a noisy spell shows as disagreeing pairs. The first
+/// two pairs run whole sync sessions; the last two send the same pushes
+/// built beforehand, taking the simulated phones' CPU off the 2 cores.
 async fn scaleout() {
     if std::env::var(TEST_DATABASE_VAR).is_err() {
         println!("scaleout skipped: it needs PostgreSQL; set {TEST_DATABASE_VAR}");
@@ -448,7 +450,12 @@ async fn scaleout() {
         return;
     }
     let binary = std::path::Path::new(env!("CARGO_BIN_EXE_kheo-process"));
-    for pair in 1..=2 {
+    for (pair, how) in [(1, Phones::Sessions), (2, Phones::Sessions), (3, Phones::Prebuilt), (4, Phones::Prebuilt)] {
+        if pair == 3 {
+            println!(
+                "  the same pushes built before the clock starts (one request per phone, its reply read, not applied):"
+            );
+        }
         let mut rates = Vec::new();
         for processes in [1usize, 2] {
             let mut server = TestServer::start().await;
@@ -460,7 +467,10 @@ async fn scaleout() {
             let urls: Vec<String> = spawned.iter().map(|p| p.url.clone()).collect();
             let pids: Vec<u32> = spawned.iter().filter_map(|p| p.child.id()).collect();
             let before = CpuUse::now(&pids);
-            let elapsed = all_at_once(devices, &urls).await;
+            let elapsed = match how {
+                Phones::Sessions => all_at_once(devices, &urls).await,
+                Phones::Prebuilt => pushes_at_once(devices, &urls).await,
+            };
             let cpu = CpuUse::now(&pids).minus(&before);
             check_all_merged(&server, &models).await;
             for mut p in spawned {
@@ -485,6 +495,49 @@ async fn scaleout() {
         }
         println!("  pair {pair}: 2 processes / 1 = {:.2}x (goal 1.7x)", rates[1] / rates[0]);
     }
+}
+
+/// How the scale-out run's phones take part: whole sync sessions (building
+/// requests and applying replies on the same 2 cores as the servers), or
+/// their push-first requests built before the clock starts, so that the
+/// servers and the database have the machine.
+#[derive(Clone, Copy)]
+enum Phones {
+    Sessions,
+    Prebuilt,
+}
+
+/// Every device's first request of a session (push-first: its new changes
+/// after the shared heads), built first, then all sent at once, device `i`
+/// to `urls[i % urls.len()]`; returns the time until the last is answered.
+/// Each answer comes after its records are durable.
+async fn pushes_at_once(devices: Vec<Device>, urls: &[String]) -> Duration {
+    let pushes: Vec<(String, Vec<u8>)> = devices
+        .into_iter()
+        .map(|mut d| {
+            d.replica.start_session();
+            let request = d.replica.request(false);
+            (d.token.clone(), protocol::encode(&request))
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let handles: Vec<_> = pushes
+        .into_iter()
+        .enumerate()
+        .map(|(i, (token, body))| {
+            let (http, url) = (http.clone(), urls[i % urls.len()].clone());
+            tokio::spawn(async move {
+                let answer = kheo_tests::post_raw(&http, &url, &token, body).await.expect("the push is sent");
+                assert!(answer.status().is_success(), "push refused: {}", answer.status());
+                answer.bytes().await.expect("the answer is read");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.expect("push task");
+    }
+    t.elapsed()
 }
 
 /// CPU seconds used so far by the server processes, this benchmark's own
