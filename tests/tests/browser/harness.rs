@@ -145,27 +145,24 @@ impl Phone {
     /// The browser's own network emulation: with `false`, every request of
     /// the page fails as with no signal, and the page is told it is offline.
     pub async fn set_online(&self, online: bool) {
-        self.cdp("Network.enable", json!({})).await;
-        let conditions = NetworkConditions { offline: !online, ..NetworkConditions::new() };
-        self.driver
-            .cdp()
-            .network()
-            .emulate_network_conditions(conditions)
-            .await
-            .unwrap_or_else(|e| panic!("{}: network conditions: {e}", self.name));
+        self.emulate(NetworkConditions { offline: !online, ..NetworkConditions::new() }).await;
     }
 
     /// A weak mobile link: `kbit_per_s` each way, `latency_ms` added to each request.
     pub async fn set_weak_link(&self, kbit_per_s: i32, latency_ms: u32) {
-        self.cdp("Network.enable", json!({})).await;
         let bytes_per_s = kbit_per_s * 1000 / 8;
-        let conditions = NetworkConditions {
+        self.emulate(NetworkConditions {
             offline: false,
             latency: latency_ms,
             download_throughput: bytes_per_s,
             upload_throughput: bytes_per_s,
             ..NetworkConditions::new()
-        };
+        })
+        .await;
+    }
+
+    async fn emulate(&self, conditions: NetworkConditions) {
+        self.cdp("Network.enable", json!({})).await;
         self.driver
             .cdp()
             .network()
