@@ -74,6 +74,7 @@ fn record(n: u128, on: Day, author: &str, activity: Activity) -> Record {
         note: String::new(),
         review: Review::new_unreviewed(),
         activity,
+        attachments: Default::default(),
     }
 }
 
@@ -108,6 +109,7 @@ fn demo_models() -> Vec<(ModelProfile, Vec<Record>)> {
                     category: categories[usize::from(i + k) % categories.len()],
                     description: "Phát hiện, lập biên bản".into(),
                     outcome: if k == 0 { IncidentOutcome::HandedToPolice } else { IncidentOutcome::SupportedPolice },
+                    location: None,
                 })
                 .collect();
             record(
@@ -120,6 +122,7 @@ fn demo_models() -> Vec<(ModelProfile, Vec<Record>)> {
                     members_present: 5 + u32::from(i % 4),
                     area: "Thôn Kim Đới, tuyến ven sông Tam Kỳ".into(),
                     incidents,
+                    location: None,
                 }),
             )
         })

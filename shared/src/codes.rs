@@ -4,7 +4,6 @@
 //! Each is stored in documents and on the wire as a stable snake_case code;
 //! the Vietnamese and English words users see belong to the app, not here.
 
-use strum::{EnumString, IntoStaticStr, VariantArray};
 
 /// A vocabulary stored as its snake_case code.
 pub trait Code: Copy + Eq + 'static {
@@ -17,7 +16,7 @@ macro_rules! code_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-                 EnumString, IntoStaticStr, VariantArray,
+                 strum::EnumString, strum::IntoStaticStr, strum::VariantArray,
                  serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[strum(serialize_all = "snake_case")]
@@ -25,9 +24,9 @@ macro_rules! code_enum {
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl Code for $name {
-            const ALL: &'static [Self] = <Self as VariantArray>::VARIANTS;
+            const ALL: &'static [Self] = <Self as strum::VariantArray>::VARIANTS;
             fn code(self) -> &'static str {
-                self.into()
+                <&'static str>::from(self)
             }
             fn from_code(code: &str) -> Option<Self> {
                 code.parse().ok()
@@ -48,6 +47,7 @@ macro_rules! code_enum {
         }
     };
 }
+pub(crate) use code_enum;
 
 code_enum! {
     /// Lĩnh vực: the field a model works in.

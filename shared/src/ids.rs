@@ -96,7 +96,7 @@ pub enum IdError {
     BadYear(i32),
 }
 
-fn parse_canonical_uuid(s: &str) -> Result<Uuid, IdError> {
+pub(crate) fn parse_canonical_uuid(s: &str) -> Result<Uuid, IdError> {
     let uuid = Uuid::try_parse(s).map_err(|_| IdError::BadUuid(s.to_owned()))?;
     // Only one spelling is accepted so that a document id is a unique key;
     // the nil UUID is what an uninitialised id looks like, never a real one.

@@ -10,6 +10,7 @@
 //! * [`codes`]: the closed vocabularies (fields, statuses, kinds, ...);
 //! * [`scalars`]: instants, days and times of day, and how they are stored;
 //! * [`model`], [`record`]: the domain types;
+//! * [`evidence`]: photos on a record (by content hash) and locations;
 //! * [`report`]: the figures of a consolidation report, shared by server and app;
 //! * [`schema`]: how the types are laid out in Automerge documents, read
 //!   back with typed errors, and validated, on both sides;
@@ -19,6 +20,7 @@
 
 pub mod client;
 pub mod codes;
+pub mod evidence;
 pub mod ids;
 pub mod model;
 pub mod protocol;

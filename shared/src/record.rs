@@ -2,8 +2,12 @@
 //! kind of activity, plus the metadata every record carries (who, which
 //! device, when, tombstone, review).
 
+use std::collections::BTreeMap;
+
 use autosurgeon::{Reconcile, Reconciler, reconcile::MapReconciler};
 use serde::{Deserialize, Serialize};
+
+use crate::evidence::{Attachment, AttachmentId, Location};
 
 use crate::codes::{Code, IncidentCategory, IncidentOutcome, RecordKind, ReviewState, SupportType};
 use crate::ids::RecordId;
@@ -25,11 +29,21 @@ pub struct Record {
     pub note: String,
     pub review: Review,
     pub activity: Activity,
+    /// Photos, each under its own key in the record (see [`crate::evidence`]).
+    #[serde(default)]
+    pub attachments: BTreeMap<AttachmentId, Attachment>,
 }
 
 impl Record {
     pub fn kind(&self) -> RecordKind {
         self.activity.kind()
+    }
+
+    /// The photos not removed, oldest first.
+    pub fn photos(&self) -> impl Iterator<Item = (&AttachmentId, &Attachment)> {
+        let mut live: Vec<_> = self.attachments.iter().filter(|(_, a)| !a.deleted).collect();
+        live.sort_by_key(|(id, a)| (a.taken_at, **id));
+        live.into_iter()
     }
 }
 
@@ -61,6 +75,9 @@ pub struct Patrol {
     pub members_present: u32,
     pub area: String,
     pub incidents: Vec<Incident>,
+    /// Where the patrol was, when the volunteer asked the phone.
+    #[serde(default)]
+    pub location: Option<Location>,
 }
 
 #[derive(Debug, Clone, PartialEq, Reconcile, Serialize, Deserialize)]
@@ -71,6 +88,9 @@ pub struct Incident {
     pub category: IncidentCategory,
     pub description: String,
     pub outcome: IncidentOutcome,
+    /// Where the incident was found, when the volunteer asked the phone.
+    #[serde(default)]
+    pub location: Option<Location>,
 }
 
 /// Hỗ trợ hộ gia đình: one household helping another.
@@ -134,6 +154,9 @@ impl Reconcile for Record {
         m.put("deleted", self.deleted)?;
         m.put("note", &self.note)?;
         m.put("review", &self.review)?;
+        for (id, attachment) in &self.attachments {
+            m.put(id.key(), attachment)?;
+        }
         let kind = self.kind().code();
         match &self.activity {
             Activity::Patrol(d) => m.put(kind, d),

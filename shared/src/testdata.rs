@@ -22,6 +22,7 @@ fn base(id: RecordId, on: &str, activity: Activity) -> Record {
         note: String::new(),
         review: Review::new_unreviewed(),
         activity,
+        attachments: Default::default(),
     }
 }
 
@@ -33,6 +34,7 @@ pub fn patrol(id: RecordId, on: &str, incidents: usize) -> Record {
             category: CATEGORIES[i % CATEGORIES.len()],
             description: "Phát hiện và lập biên bản".into(),
             outcome: if i % 2 == 0 { IncidentOutcome::HandedToPolice } else { IncidentOutcome::HandledByTeam },
+            location: None,
         })
         .collect();
     base(
@@ -44,6 +46,7 @@ pub fn patrol(id: RecordId, on: &str, incidents: usize) -> Record {
             members_present: 5,
             area: "Thôn Kim Đới, tuyến ven sông".into(),
             incidents,
+            location: None,
         }),
     )
 }
@@ -120,5 +123,29 @@ pub fn model(id: ModelId, unit: &str) -> ModelProfile {
         description: "Tổ tuần tra tự quản, \"3 không\"".into(),
         created_at: Timestamp(1_700_000_000_000),
         updated_at: Timestamp(1_700_000_000_000),
+    }
+}
+
+/// A photo of `bytes` bytes whose hash is made from `seed` (not a real digest).
+pub fn photo(seed: u8, bytes: u32) -> crate::evidence::Attachment {
+    crate::evidence::Attachment {
+        sha256: crate::evidence::ContentHash::from_digest(&[seed; 32]),
+        media_type: crate::evidence::MediaType::Jpeg,
+        bytes,
+        width: 1280,
+        height: 960,
+        taken_at: Timestamp(1_700_000_100_000 + i64::from(seed)),
+        caption: format!("Ảnh {seed}"),
+        deleted: false,
+    }
+}
+
+/// Where the Tam Thăng team patrols, to within 12 m.
+pub fn location() -> crate::evidence::Location {
+    crate::evidence::Location {
+        latitude: 15.5736,
+        longitude: 108.4741,
+        accuracy_m: 12.0,
+        taken_at: Timestamp(1_700_000_050_000),
     }
 }

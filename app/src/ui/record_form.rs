@@ -756,10 +756,11 @@ impl Draft {
                                 false,
                             )?,
                             outcome: i.outcome.get_untracked(),
+                            location: None,
                         })
                     })
                     .collect::<Result<Vec<_>, FieldError>>()?;
-                Activity::Patrol(Patrol { start, end, members_present: members, area, incidents })
+                Activity::Patrol(Patrol { start, end, members_present: members, area, incidents, location: None })
             }
             RecordKind::HouseholdSupport => {
                 let support_type = self.support_type.get_untracked();
@@ -846,6 +847,7 @@ impl Draft {
             note,
             review: Review::new_unreviewed(),
             activity,
+            attachments: Default::default(),
         })
     }
 }

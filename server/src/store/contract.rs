@@ -158,12 +158,14 @@ pub async fn a_record_keeps_each_kinds_details_for_the_export<S: Store + Directo
                 category: IncidentCategory::Theft,
                 description: "Mất xe máy".into(),
                 outcome: IncidentOutcome::HandedToPolice,
+                location: None,
             },
             Incident {
                 id: "b".into(),
                 category: IncidentCategory::Gambling,
                 description: String::new(),
                 outcome: IncidentOutcome::SupportedPolice,
+                location: None,
             },
         ];
     }

@@ -41,6 +41,7 @@ use reader::{MapReader, Result};
 pub use reader::{Problem, SchemaError};
 
 use crate::codes::{Code, ModelStatus, RecordKind, ReviewState, SupportType};
+use crate::evidence::{self, Attachment, AttachmentId, ContentHash, Location};
 use crate::ids::{DocId, MAX_YEAR, MIN_YEAR, ModelId, RecordId};
 use crate::model::{ModelProfile, StatusYears};
 use crate::record::{Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review};
@@ -343,11 +344,59 @@ fn read_record<D: ReadDoc>(root: &MapReader<'_, D>, key: &str, year: i32) -> Res
         note: m.text("note", LONG_TEXT, false)?,
         review,
         activity,
+        attachments: read_attachments(&m)?,
     };
     if record.updated_at < record.created_at {
         return Err(SchemaError::invalid(m.path_of("updated_at"), "earlier than created_at"));
     }
     Ok(record)
+}
+
+fn read_attachments<D: ReadDoc>(m: &MapReader<'_, D>) -> Result<BTreeMap<AttachmentId, Attachment>> {
+    use evidence::limits::*;
+    let mut attachments = BTreeMap::new();
+    for key in m.keys() {
+        let Some(id) = AttachmentId::from_key(&key) else { continue };
+        let id = id.map_err(|_| SchemaError::invalid(m.path_of(&key), "attachments are keyed by photo:<uuid>"))?;
+        if attachments.len() == MAX_ATTACHMENT_ENTRIES {
+            return Err(SchemaError::invalid(
+                m.path_of(&key),
+                format!("at most {MAX_ATTACHMENT_ENTRIES} attachment entries on a record, removed ones included"),
+            ));
+        }
+        let a = m.map(&key)?;
+        let sha256 = a.str("sha256")?;
+        let sha256 = ContentHash::parse(&sha256).map_err(|e| SchemaError::invalid(a.path_of("sha256"), e.to_string()))?;
+        let side = i64::from(MAX_PHOTO_SIDE);
+        attachments.insert(
+            id,
+            Attachment {
+                sha256,
+                media_type: a.code("media_type")?,
+                bytes: a.int_in("bytes", 1, i64::from(MAX_PHOTO_BYTES))?,
+                width: a.int_in("width", 1, side)?,
+                height: a.int_in("height", 1, side)?,
+                taken_at: a.timestamp("taken_at")?,
+                caption: a.text("caption", limits::SHORT_TEXT, false)?,
+                deleted: a.bool_or_false("deleted")?,
+            },
+        );
+    }
+    let live = attachments.values().filter(|a| !a.deleted).count();
+    if live > MAX_PHOTOS {
+        return Err(SchemaError::invalid(m.path(), format!("{live} photos, at most {MAX_PHOTOS} allowed")));
+    }
+    Ok(attachments)
+}
+
+fn read_location<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<Option<Location>> {
+    let Some(l) = d.opt_map("location")? else { return Ok(None) };
+    Ok(Some(Location {
+        latitude: l.float_in("latitude", -90.0, 90.0)?,
+        longitude: l.float_in("longitude", -180.0, 180.0)?,
+        accuracy_m: l.float_in("accuracy_m", 0.0, evidence::limits::MAX_ACCURACY_M)?,
+        taken_at: l.timestamp("taken_at")?,
+    }))
 }
 
 fn read_patrol<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<Patrol> {
@@ -364,6 +413,7 @@ fn read_patrol<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<Patrol> {
                 category: i.code("category")?,
                 description: i.text("description", LONG_TEXT, false)?,
                 outcome: i.code("outcome")?,
+                location: read_location(i)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -377,6 +427,7 @@ fn read_patrol<D: ReadDoc>(d: &MapReader<'_, D>) -> Result<Patrol> {
         members_present: d.int_in("members_present", 1, MAX_PEOPLE)?,
         area: d.text("area", SHORT_TEXT, false)?,
         incidents,
+        location: read_location(d)?,
     })
 }
 

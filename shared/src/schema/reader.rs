@@ -119,6 +119,11 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         MapReader { doc, path, entries }
     }
 
+    /// This map's own path from the document root.
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+
     pub fn path_of(&self, key: &str) -> String {
         if self.path.is_empty() { key.to_owned() } else { format!("{}/{key}", self.path) }
     }
@@ -152,6 +157,14 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         match self.required(key)? {
             (Value::Object(ObjType::Map), id) => Ok(MapReader::open(self.doc, id, self.path_of(key))),
             (other, _) => Err(self.wrong(key, "map", &other)),
+        }
+    }
+
+    /// The map under `key`, `None` when absent or null.
+    pub fn opt_map(&self, key: &str) -> Result<Option<MapReader<'a, D>>> {
+        match self.value(key)? {
+            None => Ok(None),
+            Some(_) => self.map(key).map(Some),
         }
     }
 
@@ -266,6 +279,23 @@ impl<'a, D: ReadDoc> MapReader<'a, D> {
         };
         if !v.is_finite() || !(0.0..=max).contains(&v) {
             return Err(SchemaError::out_of_range(self.path_of(key), v, 0.0, max));
+        }
+        Ok(v)
+    }
+
+    /// A required number (integer or float) within `min..=max`.
+    pub fn float_in(&self, key: &str, min: f64, max: f64) -> Result<f64> {
+        let Some(s) = self.scalar(key)? else {
+            return Err(SchemaError::new(self.path_of(key), Problem::Missing));
+        };
+        let v = match s.as_ref() {
+            ScalarValue::F64(f) => *f,
+            ScalarValue::Int(i) => *i as f64,
+            ScalarValue::Uint(u) => *u as f64,
+            _ => return Err(self.wrong(key, "number", &Value::Scalar(s))),
+        };
+        if !v.is_finite() || !(min..=max).contains(&v) {
+            return Err(SchemaError::out_of_range(self.path_of(key), v, min, max));
         }
         Ok(v)
     }

@@ -240,3 +240,97 @@ fn floats_that_are_not_whole_integers_in_range_are_refused() {
         }
     }
 }
+
+#[test]
+fn photos_and_locations_round_trip_each_photo_under_its_own_key() {
+    use crate::evidence::AttachmentId;
+    let mut r = testdata::patrol(RecordId::new_random(), "2025-03-08", 2);
+    let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
+    p.location = Some(testdata::location());
+    p.incidents[1].location = Some(testdata::location());
+    let (a, b) = (AttachmentId::new_random(), AttachmentId::new_random());
+    r.attachments.insert(a, testdata::photo(1, 150_000));
+    r.attachments.insert(b, testdata::photo(2, 90_000));
+    let (doc, id) = log_with(std::slice::from_ref(&r));
+    assert_eq!(read_log(&doc, &id).unwrap().records[&r.id], r);
+    let rec = record_obj(&doc, &r);
+    assert!(doc.get(&rec, a.key()).unwrap().is_some());
+
+    // Removing a photo keeps its key, marked deleted.
+    r.attachments.get_mut(&a).unwrap().deleted = true;
+    let mut doc = doc;
+    put_record(&mut doc, &r).unwrap();
+    let read = &read_log(&doc, &id).unwrap().records[&r.id];
+    assert_eq!(read.photos().map(|(id, _)| *id).collect::<Vec<_>>(), [b]);
+    assert_eq!(read.attachments.len(), 2);
+}
+
+#[test]
+fn two_phones_adding_the_first_photo_offline_keep_both() {
+    use crate::evidence::AttachmentId;
+    let r = testdata::meeting(RecordId::new_random(), "2025-03-08", 12);
+    let (mut one, id) = log_with(std::slice::from_ref(&r));
+    one.commit();
+    let mut two = one.fork();
+    let (mut r1, mut r2) = (r.clone(), r.clone());
+    r1.attachments.insert(AttachmentId::new_random(), testdata::photo(1, 1000));
+    r2.attachments.insert(AttachmentId::new_random(), testdata::photo(2, 2000));
+    put_record(&mut one, &r1).unwrap();
+    put_record(&mut two, &r2).unwrap();
+    one.merge(&mut two).unwrap();
+    assert_eq!(read_log(&one, &id).unwrap().records[&r.id].photos().count(), 2);
+}
+
+#[test]
+fn evidence_out_of_bounds_is_refused_with_its_path() {
+    use crate::evidence::{AttachmentId, limits};
+    let base = testdata::patrol(RecordId::new_random(), "2025-03-08", 1);
+    let cases: Vec<(&str, Box<dyn Fn(&mut Record)>)> = vec![
+        ("bytes", Box::new(|r| {
+            r.attachments.insert(AttachmentId::new_random(), testdata::photo(1, limits::MAX_PHOTO_BYTES + 1));
+        })),
+        ("width", Box::new(|r| {
+            let mut p = testdata::photo(1, 10);
+            p.width = limits::MAX_PHOTO_SIDE + 1;
+            r.attachments.insert(AttachmentId::new_random(), p);
+        })),
+        ("photos", Box::new(|r| {
+            for i in 0..=limits::MAX_PHOTOS {
+                r.attachments.insert(AttachmentId::new_random(), testdata::photo(i as u8, 10));
+            }
+        })),
+        ("latitude", Box::new(|r| {
+            let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
+            p.location = Some(crate::evidence::Location { latitude: 91.0, ..testdata::location() });
+        })),
+        ("accuracy_m", Box::new(|r| {
+            let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
+            p.incidents[0].location = Some(crate::evidence::Location { accuracy_m: -1.0, ..testdata::location() });
+        })),
+    ];
+    for (what, change) in cases {
+        let mut r = base.clone();
+        change(&mut r);
+        let (doc, id) = log_with(std::slice::from_ref(&r));
+        let err = read_log(&doc, &id).unwrap_err();
+        assert!(err.path.contains(what) || err.to_string().contains(what), "{what}: {err}");
+    }
+
+    // Deleted photos count towards the entries, so churn cannot grow a record.
+    let mut r = base.clone();
+    for i in 0..=limits::MAX_ATTACHMENT_ENTRIES {
+        let mut p = testdata::photo(i as u8, 10);
+        p.deleted = true;
+        r.attachments.insert(AttachmentId::new_random(), p);
+    }
+    let (doc, id) = log_with(std::slice::from_ref(&r));
+    assert!(read_log(&doc, &id).unwrap_err().to_string().contains("attachment entries"));
+
+    // A hash in another spelling is not a hash.
+    let (mut doc, id) = log_with(std::slice::from_ref(&base));
+    let rec = record_obj(&doc, &base);
+    let key = AttachmentId::new_random().key();
+    let att = doc.put_object(&rec, key.as_str(), automerge::ObjType::Map).unwrap();
+    doc.put(&att, "sha256", "AB".repeat(32)).unwrap();
+    assert!(read_log(&doc, &id).unwrap_err().path.ends_with("sha256"));
+}

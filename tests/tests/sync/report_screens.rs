@@ -121,12 +121,14 @@ fn one_of_each_kind(author: &str) -> [kheo_shared::record::Record; 4] {
                 category: IncidentCategory::Theft,
                 description: "Mất xe máy".into(),
                 outcome: IncidentOutcome::HandedToPolice,
+                location: None,
             },
             Incident {
                 id: "i2".into(),
                 category: IncidentCategory::Gambling,
                 description: String::new(),
                 outcome: IncidentOutcome::HandledByTeam,
+                location: None,
             },
         ];
     }

@@ -53,7 +53,7 @@ async fn the_tam_thang_figures_reproduce_exactly() {
         let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
         let mut add = |outcome: IncidentOutcome, category: IncidentCategory| {
             let id = format!("{}-{}", r.id, p.incidents.len());
-            p.incidents.push(Incident { id, category, description: String::new(), outcome });
+            p.incidents.push(Incident { id, category, description: String::new(), outcome, location: None });
         };
         if handled < 37 && n % 8 == 0 {
             let outcome =
