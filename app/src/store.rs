@@ -24,6 +24,8 @@ const SESSION_KEY: &str = "kheo.session";
 const REJECTIONS_KEY: &str = "kheo.rejections";
 const LAST_SYNC_KEY: &str = "kheo.last_sync";
 const LOCALE_KEY: &str = "kheo.locale";
+/// The cursor the phone is caught up to (`Replica::finish_session`).
+const QUIET_KEY: &str = "kheo.quiet";
 const DOC_PREFIX: &str = "kheo.doc.";
 /// Entries that failed to load are moved here rather than deleted: a
 /// damaged document may still hold something a person can recover.
@@ -159,7 +161,32 @@ pub fn load_replica(replica: &mut Replica) -> Vec<String> {
         }
     }
     restore_rejections(replica);
+    if damaged.is_empty() {
+        replica.set_quiet_cursor(LocalStorage::get(QUIET_KEY).ok());
+    } else {
+        // A document set aside may have held what the cursor vouches for:
+        // the next session lists every document again.
+        forget_quiet_cursor(replica);
+    }
     damaged
+}
+
+/// Keeps the cursor of a session that ended with every answer saved.
+pub fn save_quiet_cursor(replica: &Replica) -> Result<(), StoreError> {
+    match replica.quiet_cursor() {
+        Some(cursor) => Ok(LocalStorage::set(QUIET_KEY, cursor)?),
+        None => {
+            LocalStorage::delete(QUIET_KEY);
+            Ok(())
+        }
+    }
+}
+
+/// Drops the cursor, in storage and in the replica: what arrived was not
+/// all saved, so the server must be asked about every document again.
+pub fn forget_quiet_cursor(replica: &mut Replica) {
+    replica.set_quiet_cursor(None);
+    LocalStorage::delete(QUIET_KEY);
 }
 
 /// Writes one document and its sync state as one storage entry.

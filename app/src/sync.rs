@@ -193,6 +193,9 @@ async fn session(ui: Ui) -> Result<(), SyncProblem> {
 }
 
 async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
+    // Whether every answer of this session reached storage: only then may
+    // the session's cursor say the phone holds all the server sent.
+    let mut all_saved = true;
     for round in 0..MAX_ROUNDS {
         let first = round == 0;
         let Some(request) = device::with(|d| {
@@ -204,10 +207,26 @@ async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
             return Err(SyncProblem::Unauthorized);
         };
         if !first && request.docs.is_empty() {
+            device::with(|d| {
+                if !all_saved {
+                    store::forget_quiet_cursor(&mut d.replica);
+                } else if d.replica.finish_session() {
+                    let _ = store::save_quiet_cursor(&d.replica);
+                }
+            });
             return Ok(());
         }
         match api::sync(token, &request).await {
-            Ok(response) => receive(ui, response)?,
+            Ok(response) => all_saved &= receive(ui, response)?,
+            // The account's scope changed since the cursor: the next session lists everything.
+            Err(ApiError::Refused { body, .. }) if body.error == "stale_cursor" => {
+                device::with(|d| {
+                    d.replica.abort_session();
+                    store::forget_quiet_cursor(&mut d.replica);
+                });
+                wake();
+                return Ok(());
+            }
             // A change the server cannot take (`bad_change`) sits out like a rule's refusal:
             // retried unchanged it would be refused forever.
             Err(ApiError::Refused { status, body })
@@ -234,7 +253,8 @@ async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
     Ok(())
 }
 
-fn receive(ui: Ui, response: kheo_shared::protocol::SyncResponse) -> Result<(), SyncProblem> {
+/// Applies and saves an answer; `false` when some of it could not be saved.
+fn receive(ui: Ui, response: kheo_shared::protocol::SyncResponse) -> Result<bool, SyncProblem> {
     let mut touched: Vec<String> = response.docs.iter().map(|m| m.id.clone()).collect();
     touched.extend(response.missing.iter().map(|id| id.to_string()));
     let outcome = device::with(|d| {
@@ -248,6 +268,7 @@ fn receive(ui: Ui, response: kheo_shared::protocol::SyncResponse) -> Result<(), 
         Ok(storage)
     })
     .unwrap_or(Err(SyncProblem::Unauthorized))?;
+    let saved = outcome.is_ok();
     if let Err(e) = outcome {
         // What arrived is still held by the server and comes again.
         ui.notice.set(Some(match e {
@@ -256,7 +277,7 @@ fn receive(ui: Ui, response: kheo_shared::protocol::SyncResponse) -> Result<(), 
         }));
     }
     ui.changed();
-    Ok(())
+    Ok(saved)
 }
 
 fn problem(e: ApiError) -> SyncProblem {

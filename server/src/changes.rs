@@ -51,7 +51,7 @@ pub struct Cursor([u8; 16]);
 
 impl Cursor {
     /// The cursor of these versions, in the order the store gives (by id).
-    fn of(versions: &[(kheo_shared::ids::DocId, crate::store::Version)]) -> Cursor {
+    pub(crate) fn of(versions: &[(kheo_shared::ids::DocId, crate::store::Version)]) -> Cursor {
         let mut hash = Sha256::new();
         for (id, v) in versions {
             hash.update(id.to_string().as_bytes());
@@ -61,6 +61,14 @@ impl Cursor {
         let mut out = [0; 16];
         out.copy_from_slice(&hash.finalize()[..16]);
         Cursor(out)
+    }
+
+    pub(crate) fn bytes(&self) -> [u8; 16] {
+        self.0
+    }
+
+    pub(crate) fn from_bytes(bytes: [u8; 16]) -> Cursor {
+        Cursor(bytes)
     }
 
     /// A cursor as a previous answer gave it: 22 characters of URL-safe base64.
@@ -104,11 +112,7 @@ impl ChangeFeed {
 
     /// The cursor of `who`'s scope now.
     pub async fn cursor(&self, org: &OrgTree, who: &Principal) -> Result<Cursor, StoreError> {
-        let versions = match scope_units(org, who) {
-            None => self.store.versions_in_units(None).await?,
-            Some(units) => self.store.versions_in_units(Some(&units)).await?,
-        };
-        Ok(Cursor::of(&versions))
+        scope_cursor(self.store.as_ref(), org, who).await
     }
 
     /// Answers when the scope's cursor is no longer `since`, or after
@@ -181,8 +185,14 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// The cursor of `who`'s scope as the store holds it now.
+pub async fn scope_cursor(store: &dyn Store, org: &OrgTree, who: &Principal) -> Result<Cursor, StoreError> {
+    let units = scope_units(org, who);
+    Ok(Cursor::of(&store.versions_in_units(units.as_deref()).await?))
+}
+
 /// The units whose models `who` may read, or `None` for all of them.
-fn scope_units(org: &OrgTree, who: &Principal) -> Option<Vec<String>> {
+pub fn scope_units(org: &OrgTree, who: &Principal) -> Option<Vec<String>> {
     if who.is_at_least(Role::ProvinceStaff) {
         return None;
     }

@@ -57,6 +57,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A quiet sync's cursor was made for another scope than the account's now.
+    #[error("the cursor was given for another scope (the account moved or changed role): sync in full")]
+    StaleCursor,
     #[error("{0}")]
     BadRequest(String),
     /// The query string is not what the endpoint takes.
@@ -100,7 +103,7 @@ impl AppError {
             BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Forbidden { .. } => StatusCode::FORBIDDEN,
             NotFound(_) => StatusCode::NOT_FOUND,
-            Conflict(_) | LastAdmin(_) => StatusCode::CONFLICT,
+            Conflict(_) | LastAdmin(_) | StaleCursor => StatusCode::CONFLICT,
             SchemaViolation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             BodyTooLarge(_) | TooManyDocuments(_) | OverBudget(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Store(_) | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -132,6 +135,7 @@ impl AppError {
             Forbidden { .. } => "forbidden",
             NotFound(_) => "not_found",
             Conflict(_) => "conflict",
+            StaleCursor => "stale_cursor",
             BadRequest(_) => "bad_request",
             BadQuery(_) => "bad_query",
             BadPath(_) => "bad_path",

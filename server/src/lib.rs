@@ -194,6 +194,10 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
         let rows = read_model::rebuild(store.as_ref()).await.context("rebuilding the read model")?;
         tracing::info!(rows, "rebuilt the read model from the documents");
     }
+    let filled = sync::quiet::backfill_heads(store.as_ref()).await.context("storing the documents' heads")?;
+    if filled > 0 {
+        tracing::info!(documents = filled, "stored the heads of documents written before heads were kept");
+    }
     let metrics = Arc::new(metrics::Metrics::new());
     let (writer, writer_task) = Writer::spawn(store.clone(), metrics.clone());
     // Each process writes its own (rare) merge changes under its own actor.

@@ -65,6 +65,19 @@ pub struct Replica {
     session: BTreeMap<DocId, sync::State>,
     /// Documents whose latest changes the server refused.
     rejected: BTreeMap<DocId, Rejection>,
+    /// The cursor this device is caught up to (see [`Replica::finish_session`]).
+    quiet: Option<String>,
+    /// The current session's first request has gone out.
+    opened: bool,
+    /// The current session's first answer has arrived.
+    answered: bool,
+    /// The cursor of the current session's first answer.
+    session_cursor: Option<String>,
+    /// The current session opened with a quiet request: its later rounds
+    /// carry only the documents already in play.
+    quiet_session: bool,
+    /// Documents in play this session: sent, or named by the server.
+    engaged: std::collections::BTreeSet<DocId>,
 }
 
 /// The server refused a document's changes. They stay on the device, shown
@@ -90,6 +103,12 @@ impl Replica {
             saved: BTreeMap::new(),
             session: BTreeMap::new(),
             rejected: BTreeMap::new(),
+            quiet: None,
+            opened: false,
+            answered: false,
+            session_cursor: None,
+            quiet_session: false,
+            engaged: Default::default(),
         }
     }
 
@@ -153,11 +172,41 @@ impl Replica {
     /// Starts a sync session from the persisted state.
     pub fn start_session(&mut self) {
         self.session = self.saved.clone();
+        self.opened = false;
+        self.answered = false;
+        self.session_cursor = None;
+        self.quiet_session = false;
+        self.engaged.clear();
     }
 
-    /// Drops whatever a failed or cut-off request left in flight.
+    /// Drops whatever a failed or cut-off request left in flight. The
+    /// cursor the device is caught up to stays: it only ever gained since.
     pub fn abort_session(&mut self) {
         self.start_session();
+    }
+
+    /// Ends a session that has nothing left to say: everything the server
+    /// held when it made the session's first answer is now here, so that
+    /// answer's cursor becomes the device's `quiet` cursor. Returns whether
+    /// it moved (the caller persists it).
+    pub fn finish_session(&mut self) -> bool {
+        let cursor = self.session_cursor.take();
+        if cursor.is_none() || cursor == self.quiet {
+            return false;
+        }
+        self.quiet = cursor;
+        true
+    }
+
+    /// The cursor the device is caught up to, as persisted.
+    pub fn quiet_cursor(&self) -> Option<&str> {
+        self.quiet.as_deref()
+    }
+
+    /// Restores the persisted cursor (or forgets it with `None`, which makes
+    /// the next session list every document again).
+    pub fn set_quiet_cursor(&mut self, cursor: Option<String>) {
+        self.quiet = cursor.filter(|c| c.len() <= crate::protocol::MAX_CURSOR_LEN);
     }
 
     /// The next request of this session. `full` lists every document, so
@@ -169,8 +218,17 @@ impl Replica {
     /// [`MAX_OPS_PER_REQUEST`] operations over all of them (the server
     /// refuses more); the others wait for the next round of the session. A
     /// `full` request names the rest in `held`.
+    ///
+    /// A `full` first request of a device that knows its `quiet` cursor is
+    /// a quiet request instead: it carries only the documents with changes
+    /// of this device's own (or never synced) and leaves the rest to the
+    /// server, which answers for every document it holds news in.
     pub fn request(&mut self, full: bool) -> SyncRequest {
         let rejected = self.rejections();
+        let quiet = if full && !self.opened { self.quiet.clone() } else { None };
+        let full = full && quiet.is_none();
+        self.opened = true;
+        self.quiet_session |= quiet.is_some();
         let mut docs = Vec::new();
         let mut held = Vec::new();
         let mut budget = Budget { changes: MAX_CHANGES_PER_REQUEST, ops: MAX_OPS_PER_REQUEST };
@@ -181,35 +239,48 @@ impl Replica {
                 }
                 continue;
             }
+            // A quiet session leaves the quiet documents to the server.
+            if self.quiet_session && !self.engaged.contains(id) && !has_news(doc, self.saved.get(id)) {
+                continue;
+            }
             let state = self.session.entry(*id).or_default();
             let generated = doc.sync().generate_sync_message(state);
             match generated {
                 Some(msg) => {
                     let msg = push_first(doc, state, msg);
-                    docs.push(DocMessage::new(*id, budget.fit(msg, state).encode()))
+                    docs.push(DocMessage::new(*id, budget.fit(msg, state).encode()));
+                    self.engaged.insert(*id);
                 }
                 None if full => held.push(id.to_string()),
                 None => {}
             }
         }
-        SyncRequest { v: PROTOCOL_VERSION, docs, full, held }
+        SyncRequest { v: PROTOCOL_VERSION, docs, full, held, quiet }
     }
 
     /// Applies the server's answer. Documents the server names as missing
     /// are created empty so that the next request asks for them.
     pub fn receive(&mut self, response: SyncResponse) -> Result<(), ClientError> {
+        if !self.answered {
+            // Only the first answer's cursor covers what the session then
+            // delivers; a later one may name writes no round carried.
+            self.answered = true;
+            self.session_cursor = response.cursor.clone().filter(|c| c.len() <= crate::protocol::MAX_CURSOR_LEN);
+        }
         for m in response.docs {
             let id = m.doc_id()?;
             let msg = sync::Message::decode(&m.msg).map_err(|source| ClientError::BadMessage { doc: id, source })?;
             let actor = &self.actor;
             let doc = self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
             let state = self.session.entry(id).or_default();
+            self.engaged.insert(id);
             doc.sync()
                 .receive_sync_message(state, msg)
                 .map_err(|source| ClientError::Apply { doc: id, source: Box::new(source) })?;
             self.saved.insert(id, persisted(state));
         }
         for id in response.missing {
+            self.engaged.insert(id);
             let actor = &self.actor;
             self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
         }
@@ -328,6 +399,21 @@ fn push_first(doc: &mut AutoCommit, state: &mut sync::State, mut msg: sync::Mess
     }
     msg.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     msg
+}
+
+/// Whether a document has something of this device's own that the server
+/// is not known to hold: it was never synced, or it moved past the heads
+/// the two last shared.
+fn has_news(doc: &mut AutoCommit, saved: Option<&sync::State>) -> bool {
+    let Some(saved) = saved else { return true };
+    if saved.shared_heads.is_empty() {
+        return true;
+    }
+    let mut heads = doc.get_heads();
+    heads.sort();
+    let mut shared = saved.shared_heads.clone();
+    shared.sort();
+    heads != shared
 }
 
 /// The part of a sync state worth keeping across sessions.

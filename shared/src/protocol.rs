@@ -49,7 +49,26 @@ pub struct SyncRequest {
     /// request (a device may hold more documents than one request carries).
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "bounded::seq::<_, _, MAX_HELD>")]
     pub held: Vec<String>,
+    /// "Nothing new here since this cursor": the `cursor` of the first
+    /// answer of the device's last completed session. The request then
+    /// carries messages only for the documents with changes of the
+    /// device's own, and the server adds a message for every other
+    /// document of the scope it holds something new in (and names in
+    /// `missing` those the device lacks). A device with 1,000 quiet
+    /// documents sends one small request instead of 1,000 messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet: Option<String>,
 }
+
+impl SyncRequest {
+    /// A request with only these messages (a session's later rounds).
+    pub fn of(docs: Vec<DocMessage>) -> Self {
+        SyncRequest { v: PROTOCOL_VERSION, docs, full: false, held: Vec::new(), quiet: None }
+    }
+}
+
+/// The longest cursor a server gives (22 characters today).
+pub const MAX_CURSOR_LEN: usize = 64;
 
 /// Lists whose length is checked while they are decoded: a gzip'd body of
 /// 32 KB inflates to 32 MiB, which as CBOR is 32 million empty strings, so
@@ -100,6 +119,13 @@ pub struct SyncResponse {
     /// With `full` requests: documents in the device's scope it does not hold yet.
     #[serde(default)]
     pub missing: Vec<DocId>,
+    /// With `full` and `quiet` requests: where the scope's documents stood
+    /// before this answer was made. Once the session it opened has ended
+    /// with nothing left to say, the device holds everything up to it and
+    /// sends it as `quiet` next time. Absent when the server could not
+    /// answer for the whole scope in one go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,12 +281,13 @@ mod tests {
 
     #[test]
     fn lists_past_their_limit_are_refused_while_decoding() {
-        let request = SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD + 1] };
+        let request =
+            SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD + 1], quiet: None };
         match decode::<SyncRequest>(&encode(&request)) {
             Err(DecodeError::TooMany(message)) => assert!(message.contains("200000"), "{message}"),
             other => panic!("{other:?}"),
         }
-        let request = SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD] };
+        let request = SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD], quiet: None };
         assert_eq!(decode::<SyncRequest>(&encode(&request)).unwrap().held.len(), MAX_HELD);
     }
     use super::*;
@@ -278,7 +305,13 @@ mod tests {
 
     fn sample() -> SyncRequest {
         let id = DocId::log(ModelId::new_random(), 2025).unwrap();
-        SyncRequest { v: 1, docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])], full: true, held: Vec::new() }
+        SyncRequest {
+            v: 1,
+            docs: vec![DocMessage::new(id, vec![0x42, 1, 2, 3])],
+            full: true,
+            held: Vec::new(),
+            quiet: None,
+        }
     }
 
     #[test]

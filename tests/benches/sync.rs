@@ -28,7 +28,10 @@
 //! * `growth`: the server's time to take one new record into logs of
 //!   100, 1,000, 4,000 and 10,000 records, as a ratio to the smallest;
 //! * `backlog`: a phone back after a long time offline with 20,000
-//!   records: the requests its sync takes and their time.
+//!   records: the requests its sync takes and their time;
+//! * `quiet`: a phone holding 1,000 documents, nothing new on either side:
+//!   the quiet session (one request naming the cursor) next to the full
+//!   one it replaced (every document's message), in this run.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +60,9 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     if wants("reconnect") {
         rt.block_on(reconnect());
+    }
+    if wants("quiet") {
+        rt.block_on(quiet());
     }
     if wants("throughput") {
         rt.block_on(throughput());
@@ -280,6 +286,54 @@ async fn reconnect() {
     println!("  bytes on the wire       {wire}");
     println!("  floor (gzip postcard)   {floor}");
     println!("  ratio to floor          {:.2}x", wire as f64 / floor as f64);
+}
+
+async fn quiet() {
+    const DOCS: usize = 1_000;
+    let server = TestServer::start().await;
+    let mut staff = server.device_as("staff", kheo_shared::codes::Role::CommuneStaff, kheo_tests::HOME_UNIT).await;
+    for _ in 0..DOCS {
+        let mut profile = testdata::model(ModelId::new_random(), kheo_tests::HOME_UNIT);
+        profile.status = kheo_shared::codes::ModelStatus::Recognised;
+        profile.status_years.typical = None;
+        staff.put_model(&profile);
+    }
+    while !staff.sync(&server.url).await.expect("staff syncs").converged {}
+    let mut phone = server.device("phone").await;
+    while !phone.sync(&server.url).await.expect("first sync").converged {}
+
+    let session = async |phone: &mut Device, quiet: bool| {
+        let mut runs = Vec::new();
+        for _ in 0..7 {
+            if !quiet {
+                phone.replica.set_quiet_cursor(None);
+            }
+            let started = Instant::now();
+            let traffic = phone.sync(&server.url).await.expect("sync");
+            runs.push((started.elapsed(), traffic));
+        }
+        runs.sort_by_key(|(took, _)| *took);
+        let (took, traffic) = runs.swap_remove(runs.len() / 2);
+        (took, traffic)
+    };
+    // Alternated, so that the machine's noise falls on both.
+    let (full_took, full) = session(&mut phone, false).await;
+    let (quiet_took, quiet) = session(&mut phone, true).await;
+    println!("quiet: a phone holding {DOCS} documents, nothing new on either side (median of 7)");
+    for (name, took, t) in [("full session", full_took, &full), ("quiet session", quiet_took, &quiet)] {
+        println!(
+            "  {name:<14} {} round trips, {:>7} bytes up, {:>7} down, {:>7.1} ms",
+            t.round_trips,
+            t.bytes_up,
+            t.bytes_down,
+            took.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "  quiet / full   bytes {:.4}x, time {:.3}x (goal: 1 request under 2 KB each way)",
+        (quiet.bytes_up + quiet.bytes_down) as f64 / (full.bytes_up + full.bytes_down) as f64,
+        quiet_took.as_secs_f64() / full_took.as_secs_f64()
+    );
 }
 
 const DEVICES: usize = 200;

@@ -376,6 +376,7 @@ impl Device {
             traffic.device_time += started.elapsed();
             if !first && request.docs.is_empty() {
                 traffic.converged = true;
+                self.replica.finish_session();
                 return Ok(traffic);
             }
             if traffic.round_trips == MAX_ROUNDS {
@@ -385,6 +386,12 @@ impl Device {
             }
             let base_url = urls[traffic.round_trips % urls.len()];
             match self.post(base_url, &request, &mut traffic).await {
+                // The account's scope changed since the cursor: sync in full, as a phone does.
+                Err(SyncFailure::Refused { body, .. }) if body.error == "stale_cursor" && first => {
+                    self.replica.set_quiet_cursor(None);
+                    self.replica.start_session();
+                    traffic.round_trips = 0;
+                }
                 Err(SyncFailure::Refused { status, body }) => {
                     self.replica.abort_session();
                     // What the phone does: keep the refused document, show why, sync the rest later.

@@ -299,6 +299,45 @@ pub async fn rows_derived_from_a_document_are_kept_only_while_it_is_unchanged<S:
     assert!(!kept(&facts, &late), "rows of a document that moved are not");
 }
 
+/// Every document write stores the heads it leaves, or "unknown" when it
+/// does not say (never the heads of an earlier write); the backfill fills in
+/// the unknown ones; a scope's heads come with one device's sync states.
+pub async fn each_write_stores_its_heads_or_unknown_and_the_backfill_fills_them<S: Store + Directory>(store: &S) {
+    use automerge::transaction::Transactable;
+    let model = ModelId::new_random();
+    let doc = DocId::log(model, 2025).expect("log id");
+    let mut am = automerge::AutoCommit::new();
+    am.put(automerge::ROOT, "n", 1).unwrap();
+    let heads = super::encode_heads(&am.get_heads());
+    let (mut first, v1) = append(doc, &am.save(), Version::NONE, P1);
+    first.heads.insert(doc, heads.clone());
+    first.model_units.push((model, "QNA.TK.TT".into()));
+    let first = with_state(first, "device-a", doc);
+    store.commit(&[first]).await.unwrap();
+    let scope = |device: &'static str| async move {
+        store.heads_in_units(device, Some(&["QNA.TK.TT".to_owned()])).await.unwrap()
+    };
+    let found = scope("device-a").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, doc);
+    assert_eq!(found[0].heads.as_deref(), Some(heads.as_slice()));
+    assert_eq!(found[0].state.as_deref(), Some(&b"state"[..]));
+    assert_eq!(scope("device-b").await[0].state, None, "another device's state is not this one's");
+    assert!(store.heads_in_units("device-a", Some(&["QNA.DB.DP".to_owned()])).await.unwrap().is_empty());
+    assert_eq!(store.heads_in_units("device-a", None).await.unwrap().len(), 1);
+
+    // A write that does not say leaves the heads unknown, not stale.
+    am.put(automerge::ROOT, "n", 2).unwrap();
+    let (second, _) = append(doc, &am.save_incremental(), v1, P1);
+    store.commit(&[second]).await.unwrap();
+    assert_eq!(scope("device-a").await[0].heads, None);
+    assert_eq!(store.docs_without_heads().await.unwrap(), [doc]);
+
+    assert_eq!(crate::sync::quiet::backfill_heads(store).await.unwrap(), 1);
+    assert_eq!(scope("device-a").await[0].heads, Some(super::encode_heads(&am.get_heads())));
+    assert!(store.docs_without_heads().await.unwrap().is_empty());
+}
+
 #[macro_export]
 macro_rules! store_contract_tests {
     ($open:expr) => {
@@ -310,7 +349,8 @@ macro_rules! store_contract_tests {
             the_quarantine_is_capped_per_device_in_entries_and_bytes,
             versions_in_units_name_each_document_of_the_units_models_and_no_other,
             a_record_keeps_each_kinds_details_for_the_export,
-            rows_derived_from_a_document_are_kept_only_while_it_is_unchanged
+            rows_derived_from_a_document_are_kept_only_while_it_is_unchanged,
+            each_write_stores_its_heads_or_unknown_and_the_backfill_fills_them
         );
     };
     (@each $open:expr; $($test:ident),*) => {

@@ -46,6 +46,7 @@ pub use sqlite::{STORE_FILE, SqliteStore, open_elsewhere};
 pub use sqlite_logins::SqliteLogins;
 pub use transfer::Transfer;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -163,6 +164,28 @@ pub struct WriteBatch {
     /// version, so rows read from a document another process has written
     /// since never overwrite the rows that process's merge wrote.
     pub unchanged: Vec<(DocId, Version)>,
+    /// The heads (see [`encode_heads`]) each written document is at after
+    /// the batch. A document written without them is stored with heads
+    /// unknown, which a quiet sync counts as news: never wrong, only slower.
+    pub heads: BTreeMap<DocId, Vec<u8>>,
+}
+
+/// One document of a scope, as a quiet sync compares it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeDoc {
+    pub id: DocId,
+    pub version: Version,
+    /// [`encode_heads`], `None` when unknown.
+    pub heads: Option<Vec<u8>>,
+    /// The device's encoded `automerge::sync::State`, `None` when it never synced the document.
+    pub state: Option<Vec<u8>>,
+}
+
+/// A document's heads as stored: the hashes sorted, 32 bytes each.
+pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
 }
 
 impl WriteBatch {
@@ -192,6 +215,15 @@ pub trait Store: Send + Sync + 'static {
     /// (every stored document when `None`), in id order: what a phone's
     /// "anything new?" check compares (see [`crate::changes`]).
     async fn versions_in_units(&self, units: Option<&[String]>) -> Result<Vec<(DocId, Version)>, StoreError>;
+
+    /// For every stored document of the models in `units` (all when
+    /// `None`), in id order: its stored heads and `device`'s sync state
+    /// with it. What a quiet sync compares (see [`crate::sync::quiet`]).
+    async fn heads_in_units(&self, device: &str, units: Option<&[String]>) -> Result<Vec<ScopeDoc>, StoreError>;
+
+    /// Documents stored with their heads unknown (written before heads were
+    /// kept, or by a writer that does not say), in id order.
+    async fn docs_without_heads(&self) -> Result<Vec<DocId>, StoreError>;
 
     /// The document's version and its chunks written after version `n`,
     /// each with the version it made, oldest first. A compaction since `n`

@@ -10,8 +10,8 @@ use kheo_shared::ids::DocId;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::rows::{RECORD_ROW_COLUMNS, VersionRow, bind_record_row};
-use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
+use super::rows::{RECORD_ROW_COLUMNS, ScopeRow, VersionRow, bind_record_row};
+use super::{Committed, DocWrite, ScopeDoc, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
 
@@ -166,14 +166,15 @@ async fn write_batch(tx: &mut Tx<'_>, batch: &WriteBatch, now: i64) -> Result<Co
         // Moves the document from `base` to `next`, or finds it elsewhere.
         let moved = if base == Version::NONE {
             sqlx::query(
-                "INSERT INTO documents (id, snapshot, updated_at, version, writer) VALUES ($1, COALESCE($2, ''::bytea), $3, $4, $5) \
+                "INSERT INTO documents (id, snapshot, updated_at, version, writer, heads) \
+                 VALUES ($1, COALESCE($2, ''::bytea), $3, $4, $5, $8) \
                  ON CONFLICT (id) DO UPDATE SET snapshot = COALESCE($2, documents.snapshot), updated_at = $3, \
-                 version = $4, writer = $5 WHERE documents.version = 0 AND documents.writer = 0",
+                 version = $4, writer = $5, heads = $8 WHERE documents.version = 0 AND documents.writer = 0",
             )
         } else {
             sqlx::query(
-                "UPDATE documents SET snapshot = COALESCE($2, snapshot), updated_at = $3, version = $4, writer = $5 \
-                 WHERE id = $1 AND version = $6 AND writer = $7",
+                "UPDATE documents SET snapshot = COALESCE($2, snapshot), updated_at = $3, version = $4, writer = $5, \
+                 heads = $8 WHERE id = $1 AND version = $6 AND writer = $7",
             )
         }
         .bind(&key)
@@ -183,6 +184,8 @@ async fn write_batch(tx: &mut Tx<'_>, batch: &WriteBatch, now: i64) -> Result<Co
         .bind(next.writer)
         .bind(base.n)
         .bind(base.writer)
+        // Every write says where the document now is, or that it is unknown.
+        .bind(batch.heads.get(&doc))
         .execute(&mut **tx)
         .await?;
         if moved.rows_affected() != 1 {
@@ -206,6 +209,15 @@ async fn write_batch(tx: &mut Tx<'_>, batch: &WriteBatch, now: i64) -> Result<Co
                     .await?;
             }
         }
+    }
+    // Heads of documents the batch did not write (a backfill, kept only
+    // while `unchanged` holds).
+    for (doc, heads) in batch.heads.iter().filter(|(doc, _)| !batch.docs.iter().any(|w| w.doc() == **doc)) {
+        sqlx::query("UPDATE documents SET heads = $1 WHERE id = $2")
+            .bind(heads)
+            .bind(doc.to_string())
+            .execute(&mut **tx)
+            .await?;
     }
     if let Some((device, at)) = &batch.device_seen {
         sqlx::query("UPDATE devices SET last_seen = $1 WHERE id = $2").bind(at).bind(device).execute(&mut **tx).await?;
@@ -324,6 +336,47 @@ impl Store for PgStore {
             }
         };
         rows.into_iter().map(VersionRow::parse).collect()
+    }
+
+    async fn heads_in_units(&self, device: &str, units: Option<&[String]>) -> Result<Vec<ScopeDoc>, StoreError> {
+        let rows = match units {
+            None => {
+                sqlx::query_as::<_, ScopeRow>(
+                    "SELECT d.id, d.version, d.writer, d.heads, s.state FROM documents d \
+                     LEFT JOIN sync_states s ON s.device = $1 AND s.doc_id = d.id ORDER BY d.id",
+                )
+                .bind(device)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some(units) => {
+                sqlx::query_as::<_, ScopeRow>(
+                    "WITH scoped AS (SELECT model FROM model_units WHERE unit = ANY($2)), \
+                     docs AS (SELECT d.id, d.version, d.writer, d.heads FROM scoped m \
+                       JOIN documents d ON d.id = 'model/' || m.model \
+                     UNION ALL \
+                     SELECT d.id, d.version, d.writer, d.heads FROM scoped m JOIN documents d \
+                       ON d.id COLLATE \"C\" > ('log/' || m.model || '/') COLLATE \"C\" \
+                      AND d.id COLLATE \"C\" < ('log/' || m.model || '0') COLLATE \"C\") \
+                     SELECT docs.id, docs.version, docs.writer, docs.heads, s.state FROM docs \
+                     LEFT JOIN sync_states s ON s.device = $1 AND s.doc_id = docs.id ORDER BY 1",
+                )
+                .bind(device)
+                .bind(units)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.into_iter().map(ScopeRow::parse).collect()
+    }
+
+    async fn docs_without_heads(&self) -> Result<Vec<DocId>, StoreError> {
+        sqlx::query_scalar::<_, String>("SELECT id FROM documents WHERE heads IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|s| DocId::from_str(&s).map_err(|_| StoreError::CorruptId(s)))
+            .collect()
     }
 
     async fn chunks_after(&self, id: &DocId, n: i64) -> Result<(Version, Vec<(i64, Vec<u8>)>), StoreError> {

@@ -39,6 +39,24 @@ impl VersionRow {
     }
 }
 
+/// A document of a scope with its heads and one device's sync state.
+#[derive(sqlx::FromRow)]
+pub struct ScopeRow {
+    pub id: String,
+    pub version: i64,
+    pub writer: i64,
+    pub heads: Option<Vec<u8>>,
+    pub state: Option<Vec<u8>>,
+}
+
+impl ScopeRow {
+    pub fn parse(self) -> Result<super::ScopeDoc, StoreError> {
+        let id = DocId::from_str(&self.id).map_err(|_| StoreError::CorruptId(self.id))?;
+        let version = Version { n: self.version, writer: self.writer };
+        Ok(super::ScopeDoc { id, version, heads: self.heads, state: self.state })
+    }
+}
+
 fn day(s: &str) -> Result<time::Date, DirectoryError> {
     Day::parse(s).map(|d| d.0).ok_or_else(|| corrupt("date", s))
 }

@@ -17,6 +17,8 @@ pub struct Decoded {
     pub requested: BTreeSet<DocId>,
     /// Whether the device wants the documents it lacks named.
     pub full: bool,
+    /// A quiet request's cursor (see [`super::quiet`]).
+    pub quiet: Option<super::quiet::QuietCursor>,
 }
 
 /// Checks the version and the counts, and gates every message with one
@@ -34,12 +36,21 @@ pub fn decode(request: SyncRequest) -> Result<Decoded, AppError> {
     if request.held.len() > MAX_HELD {
         return Err(AppError::TooManyDocuments(format!("{} held ids; at most {MAX_HELD}", request.held.len())));
     }
+    let quiet = match request.quiet.as_deref() {
+        None => None,
+        Some(c) => Some(
+            super::quiet::QuietCursor::parse(c).map_err(|e| AppError::MalformedBody(format!("quiet must be {e}")))?,
+        ),
+    };
+    if quiet.is_some() && (request.full || !request.held.is_empty()) {
+        return Err(AppError::MalformedBody("a quiet request lists no held documents and is not full".into()));
+    }
     let messages = decode_messages(request.docs, &mut Gate::default())?;
     let mut requested: BTreeSet<DocId> = messages.keys().copied().collect();
     for id in &request.held {
         requested.insert(DocId::parse(id).map_err(|e| AppError::BadDocumentId(e.to_string()))?);
     }
-    Ok(Decoded { messages, requested, full: request.full })
+    Ok(Decoded { messages, requested, full: request.full, quiet })
 }
 
 fn decode_messages(docs: Vec<DocMessage>, gate: &mut Gate) -> Result<BTreeMap<DocId, GatedMessage>, AppError> {

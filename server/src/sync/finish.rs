@@ -51,6 +51,9 @@ pub(super) struct Finished {
     pub(super) reply: Option<Vec<u8>>,
     /// The install, its store write and its read-model rows, after a merge.
     pub(super) merge: Option<(Install, DocWrite, Vec<ReadModelWrite>)>,
+    /// After a merge: the heads the write leaves the document at, stored
+    /// beside it for quiet syncs ([`crate::store::encode_heads`]).
+    pub(super) heads: Option<Vec<u8>>,
 }
 
 /// Finishes a prepared document: collapses heads, builds the store write,
@@ -61,7 +64,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
     let Some(Merged { before, touched, waiting }) = merged else {
         let hot_doc = &mut hot.doc;
         let reply = guarded(id, "answer", || Ok(hot_doc.sync().generate_sync_message(&mut state)))?;
-        return Ok(Finished { id, state, reply: reply.map(encode_reply), merge: None });
+        return Ok(Finished { id, state, reply: reply.map(encode_reply), merge: None, heads: None });
     };
     guarded(id, "finish the merge", move || {
         let (base, next) = (hot.version, hot.next_version());
@@ -74,6 +77,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
         let rows = read_model_rows(&id, doc, touched);
         let still_waiting = hot.waiting.len() - applied.len() + waiting.len();
         let write = write_for(id, doc, (base, next), hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
+        let heads = Some(crate::store::encode_heads(&doc.get_heads()));
         let reply = doc.sync().generate_sync_message(&mut state).map(encode_reply);
         let chunks_since_snapshot =
             if matches!(write, DocWrite::Snapshot { .. }) { 0 } else { hot.chunks_since_snapshot + 1 };
@@ -85,7 +89,7 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
             })
             .collect();
         let install = Install { id, chunks_since_snapshot, version: next, applied, waiting };
-        Ok(Finished { id, state, reply, merge: Some((install, write, rows)) })
+        Ok(Finished { id, state, reply, merge: Some((install, write, rows)), heads })
     })
 }
 

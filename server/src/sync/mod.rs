@@ -53,6 +53,7 @@ pub mod decode;
 pub mod finish;
 pub(crate) mod merge;
 pub mod pipeline;
+pub mod quiet;
 #[cfg(test)]
 mod tests;
 
@@ -132,8 +133,19 @@ impl SyncService {
     }
 
     async fn attempt(&self, who: &Principal, org: &OrgTree, request: SyncRequest) -> Result<SyncResponse, Retry> {
-        let Decoded { messages, requested, full } = decode(request)?;
+        let Decoded { messages, requested, full, quiet } = decode(request)?;
+        if quiet.is_some_and(|q| !q.is_for(who)) {
+            return Err(AppError::StaleCursor.into());
+        }
         let scope = Scope { who, org };
+        // Before anything of the answer is made: whatever is written after
+        // it is either in the answer or moves the cursor the phone keeps.
+        let cursor = match full || quiet.is_some() {
+            true => {
+                Some(quiet::QuietCursor::new(who, crate::changes::scope_cursor(self.store.as_ref(), org, who).await?))
+            }
+            false => None,
+        };
         let models: Vec<ModelId> = requested.iter().map(DocId::model).collect();
         let known = self.directory.units_of(&models).await.map_err(AppError::from)?;
         if let Err(refusal) = pipeline::check_read_scope(&scope, &known, &messages) {
@@ -206,8 +218,35 @@ impl SyncService {
             Err(e) => return Err(AppError::Internal(e.to_string()).into()),
         }
 
-        let missing = if full { self.missing(&scope, &requested).await? } else { Vec::new() };
-        Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
+        let mut replies = replies;
+        let (missing, complete) = match quiet {
+            Some(since) if Some(since) == cursor => (Vec::new(), true),
+            Some(_) => {
+                let units = crate::changes::scope_units(org, who);
+                let scope_docs = self.store.heads_in_units(&who.device_id, units.as_deref()).await?;
+                let news = quiet::news(scope_docs, &requested);
+                replies.extend(self.tell(news.tell).await?);
+                (news.missing, !news.truncated)
+            }
+            None if full => (self.missing(&scope, &requested).await?, true),
+            None => (Vec::new(), true),
+        };
+        let cursor = cursor.filter(|_| complete).map(|c| c.to_string());
+        Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing, cursor })
+    }
+
+    /// A message for each document a quiet phone lacks something in, one
+    /// document locked at a time (this request's own are unlocked by now).
+    async fn tell(&self, news: Vec<(DocId, State)>) -> Result<Vec<kheo_shared::protocol::DocMessage>, AppError> {
+        let mut budget = quiet::MAX_PUSH_BYTES;
+        let mut told = Vec::with_capacity(news.len());
+        for (id, state) in news {
+            let mut guards = vec![self.cache.lock(id).await?];
+            self.cache.refresh(&[id], &mut guards).await?;
+            let hot = guards[0].as_mut().ok_or_else(|| AppError::Internal(format!("{id} not loaded")))?;
+            told.push(quiet::tell(id, hot, state, &mut budget)?);
+        }
+        Ok(told)
     }
 
     /// Puts back, as the store holds them, the documents a refused request

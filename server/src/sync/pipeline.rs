@@ -196,6 +196,9 @@ pub fn plan(
     for (f, hot) in finished.into_iter().zip(hots.iter()) {
         let mut stored = hot.stored;
         if let Some((install, write, rows)) = f.merge {
+            if let Some(heads) = f.heads {
+                batch.heads.insert(f.id, heads);
+            }
             batch.read_model.extend(rows);
             batch.docs.push(write);
             installs.push(install);

@@ -13,14 +13,15 @@ use kheo_shared::protocol::{PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::{schema, testdata};
 
-use super::{Decoded, DocInput, Plan, Quarantine, decode, pipeline, plan};
+use super::{Decoded, DocInput, Plan, Quarantine, decode, pipeline, plan, quiet};
 use crate::access::Scope;
 use crate::auth::Principal;
+use crate::changes::Cursor;
 use crate::docs::HotDoc;
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::org::demo;
-use crate::store::{DocWrite, StoredDoc, Version};
+use crate::store::{DocWrite, ScopeDoc, StoredDoc, Version};
 
 const UNIT: &str = "QNA.TK.TT";
 /// The one server process of the simulation.
@@ -38,6 +39,8 @@ struct Sim {
     /// What the store holds of each document: a snapshot and chunks after it.
     store: BTreeMap<DocId, (Vec<u8>, Vec<Vec<u8>>)>,
     versions: BTreeMap<DocId, Version>,
+    /// The heads stored beside each document (`None`: unknown).
+    heads: BTreeMap<DocId, Option<Vec<u8>>>,
     quarantine: Vec<Quarantine>,
 }
 
@@ -52,6 +55,7 @@ impl Sim {
             units: HashMap::new(),
             store: BTreeMap::new(),
             versions: BTreeMap::new(),
+            heads: BTreeMap::new(),
             quarantine: Vec::new(),
         }
     }
@@ -61,8 +65,12 @@ impl Sim {
     }
 
     fn handle(&mut self, who: &Principal, now: Timestamp, request: SyncRequest) -> Result<SyncResponse, AppError> {
-        let Decoded { messages, requested, full } = decode(request)?;
+        let Decoded { messages, requested, full, quiet } = decode(request)?;
+        if quiet.is_some_and(|q| !q.is_for(who)) {
+            return Err(AppError::StaleCursor);
+        }
         let scope = Scope { who, org: &self.org };
+        let cursor = (full || quiet.is_some()).then(|| quiet::QuietCursor::new(who, self.cursor(who)));
         if let Err(refusal) = pipeline::check_read_scope(&scope, &self.known(&requested), &messages) {
             self.quarantine.extend(refusal.quarantine);
             return Err(refusal.error);
@@ -100,6 +108,7 @@ impl Sim {
         }
         // The commit, with the store's version check.
         for write in batch.docs {
+            self.heads.insert(write.doc(), batch.heads.get(&write.doc()).cloned());
             let (base, next) = write.versions();
             let stored = self.versions.get(&write.doc()).copied().unwrap_or(Version::NONE);
             assert_eq!(stored, base, "one process: every write is made on the stored version");
@@ -116,13 +125,48 @@ impl Sim {
         }
         assert_eq!(batch.model_units.len(), model_units.len());
         self.units.extend(model_units);
-        let missing = if full {
-            let in_scope = |id: &DocId| self.units.get(&id.model()).is_some_and(|u| scope_covers(&self.org, who, u));
-            self.store.keys().filter(|id| !requested.contains(id) && in_scope(id)).copied().collect()
-        } else {
-            Vec::new()
+        let mut replies = replies;
+        let (missing, complete) = match quiet {
+            Some(since) if Some(since) == cursor => (Vec::new(), true),
+            Some(_) => {
+                let scope_docs = self
+                    .in_scope(who)
+                    .into_iter()
+                    .map(|(id, version)| ScopeDoc {
+                        id,
+                        version,
+                        heads: self.heads.get(&id).cloned().flatten(),
+                        state: self.states.get(&(who.device_id.clone(), id)).cloned(),
+                    })
+                    .collect();
+                let news = quiet::news(scope_docs, &requested);
+                let mut budget = quiet::MAX_PUSH_BYTES;
+                for (id, state) in news.tell {
+                    let hot = self.hots.get_mut(&id).expect("a stored document is hot in the simulation");
+                    replies.push(quiet::tell(id, hot, state, &mut budget)?);
+                }
+                (news.missing, !news.truncated)
+            }
+            None if full => {
+                let in_scope =
+                    |id: &DocId| self.units.get(&id.model()).is_some_and(|u| scope_covers(&self.org, who, u));
+                (self.store.keys().filter(|id| !requested.contains(id) && in_scope(id)).copied().collect(), true)
+            }
+            None => (Vec::new(), true),
         };
-        Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing })
+        let cursor = cursor.filter(|_| complete).map(|c| c.to_string());
+        Ok(SyncResponse { v: PROTOCOL_VERSION, docs: replies, missing, cursor })
+    }
+
+    /// The stored versions of the documents in `who`'s scope, by id.
+    fn in_scope(&self, who: &Principal) -> Vec<(DocId, Version)> {
+        let covers = |id: &DocId| self.units.get(&id.model()).is_some_and(|u| scope_covers(&self.org, who, u));
+        self.versions.iter().filter(|(id, _)| covers(id)).map(|(id, v)| (*id, *v)).collect()
+    }
+
+    /// What `changes::scope_cursor` reads from the store.
+    fn cursor(&self, who: &Principal) -> Cursor {
+        Cursor::of(&self.in_scope(who))
     }
 
     /// A refusal's documents reloaded from the store, as `handle` does.
@@ -210,6 +254,7 @@ impl Phone {
         let request = self.replica.request(first);
         if request.docs.is_empty() && !first {
             self.in_session = None;
+            self.replica.finish_session();
             return Ok(false);
         }
         let response = server.handle(&self.who, now, request)?;
@@ -528,4 +573,101 @@ fn an_aborted_session_is_retried_without_loss() {
     phone.sync(&mut server, &mut now).expect("the retry");
     assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log));
     assert_eq!(records_of(&server.hots[&log].doc, &log).len(), 2);
+}
+
+/// The bytes of a request and of its answer as they go over the wire.
+fn wire(request: &SyncRequest, response: &SyncResponse) -> (usize, usize) {
+    (kheo_shared::protocol::encode(request).len(), kheo_shared::protocol::encode(response).len())
+}
+
+#[test]
+fn a_device_holding_a_thousand_quiet_documents_syncs_in_one_small_request() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (_staff, models) = with_models(&mut server, &mut now, 1_000);
+    let mut phone = Phone::new(1, Role::Volunteer, UNIT);
+    phone.sync(&mut server, &mut now).expect("a first sync");
+    assert_eq!(phone.replica.doc_ids().count(), 1_000);
+    assert!(phone.replica.quiet_cursor().is_some(), "a finished session leaves a cursor");
+
+    // Nothing new on either side: one request, a few dozen bytes each way.
+    phone.replica.start_session();
+    let request = phone.replica.request(true);
+    assert!(request.docs.is_empty() && request.quiet.is_some());
+    let response = server.handle(&phone.who, now, request.clone()).expect("accepted");
+    assert!(response.docs.is_empty() && response.missing.is_empty());
+    let (up, down) = wire(&request, &response);
+    assert!(up < 2048 && down < 2048, "{up} bytes up, {down} down");
+    phone.replica.receive(response).expect("applies");
+    assert!(phone.replica.request(false).docs.is_empty(), "the session is over after one round");
+    phone.replica.finish_session();
+
+    // The old way, for the record: a full request names every document.
+    phone.replica.set_quiet_cursor(None);
+    phone.replica.start_session();
+    let full = phone.replica.request(true);
+    assert_eq!(full.docs.len(), models.len());
+}
+
+#[test]
+fn a_quiet_phone_receives_another_devices_record_in_its_first_answer() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut writer, log) = phone_with_log(&mut server, &mut now);
+    let mut reader = Phone::new(2, Role::Volunteer, UNIT);
+    reader.sync(&mut server, &mut now).expect("a first sync");
+    reader.sync(&mut server, &mut now).expect("and a quiet one");
+    let record = testdata::meeting(RecordId::new_random(), "2025-04-01", 9);
+    writer.add_record(log, now, &record);
+    writer.sync(&mut server, &mut now).expect("accepted");
+
+    reader.replica.start_session();
+    let request = reader.replica.request(true);
+    assert!(request.docs.is_empty(), "the reader has nothing of its own to say");
+    let response = server.handle(&reader.who, now, request).expect("accepted");
+    assert_eq!(response.docs.len(), 1, "one message, for the log that moved");
+    reader.replica.receive(response).expect("applies");
+    let doc = reader.replica.doc(&log).expect("held");
+    assert!(records_of(doc, &log).contains(&record.id), "the record came in the first answer");
+    // The rest of the session acknowledges it and ends.
+    reader.in_session = Some(true);
+    let mut rounds = 1;
+    while reader.round(&mut server, now).expect("accepted") {
+        rounds += 1;
+    }
+    assert!(rounds <= 2, "{rounds} rounds");
+    assert_eq!(reader.sync(&mut server, &mut now).expect("accepted"), 1, "and the next session is quiet again");
+}
+
+#[test]
+fn a_stale_or_forged_cursor_costs_a_comparison_never_a_record() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut writer, log) = phone_with_log(&mut server, &mut now);
+    let mut reader = Phone::new(2, Role::Volunteer, UNIT);
+    reader.sync(&mut server, &mut now).expect("a first sync");
+    let record = testdata::meeting(RecordId::new_random(), "2025-04-02", 3);
+    writer.add_record(log, now, &record);
+    writer.sync(&mut server, &mut now).expect("accepted");
+
+    // A cursor of the reader's scope that names nothing the server ever said.
+    let forged = quiet::QuietCursor::new(&reader.who, Cursor::from_bytes([7; 16]));
+    reader.replica.set_quiet_cursor(Some(forged.to_string()));
+    reader.sync(&mut server, &mut now).expect("accepted");
+    assert!(records_of(reader.replica.doc(&log).expect("held"), &log).contains(&record.id));
+
+    // One made for another scope (the account moved) is refused: the phone syncs in full.
+    let mut moved = reader.who.clone();
+    moved.unit = "QNA.DB.DP".into();
+    let elsewhere = quiet::QuietCursor::new(&moved, Cursor::from_bytes([7; 16]));
+    reader.replica.set_quiet_cursor(Some(elsewhere.to_string()));
+    reader.replica.start_session();
+    let request = reader.replica.request(true);
+    assert!(matches!(server.handle(&reader.who, now, request), Err(AppError::StaleCursor)));
+
+    // A cursor of another shape is refused before anything is read.
+    reader.replica.set_quiet_cursor(Some("not a cursor".into()));
+    reader.replica.start_session();
+    let request = reader.replica.request(true);
+    assert!(matches!(server.handle(&reader.who, now, request), Err(AppError::MalformedBody(_))));
 }

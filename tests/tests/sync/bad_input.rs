@@ -49,13 +49,13 @@ fn empty_doc_message() -> Vec<u8> {
 fn request_with(id: &str, msg: Vec<u8>) -> Vec<u8> {
     let mut m = DocMessage::new(DocId::Model(new_model()), msg);
     m.id = id.to_owned();
-    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false, held: Vec::new() })
+    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false, held: Vec::new(), quiet: None })
 }
 
 #[tokio::test]
 async fn truncated_body_is_refused() {
     let server = server_with_data().await;
-    let mut body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new() });
+    let mut body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new(), quiet: None });
     body.truncate(body.len() - 6);
     expect_refusal(&server, body, 400, "malformed_body").await;
 }
@@ -104,9 +104,10 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
         docs: vec![DocMessage::new(id, msg.clone()), DocMessage::new(id, msg)],
         full: false,
         held: Vec::new(),
+        quiet: None,
     };
     expect_refusal(&server, protocol::encode(&dup), 400, "duplicate_document").await;
-    let future = SyncRequest { v: 99, docs: vec![], full: false, held: Vec::new() };
+    let future = SyncRequest { v: 99, docs: vec![], full: false, held: Vec::new(), quiet: None };
     expect_refusal(&server, protocol::encode(&future), 400, "unsupported_version").await;
 }
 
@@ -114,7 +115,7 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
 async fn wrong_headers_are_refused() {
     let server = server_with_data().await;
     let before = server.store_fingerprint().await;
-    let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new() });
+    let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new(), quiet: None });
     let http = reqwest::Client::new();
     let url = format!("{}{}", server.url, protocol::SYNC_PATH);
     let no_token = http
@@ -208,7 +209,7 @@ async fn bytes_after_the_cbor_message_are_refused() {
     assert!(!request.docs.is_empty());
     let cbor = protocol::gunzip(&protocol::encode(&request), protocol::MAX_INFLATED_BYTES).unwrap();
     let second = protocol::gunzip(
-        &protocol::encode(&SyncRequest { v: 1, docs: vec![], full: false, held: Vec::new() }),
+        &protocol::encode(&SyncRequest { v: 1, docs: vec![], full: false, held: Vec::new(), quiet: None }),
         protocol::MAX_INFLATED_BYTES,
     )
     .unwrap();

@@ -63,7 +63,8 @@ async fn a_new_phone_receives_every_document_of_its_scope() {
 
     // A full request may name held documents without a message for them.
     let held: Vec<String> = newcomer.replica.doc_ids().map(ToString::to_string).collect();
-    let ask = |held: Vec<String>| kheo_shared::protocol::SyncRequest { v: 1, docs: vec![], full: true, held };
+    let ask =
+        |held: Vec<String>| kheo_shared::protocol::SyncRequest { v: 1, docs: vec![], full: true, held, quiet: None };
     let http = reqwest::Client::new();
     let missing = |body: Vec<u8>| {
         let (http, url, token) = (http.clone(), server.url.clone(), newcomer.token.clone());
@@ -136,6 +137,7 @@ async fn a_change_that_arrives_before_its_dependency_is_kept() {
             docs: vec![DocMessage::new(log, msg.encode())],
             full: false,
             held: Vec::new(),
+            quiet: None,
         })
     };
     let http = reqwest::Client::new();
@@ -191,6 +193,7 @@ async fn an_old_protocol_client_still_syncs() {
                 docs: vec![DocMessage::new(log, msg.encode())],
                 full: false,
                 held: vec![],
+                quiet: None,
             };
             let answer = kheo_tests::post_raw(http, url, token, protocol::encode(&request)).await.unwrap();
             assert!(answer.status().is_success(), "{}", answer.status());
@@ -218,4 +221,38 @@ async fn an_old_protocol_client_still_syncs() {
     let got = current.records(&log);
     assert_eq!(got.len(), 4);
     assert!(mine.iter().all(|r| got.contains_key(&r.id)));
+}
+
+#[tokio::test]
+async fn a_phone_holding_a_thousand_quiet_documents_syncs_in_one_small_request() {
+    let server = TestServer::start().await;
+    let mut staff = server.device_as("staff-many", kheo_shared::codes::Role::CommuneStaff, kheo_tests::HOME_UNIT).await;
+    let models: Vec<kheo_shared::ids::ModelId> = (0..1_000).map(|_| kheo_shared::ids::ModelId::new_random()).collect();
+    for m in &models {
+        let mut profile = testdata::model(*m, kheo_tests::HOME_UNIT);
+        profile.status = kheo_shared::codes::ModelStatus::Recognised;
+        profile.status_years.typical = None;
+        staff.put_model(&profile);
+    }
+    while !staff.sync(&server.url).await.unwrap().converged {}
+
+    let mut phone = server.device("quiet-phone").await;
+    while !phone.sync(&server.url).await.unwrap().converged {}
+    assert!(phone.replica.doc_ids().count() >= 1_000);
+
+    let quiet = phone.sync(&server.url).await.unwrap();
+    assert_eq!(quiet.round_trips, 1, "nothing new: one request");
+    assert!(quiet.bytes_up < 2048 && quiet.bytes_down < 2048, "{} bytes up, {} down", quiet.bytes_up, quiet.bytes_down);
+
+    // Someone else starts a year's log: the quiet phone gets it whole in its first answer.
+    let log = DocId::log(models[7], 2025).unwrap();
+    let record = testdata::meeting(kheo_shared::ids::RecordId::new_random(), "2025-05-05", 11);
+    let mut other = server.device("busy-phone").await;
+    other.sync(&server.url).await.unwrap();
+    other.put_record(models[7], &record);
+    other.sync(&server.url).await.unwrap();
+    let news = phone.sync(&server.url).await.unwrap();
+    assert!(phone.records(&log).contains_key(&record.id));
+    assert!(news.round_trips <= 2, "{} round trips", news.round_trips);
+    assert_eq!(phone.sync(&server.url).await.unwrap().round_trips, 1, "and quiet again");
 }

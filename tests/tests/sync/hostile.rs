@@ -19,7 +19,13 @@ fn uleb(out: &mut Vec<u8>, n: u64) {
 }
 
 fn request(log: DocId, msg: Vec<u8>) -> Vec<u8> {
-    protocol::encode(&SyncRequest { v: 1, docs: vec![DocMessage::new(log, msg)], full: false, held: Vec::new() })
+    protocol::encode(&SyncRequest {
+        v: 1,
+        docs: vec![DocMessage::new(log, msg)],
+        full: false,
+        held: Vec::new(),
+        quiet: None,
+    })
 }
 
 fn message(heads: Vec<ChangeHash>, changes: Vec<Vec<u8>>) -> Vec<u8> {
