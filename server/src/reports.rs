@@ -136,11 +136,41 @@ pub async fn rollup(
     grouping: Grouping,
     approved_only: bool,
 ) -> Result<Rollup, AppError> {
+    rollup_of(Figures::Monthly, store, org, scope, period, grouping, approved_only).await
+}
+
+/// Where a rollup's activity figures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figures {
+    /// Whole months from the pre-aggregates, the rest from the record rows.
+    Monthly,
+    /// Every figure summed over the record rows alone, as before the
+    /// pre-aggregates: what `Monthly` must equal (the tests' oracle) and
+    /// the benchmark's baseline.
+    Records,
+}
+
+pub async fn rollup_of(
+    figures: Figures,
+    store: &dyn ReportStore,
+    org: &OrgTree,
+    scope: Option<&str>,
+    period: Period,
+    grouping: Grouping,
+    approved_only: bool,
+) -> Result<Rollup, AppError> {
     let (from, to) = (Day(period.from).to_string(), Day(period.to).to_string());
     let models = models_in_scope(store, org, scope).await?;
-    // Independent scans: run them side by side on the store's connections.
-    let (activity, incidents) =
-        tokio::try_join!(store.activity(&from, &to, approved_only), store.incidents(&from, &to, approved_only))?;
+    // Independent reads: run them side by side on the store's connections.
+    let (activity, incidents) = match figures {
+        Figures::Monthly => {
+            tokio::try_join!(store.activity(&from, &to, approved_only), store.incidents(&from, &to, approved_only))?
+        }
+        Figures::Records => tokio::try_join!(
+            store.activity_from_records(&from, &to, approved_only),
+            store.incidents_from_records(&from, &to, approved_only)
+        )?,
+    };
 
     let mut mapped = BTreeMap::new();
     let mut key_of = |m: &ModelFacts| -> (String, String) {

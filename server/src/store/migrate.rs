@@ -507,6 +507,9 @@ mod tests {
             batch.docs.push(DocWrite::Append { doc: log, chunk: first, base: Version::NONE, next: v1 });
             db.store.commit(&[batch]).await.unwrap();
             schema::put_record(&mut records, &testdata::meeting(RecordId::new_random(), "2025-04-04", 9)).unwrap();
+            // A household counted, so every monthly table has rows to compare.
+            let support = testdata::household_support(RecordId::new_random(), "2025-04-05", 500_000);
+            schema::put_record(&mut records, &support).unwrap();
             let second = records.save_incremental();
             let mut batch = WriteBatch::default();
             batch.docs.push(DocWrite::Append { doc: log, chunk: second, base: v1, next: v1.next(WRITER) });

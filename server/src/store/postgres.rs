@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::rows::{RECORD_ROW_COLUMNS, ScopeRow, VersionRow, bind_record_row};
+use super::rows::{ScopeRow, VersionRow, bind_record_row, record_upsert};
 use super::{Committed, DocWrite, ScopeDoc, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -73,17 +73,7 @@ fn is_retryable(e: &sqlx::Error) -> bool {
 }
 
 /// A record's row replaces the one it had, whatever kind it was.
-static INSERT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let placeholders: Vec<String> = (1..=RECORD_ROW_COLUMNS.len()).map(|n| format!("${n}")).collect();
-    let updates: Vec<String> =
-        RECORD_ROW_COLUMNS.iter().filter(|c| **c != "record").map(|c| format!("{c} = excluded.{c}")).collect();
-    format!(
-        "INSERT INTO rm_records ({}) VALUES ({}) ON CONFLICT (record) DO UPDATE SET {}",
-        RECORD_ROW_COLUMNS.join(", "),
-        placeholders.join(", "),
-        updates.join(", ")
-    )
-});
+static INSERT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| record_upsert(|n| format!("${n}")));
 
 async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(), sqlx::Error> {
     match write {

@@ -5,8 +5,18 @@ use async_trait::async_trait;
 
 use super::PgStore;
 use super::directory::DirectoryError;
-use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordCount, RecordFacts, ReportStore, ReviewItem};
+use super::reports::{
+    IncidentCount, MONTHLY_SUMS, ModelActivity, ModelFacts, RecordCount, RecordFacts, ReportStore, ReviewItem,
+    households_sql, merge_activity, merge_incidents, split,
+};
 use super::rows::{RECORD_FACTS_COLUMNS, REVIEW_COLUMNS, RecordFactsColumns, ReviewColumns};
+
+/// What a rollup sums over record rows, named as [`ModelActivity`]'s fields.
+const RECORD_SUMS: &str = "COUNT(*) FILTER (WHERE kind = 'patrol') AS patrols, SUM(incidents)::BIGINT AS incidents, \
+     SUM(handed_to_police)::BIGINT AS handed_to_police, SUM(supported_police)::BIGINT AS supported_police, \
+     SUM(amount_vnd)::BIGINT AS money_vnd, SUM(workdays) AS workdays, SUM(houses)::BIGINT AS houses, \
+     COUNT(*) FILTER (WHERE kind = 'production') AS production_records, SUM(revenue_vnd)::BIGINT AS revenue_vnd, \
+     COUNT(*) FILTER (WHERE kind = 'meeting') AS meetings, SUM(attendees)::BIGINT AS attendees";
 
 #[async_trait]
 impl ReportStore for PgStore {
@@ -32,19 +42,70 @@ impl ReportStore for PgStore {
     }
 
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {
-        let totals = sqlx::query_as::<_, ModelActivity>(
-            "SELECT model, COUNT(*) FILTER (WHERE kind = 'patrol') AS patrols, SUM(incidents)::BIGINT AS incidents, \
-             SUM(handed_to_police)::BIGINT AS handed_to_police, SUM(supported_police)::BIGINT AS supported_police, \
-             SUM(amount_vnd)::BIGINT AS money_vnd, SUM(workdays) AS workdays, SUM(houses)::BIGINT AS houses, \
-             COUNT(*) FILTER (WHERE kind = 'production') AS production_records, SUM(revenue_vnd)::BIGINT AS revenue_vnd, \
-             COUNT(*) FILTER (WHERE kind = 'meeting') AS meetings, SUM(attendees)::BIGINT AS attendees \
-             FROM rm_records WHERE occurred_on BETWEEN $1 AND $2 AND NOT deleted \
-             AND (NOT $3 OR review_state = 'approved') GROUP BY model",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(approved_only)
-        .fetch_all(self.pool());
+        let split = split(from, to);
+        let Some((first, last)) = &split.months else {
+            return self.activity_from_records(from, to, approved_only).await;
+        };
+        let monthly_sql = format!(
+            "SELECT model, {MONTHLY_SUMS} FROM rm_monthly WHERE month BETWEEN $1 AND $2 \
+             AND (NOT $3 OR approved) GROUP BY model"
+        );
+        let monthly = sqlx::query_as::<_, ModelActivity>(&monthly_sql)
+            .bind(first)
+            .bind(last)
+            .bind(approved_only)
+            .fetch_all(self.pool());
+        let edges = async {
+            let mut rows = Vec::new();
+            for (a, b) in &split.edges {
+                rows.extend(
+                    sqlx::query_as::<_, ModelActivity>(&format!(
+                        "SELECT model, {RECORD_SUMS} FROM rm_records WHERE occurred_on BETWEEN $1 AND $2 \
+                         AND NOT deleted AND (NOT $3 OR review_state = 'approved') GROUP BY model"
+                    ))
+                    .bind(a)
+                    .bind(b)
+                    .bind(approved_only)
+                    .fetch_all(self.pool())
+                    .await?,
+                );
+            }
+            Ok::<_, sqlx::Error>(rows)
+        };
+        // Distinct receivers over the whole months and the edges together.
+        let sql = households_sql(
+            &split,
+            "SELECT model, receiver FROM rm_monthly_receivers WHERE month BETWEEN $1 AND $2 AND (NOT $3 OR approved)",
+            |a, b| {
+                format!(
+                    "SELECT model, receiver FROM rm_records WHERE kind = 'household_support' \
+                     AND occurred_on BETWEEN ${a} AND ${b} AND NOT deleted AND (NOT $3 OR review_state = 'approved')"
+                )
+            },
+        );
+        let mut households = sqlx::query_as::<_, (String, i64)>(&sql).bind(first).bind(last).bind(approved_only);
+        for (a, b) in &split.edges {
+            households = households.bind(a).bind(b);
+        }
+        let (monthly, edges, households) = tokio::try_join!(monthly, edges, households.fetch_all(self.pool()))?;
+        Ok(super::reports::with_households(merge_activity(monthly.into_iter().chain(edges)), households))
+    }
+
+    async fn activity_from_records(
+        &self,
+        from: &str,
+        to: &str,
+        approved_only: bool,
+    ) -> Result<Vec<ModelActivity>, DirectoryError> {
+        let totals_sql = format!(
+            "SELECT model, {RECORD_SUMS} FROM rm_records WHERE occurred_on BETWEEN $1 AND $2 AND NOT deleted \
+             AND (NOT $3 OR review_state = 'approved') GROUP BY model"
+        );
+        let totals = sqlx::query_as::<_, ModelActivity>(&totals_sql)
+            .bind(from)
+            .bind(to)
+            .bind(approved_only)
+            .fetch_all(self.pool());
         let households = sqlx::query_as::<_, (String, i64)>(
             "SELECT model, COUNT(DISTINCT receiver) FROM rm_records \
              WHERE kind = 'household_support' AND occurred_on BETWEEN $1 AND $2 AND NOT deleted \
@@ -60,6 +121,31 @@ impl ReportStore for PgStore {
     }
 
     async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError> {
+        let split = split(from, to);
+        let Some((first, last)) = &split.months else {
+            return self.incidents_from_records(from, to, approved_only).await;
+        };
+        let mut counts = sqlx::query_as::<_, IncidentCount>(
+            "SELECT model, category, outcome, SUM(incidents)::BIGINT AS count FROM rm_monthly_incidents \
+             WHERE month BETWEEN $1 AND $2 AND (NOT $3 OR approved) GROUP BY model, category, outcome",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(approved_only)
+        .fetch_all(self.pool())
+        .await?;
+        for (a, b) in &split.edges {
+            counts.extend(self.incidents_from_records(a, b, approved_only).await?);
+        }
+        Ok(merge_incidents(counts))
+    }
+
+    async fn incidents_from_records(
+        &self,
+        from: &str,
+        to: &str,
+        approved_only: bool,
+    ) -> Result<Vec<IncidentCount>, DirectoryError> {
         Ok(sqlx::query_as(
             "SELECT model, category, outcome, COUNT(*) AS count FROM rm_incidents \
              WHERE occurred_on BETWEEN $1 AND $2 AND (NOT $3 OR review_state = 'approved') \

@@ -379,6 +379,23 @@ pub(super) const RECORD_ROW_COLUMNS: [&str; 35] = [
     "topic",
 ];
 
+/// The statement that writes a record's row over the one it had, whatever
+/// kind it was, with `mark(n)` the backend's spelling of parameter `n`
+/// (from 1). An upsert, never a delete and insert: the read model's
+/// triggers see the update as the old row and the new one, and move the
+/// monthly figures from one to the other.
+pub(super) fn record_upsert(mark: impl Fn(usize) -> String) -> String {
+    let marks: Vec<String> = (1..=RECORD_ROW_COLUMNS.len()).map(mark).collect();
+    let updates: Vec<String> =
+        RECORD_ROW_COLUMNS.iter().filter(|c| **c != "record").map(|c| format!("{c} = excluded.{c}")).collect();
+    format!(
+        "INSERT INTO rm_records ({}) VALUES ({}) ON CONFLICT (record) DO UPDATE SET {}",
+        RECORD_ROW_COLUMNS.join(", "),
+        marks.join(", "),
+        updates.join(", ")
+    )
+}
+
 /// Binds a record's row in the order of [`RECORD_ROW_COLUMNS`]: one list
 /// for both backends, so no column is written on one and forgotten on the
 /// other.

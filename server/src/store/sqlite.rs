@@ -10,7 +10,7 @@ use kheo_shared::ids::DocId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::rows::{RECORD_ROW_COLUMNS, ScopeRow, VersionRow, bind_record_row};
+use super::rows::{ScopeRow, VersionRow, bind_record_row, record_upsert};
 use super::{Committed, DocWrite, ScopeDoc, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -112,13 +112,7 @@ fn held_elsewhere(_shm: &std::fs::File) -> std::io::Result<bool> {
 }
 
 /// A record's row replaces the one it had, whatever kind it was.
-static INSERT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "INSERT OR REPLACE INTO rm_records ({}) VALUES ({})",
-        RECORD_ROW_COLUMNS.join(", "),
-        vec!["?"; RECORD_ROW_COLUMNS.len()].join(", ")
-    )
-});
+static INSERT_RECORD: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| record_upsert(|_| "?".to_owned()));
 
 async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(), sqlx::Error> {
     match write {

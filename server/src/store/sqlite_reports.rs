@@ -5,8 +5,23 @@ use async_trait::async_trait;
 
 use super::SqliteStore;
 use super::directory::DirectoryError;
-use super::reports::{IncidentCount, ModelActivity, ModelFacts, RecordCount, RecordFacts, ReportStore, ReviewItem};
+use super::reports::{
+    IncidentCount, MONTHLY_SUMS, ModelActivity, ModelFacts, RecordCount, RecordFacts, ReportStore, ReviewItem,
+    households_sql, merge_activity, merge_incidents, split,
+};
 use super::rows::{RECORD_FACTS_COLUMNS, REVIEW_COLUMNS, RecordFactsColumns, ReviewColumns};
+
+/// What a rollup sums over record rows, named as [`ModelActivity`]'s fields.
+const RECORD_SUMS: &str = "SUM(kind = 'patrol') AS patrols, SUM(incidents) AS incidents, \
+     SUM(handed_to_police) AS handed_to_police, SUM(supported_police) AS supported_police, \
+     SUM(amount_vnd) AS money_vnd, SUM(workdays) AS workdays, SUM(houses) AS houses, \
+     SUM(kind = 'production') AS production_records, SUM(revenue_vnd) AS revenue_vnd, \
+     SUM(kind = 'meeting') AS meetings, SUM(attendees) AS attendees";
+
+/// The models with live records (every one has a monthly row), driving the
+/// edges' reads: the record indexes lead with the model, so a day range is
+/// one seek per model instead of a pass over the whole index.
+const LIVE_MODELS: &str = "(SELECT DISTINCT model FROM rm_monthly) m";
 
 #[async_trait]
 impl ReportStore for SqliteStore {
@@ -40,19 +55,75 @@ impl ReportStore for SqliteStore {
     }
 
     async fn activity(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<ModelActivity>, DirectoryError> {
-        let totals = sqlx::query_as::<_, ModelActivity>(
-            "SELECT model, SUM(kind = 'patrol') AS patrols, SUM(incidents) AS incidents, \
-             SUM(handed_to_police) AS handed_to_police, SUM(supported_police) AS supported_police, \
-             SUM(amount_vnd) AS money_vnd, SUM(workdays) AS workdays, SUM(houses) AS houses, \
-             SUM(kind = 'production') AS production_records, SUM(revenue_vnd) AS revenue_vnd, \
-             SUM(kind = 'meeting') AS meetings, SUM(attendees) AS attendees \
+        let split = split(from, to);
+        let Some((first, last)) = &split.months else {
+            return self.activity_from_records(from, to, approved_only).await;
+        };
+        let monthly_sql = format!(
+            "SELECT model, {MONTHLY_SUMS} FROM rm_monthly WHERE month BETWEEN ?1 AND ?2 \
+             AND (?3 = 0 OR approved = 1) GROUP BY model"
+        );
+        let monthly = sqlx::query_as::<_, ModelActivity>(&monthly_sql)
+            .bind(first)
+            .bind(last)
+            .bind(approved_only)
+            .fetch_all(self.pool());
+        let edges = async {
+            let mut rows = Vec::new();
+            for (a, b) in &split.edges {
+                rows.extend(
+                    sqlx::query_as::<_, ModelActivity>(&format!(
+                        "SELECT r.model AS model, {RECORD_SUMS} FROM {LIVE_MODELS} \
+                         CROSS JOIN rm_records r INDEXED BY rm_records_rollup ON r.model = m.model \
+                         WHERE r.occurred_on BETWEEN ?1 AND ?2 AND r.deleted = 0 \
+                         AND (?3 = 0 OR r.review_state = 'approved') GROUP BY r.model"
+                    ))
+                    .bind(a)
+                    .bind(b)
+                    .bind(approved_only)
+                    .fetch_all(self.pool())
+                    .await?,
+                );
+            }
+            Ok::<_, sqlx::Error>(rows)
+        };
+        // Distinct receivers over the whole months and the edges together.
+        let sql = households_sql(
+            &split,
+            "SELECT model, receiver FROM rm_monthly_receivers WHERE month BETWEEN ?1 AND ?2 AND (?3 = 0 OR approved = 1)",
+            |a, b| {
+                format!(
+                    "SELECT r.model, r.receiver FROM {LIVE_MODELS} \
+                     CROSS JOIN rm_records r INDEXED BY rm_records_receivers \
+                     ON r.kind = 'household_support' AND r.model = m.model WHERE r.occurred_on BETWEEN ?{a} AND ?{b} \
+                     AND r.deleted = 0 AND (?3 = 0 OR r.review_state = 'approved')"
+                )
+            },
+        );
+        let mut households = sqlx::query_as::<_, (String, i64)>(&sql).bind(first).bind(last).bind(approved_only);
+        for (a, b) in &split.edges {
+            households = households.bind(a).bind(b);
+        }
+        let (monthly, edges, households) = tokio::try_join!(monthly, edges, households.fetch_all(self.pool()))?;
+        Ok(super::reports::with_households(merge_activity(monthly.into_iter().chain(edges)), households))
+    }
+
+    async fn activity_from_records(
+        &self,
+        from: &str,
+        to: &str,
+        approved_only: bool,
+    ) -> Result<Vec<ModelActivity>, DirectoryError> {
+        let totals_sql = format!(
+            "SELECT model, {RECORD_SUMS} \
              FROM rm_records INDEXED BY rm_records_rollup WHERE occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
-             AND (?3 = 0 OR review_state = 'approved') GROUP BY model",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(approved_only)
-        .fetch_all(self.pool());
+             AND (?3 = 0 OR review_state = 'approved') GROUP BY model"
+        );
+        let totals = sqlx::query_as::<_, ModelActivity>(&totals_sql)
+            .bind(from)
+            .bind(to)
+            .bind(approved_only)
+            .fetch_all(self.pool());
         let households = sqlx::query_as::<_, (String, i64)>(
             "SELECT model, COUNT(DISTINCT receiver) FROM rm_records INDEXED BY rm_records_receivers \
              WHERE kind = 'household_support' AND occurred_on BETWEEN ?1 AND ?2 AND deleted = 0 \
@@ -68,6 +139,43 @@ impl ReportStore for SqliteStore {
     }
 
     async fn incidents(&self, from: &str, to: &str, approved_only: bool) -> Result<Vec<IncidentCount>, DirectoryError> {
+        let split = split(from, to);
+        let Some((first, last)) = &split.months else {
+            return self.incidents_from_records(from, to, approved_only).await;
+        };
+        let mut counts = sqlx::query_as::<_, IncidentCount>(
+            "SELECT model, category, outcome, CAST(SUM(incidents) AS BIGINT) AS count FROM rm_monthly_incidents \
+             WHERE month BETWEEN ?1 AND ?2 AND (?3 = 0 OR approved = 1) GROUP BY model, category, outcome",
+        )
+        .bind(first)
+        .bind(last)
+        .bind(approved_only)
+        .fetch_all(self.pool())
+        .await?;
+        for (a, b) in &split.edges {
+            counts.extend(
+                sqlx::query_as::<_, IncidentCount>(&format!(
+                    "SELECT i.model AS model, i.category AS category, i.outcome AS outcome, COUNT(*) AS count \
+                     FROM {LIVE_MODELS} CROSS JOIN rm_incidents i INDEXED BY rm_incidents_rollup ON i.model = m.model \
+                     WHERE i.occurred_on BETWEEN ?1 AND ?2 AND (?3 = 0 OR i.review_state = 'approved') \
+                     GROUP BY i.model, i.category, i.outcome"
+                ))
+                .bind(a)
+                .bind(b)
+                .bind(approved_only)
+                .fetch_all(self.pool())
+                .await?,
+            );
+        }
+        Ok(merge_incidents(counts))
+    }
+
+    async fn incidents_from_records(
+        &self,
+        from: &str,
+        to: &str,
+        approved_only: bool,
+    ) -> Result<Vec<IncidentCount>, DirectoryError> {
         Ok(sqlx::query_as(
             "SELECT model, category, outcome, COUNT(*) AS count FROM rm_incidents INDEXED BY rm_incidents_rollup \
              WHERE occurred_on BETWEEN ?1 AND ?2 AND (?3 = 0 OR review_state = 'approved') \

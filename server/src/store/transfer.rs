@@ -31,7 +31,10 @@ pub const COPIED_TABLES: [&str; 10] = [
 ];
 
 /// The read model's tables: built from the documents, not copied.
-pub const READ_MODEL_TABLES: [&str; 3] = ["rm_models", "rm_records", "rm_incidents"];
+/// The monthly pre-aggregates are their rows' sums, kept by triggers, so
+/// a copy built from the same documents holds as many rows of them too.
+pub const READ_MODEL_TABLES: [&str; 6] =
+    ["rm_models", "rm_records", "rm_incidents", "rm_monthly", "rm_monthly_incidents", "rm_monthly_receivers"];
 
 /// A document as stored: its snapshot, versions and chunks with the
 /// version each made, which other processes' catch-up relies on.
