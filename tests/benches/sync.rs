@@ -291,7 +291,7 @@ async fn reconnect() {
 async fn quiet() {
     const DOCS: usize = 1_000;
     let server = TestServer::start().await;
-    let mut staff = server.device_as("staff", kheo_shared::codes::Role::CommuneStaff, kheo_tests::HOME_UNIT).await;
+    let mut staff = server.device_as("staff-many", kheo_shared::codes::Role::CommuneStaff, kheo_tests::HOME_UNIT).await;
     for _ in 0..DOCS {
         let mut profile = testdata::model(ModelId::new_random(), kheo_tests::HOME_UNIT);
         profile.status = kheo_shared::codes::ModelStatus::Recognised;
