@@ -1,6 +1,8 @@
 //! The device's persistent state in browser storage (localStorage, through
 //! gloo-storage): the login session, every Automerge document with its own
-//! sync state, the server's refusals, and when the last sync succeeded.
+//! sync state, the server's refusals, when the last sync succeeded, the
+//! drafts of forms and the settings. Photos' bytes are not here but in
+//! IndexedDB (`photo_store`); a record and a draft hold only their hashes.
 //!
 //! Each document is one storage entry holding both the saved document and
 //! its sync state. One `setItem` replaces an entry whole or not at all, so a
@@ -24,6 +26,7 @@ const SESSION_KEY: &str = "kheo.session";
 const REJECTIONS_KEY: &str = "kheo.rejections";
 const LAST_SYNC_KEY: &str = "kheo.last_sync";
 const LOCALE_KEY: &str = "kheo.locale";
+const PHOTOS_WIFI_KEY: &str = "kheo.photos_wifi_only";
 const DOC_PREFIX: &str = "kheo.doc.";
 /// Entries that failed to load are moved here rather than deleted: a
 /// damaged document may still hold something a person can recover.
@@ -101,6 +104,15 @@ pub fn locale() -> Option<String> {
 
 pub fn save_locale(code: &str) -> Result<(), StoreError> {
     Ok(LocalStorage::set(LOCALE_KEY, code)?)
+}
+
+/// "Send photos on Wi-Fi only" (off unless chosen).
+pub fn photos_wifi_only() -> bool {
+    LocalStorage::get(PHOTOS_WIFI_KEY).unwrap_or(false)
+}
+
+pub fn save_photos_wifi_only(on: bool) -> Result<(), StoreError> {
+    Ok(LocalStorage::set(PHOTOS_WIFI_KEY, on)?)
 }
 
 const DRAFT_PREFIX: &str = "kheo.draft.";
