@@ -1,0 +1,290 @@
+//! Evidence on a record in the browser: a photo and a location taken
+//! offline survive a reload, the photo's bytes follow the record to the
+//! server (in 64 KiB parts that resume where a cut link left them), and
+//! commune staff and another volunteer see its thumbnail.
+
+use std::path::{Path, PathBuf};
+
+use kheo_shared::codes::Role;
+use kheo_shared::evidence::Attachment;
+use kheo_shared::ids::{DocId, ModelId};
+use kheo_shared::record::{Activity, Record};
+use kheo_tests::{HOME_UNIT, TestServer};
+use serde_json::json;
+use thirtyfour::prelude::*;
+
+use crate::harness::{Phone, one_at_a_time, server_records, server_with_app};
+
+/// Where the emulated GPS puts the phone (a village in Quảng Nam).
+const LATITUDE: f64 = 15.87654;
+const LONGITUDE: f64 = 108.32101;
+
+/// A JPEG of `width`×`height` drawn by the browser itself: blocks of
+/// seeded noise (`block` px), so its size after the app's shrinking is
+/// known to be several 64 KiB parts. Written to `dir`.
+async fn test_jpeg(phone: &Phone, dir: &Path, width: u32, height: u32, block: u32) -> PathBuf {
+    let bytes = phone
+        .js(
+            "const [w, h, b] = arguments; const c = document.createElement('canvas'); c.width = w; c.height = h;
+             const x = c.getContext('2d'); let s = 12345;
+             const r = () => { s = (s * 1103515245 + 12345) % 2147483648; return s % 256; };
+             for (let i = 0; i < w; i += b) for (let j = 0; j < h; j += b) {
+               x.fillStyle = `rgb(${r()},${r()},${r()})`; x.fillRect(i, j, b, b); }
+             const url = c.toDataURL('image/jpeg', 0.95);
+             return Array.from(atob(url.split(',')[1]), ch => ch.charCodeAt(0));",
+            vec![json!(width), json!(height), json!(block)],
+        )
+        .await;
+    let bytes: Vec<u8> = serde_json::from_value(bytes).expect("the JPEG's bytes");
+    assert!(bytes.starts_with(&[0xff, 0xd8]), "a JPEG");
+    let path = dir.join(format!("photo-{width}x{height}-{block}.jpg"));
+    std::fs::write(&path, bytes).expect("the test photo is written");
+    path
+}
+
+/// Picks `file` in the form's camera input, as the phone's picker would.
+async fn pick_photo(phone: &Phone, file: &Path) {
+    phone.wait_for("#f-photo-camera").await;
+    let input = phone.driver.find(By::Css("#f-photo-camera")).await.expect("the camera input");
+    input.send_keys(file.display().to_string()).await.expect("the photo is picked");
+}
+
+/// The emulated GPS, and the permission a person would grant.
+async fn place_phone(phone: &Phone, url: &str) {
+    phone.cdp("Browser.grantPermissions", json!({ "permissions": ["geolocation"], "origin": url })).await;
+    phone
+        .cdp(
+            "Emulation.setGeolocationOverride",
+            json!({ "latitude": LATITUDE, "longitude": LONGITUDE, "accuracy": 12 }),
+        )
+        .await;
+}
+
+/// The phone's own token, from its stored session.
+async fn phone_token(phone: &Phone) -> String {
+    let token = phone.js("return JSON.parse(localStorage.getItem('kheo.session')).token;", vec![]).await;
+    token.as_str().expect("a stored session").to_owned()
+}
+
+/// `GET path` with a bearer token: the status and the body.
+async fn get(ts: &TestServer, token: &str, path: &str) -> (u16, Vec<u8>) {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", ts.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    (status, response.bytes().await.expect("the body").to_vec())
+}
+
+/// How many bytes of `sha` the server holds from the device of `token`.
+async fn received(ts: &TestServer, token: &str, sha: &str) -> (bool, u64) {
+    let (status, body) = get(ts, token, &format!("/api/v1/blobs/{sha}/upload")).await;
+    assert_eq!(status, 200, "the resume point: {}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    (v["stored"] == json!(true), v["received"].as_u64().unwrap_or(0))
+}
+
+/// Waits until the sync bar says no photo waits.
+async fn wait_photos_sent(phone: &Phone) {
+    phone
+        .wait_js(
+            "every photo sent",
+            "const p = document.querySelector('#sync-photos'); return !!p && p.dataset.pending === '0';",
+            vec![],
+        )
+        .await;
+}
+
+async fn photos_pending(phone: &Phone) -> u64 {
+    let v = phone.js("return Number(document.querySelector('#sync-photos').dataset.pending);", vec![]).await;
+    v.as_u64().unwrap_or(0)
+}
+
+/// Starts a patrol in the form, up to where evidence goes.
+async fn start_patrol(phone: &Phone, model: ModelId) {
+    phone.open_model(model).await;
+    phone.click("#add-record").await;
+    phone.fill("#f-kind", "patrol").await;
+    phone.fill("#f-date", "2025-06-14").await;
+    phone.fill("#f-start", "21:30").await;
+    phone.fill("#f-end", "23:45").await;
+    phone.fill("#f-members", "6").await;
+}
+
+fn the_photo(records: &[Record]) -> (Record, Attachment) {
+    let record = records.iter().find(|r| r.photos().next().is_some()).expect("a record with a photo").clone();
+    let photo = record.photos().next().map(|(_, a)| a.clone()).expect("its photo");
+    (record, photo)
+}
+
+#[tokio::test]
+async fn a_photo_and_a_location_taken_offline_reach_commune_staff_and_another_phone() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let (user2, secret2) = ts.account("tv2", Role::Volunteer, HOME_UNIT).await;
+    let (staff_name, staff_secret) = ts.account("canbo", Role::CommuneStaff, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+
+    let phone = Phone::launch("photos-volunteer", &dir.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.wait_model(model).await;
+    phone.wait_offline_ready().await;
+    place_phone(&phone, &ts.url).await;
+    let jpeg = test_jpeg(&phone, dir.path(), 2000, 1500, 16).await;
+
+    // 1. Offline: a patrol with its location and a photo, with a caption.
+    phone.set_online(false).await;
+    phone.wait_text("#net-state", "Chưa có mạng").await;
+    start_patrol(&phone, model).await;
+    phone.click("#f-location .get-location").await;
+    phone.wait_for("#f-location[data-located='1']").await;
+    phone.wait_text("#f-location .coords", "15.87654, 108.32101 ± 12 m").await;
+    pick_photo(&phone, &jpeg).await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    phone.fill("#photos li.photo input.caption", "Ghe hút cát ở bến sông").await;
+    phone.screenshot("photo-form").await;
+    // The thumbnail and the caption are kept as a draft too.
+    phone.reload().await;
+    phone.wait_for("#draft-restored").await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    phone.wait_for("#f-location[data-located='1']").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+    phone.wait_for("li.record .photo-strip img.thumb").await;
+    assert_eq!(photos_pending(&phone).await, 1, "the photo waits for the network");
+
+    // 2. A reload with no network: the record, its location and photo stay.
+    phone.reload().await;
+    phone.wait_for("li.record .photo-strip img.thumb").await;
+    phone.wait_text("li.record[data-kind='patrol']", "15.87654, 108.32101 ± 12 m").await;
+    phone.screenshot("photo-offline-reload").await;
+    phone.click("li.record .card").await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    let caption = phone.js("return document.querySelector('#photos input.caption').value;", vec![]).await;
+    assert_eq!(caption, json!("Ghe hút cát ở bến sông"));
+    // An edit of something else keeps both.
+    phone.fill("#f-area", "Bến sông Kim Đới").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+
+    // 3. Online: the record syncs, then the photo's bytes follow.
+    phone.set_online(true).await;
+    phone.wait_synced().await;
+    wait_photos_sent(&phone).await;
+    let held = server_records(&ts, model, "checker").await;
+    let (record, photo) = the_photo(&held);
+    let Activity::Patrol(patrol) = &record.activity else { panic!("a patrol") };
+    let location = patrol.location.expect("the location reached the server");
+    assert!((location.latitude - LATITUDE).abs() < 1e-6 && (location.longitude - LONGITUDE).abs() < 1e-6);
+    assert_eq!(location.accuracy_m, 12.0);
+    assert_eq!(patrol.area, "Bến sông Kim Đới", "the edit arrived");
+    assert_eq!(photo.caption, "Ghe hút cát ở bến sông");
+    assert!(photo.width.max(photo.height) <= 1280, "shrunk on the phone: {}x{}", photo.width, photo.height);
+    let sha = photo.sha256.to_string();
+    let (status, bytes) = get(&ts, ts.staff_token(), &format!("/api/v1/blobs/{sha}")).await;
+    assert_eq!(status, 200, "the server stores the photo");
+    assert!(bytes.starts_with(&[0xff, 0xd8]), "a JPEG");
+    let sent = phone.js("return Number(document.querySelector('#sync-photos').dataset.bytes);", vec![]).await;
+    eprintln!("photo: {} bytes, {}x{}; the phone sent {sent} bytes", photo.bytes, photo.width, photo.height);
+
+    // 4. Commune staff see the thumbnail in review, and the photo on a tap.
+    let staff = Phone::launch("photos-staff", &dir.path().join("s")).await;
+    staff.log_in(&ts.url, &staff_name, &staff_secret).await;
+    staff.click("#tab-review").await;
+    staff.wait_for(&format!("li.review-item[data-record='{}'] .photo-strip img.thumb", record.id)).await;
+    staff.screenshot("photo-review").await;
+    staff.click("li.review-item .photo-strip button.thumb-box").await;
+    staff
+        .wait_js(
+            "the full photo",
+            "const i = document.querySelector('#photo-full-img'); return !!i && i.complete && i.naturalWidth;",
+            vec![],
+        )
+        .await;
+    staff.screenshot("photo-full").await;
+    staff.click("#photo-close").await;
+    staff.quit().await;
+
+    // 5. Another volunteer's phone shows it after its sync.
+    let other = Phone::launch("photos-volunteer2", &dir.path().join("b")).await;
+    other.log_in(&ts.url, &user2, &secret2).await;
+    other.open_model(model).await;
+    other.wait_for("li.record .photo-strip img.thumb").await;
+    other.screenshot("photo-second-phone").await;
+    assert_eq!(photos_pending(&other).await, 0, "a photo from elsewhere is not this phone's to send");
+    other.quit().await;
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("photos-resume", &dir.path().join("a")).await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    phone.wait_model(model).await;
+    phone.wait_offline_ready().await;
+    // Noise in small blocks: still some 200 KB after shrinking.
+    let jpeg = test_jpeg(&phone, dir.path(), 1280, 960, 2).await;
+
+    phone.set_online(false).await;
+    start_patrol(&phone, model).await;
+    pick_photo(&phone, &jpeg).await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+
+    // A weak link: the record goes at once, the photo part by part.
+    phone.set_weak_link(256, 100).await;
+    phone.wait_synced().await;
+    let (_, photo) = the_photo(&server_records(&ts, model, "checker").await);
+    let sha = photo.sha256.to_string();
+    let total = u64::from(photo.bytes);
+    assert!(total > 3 * 64 * 1024, "the photo takes several parts: {total} bytes");
+    let token = phone_token(&phone).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (stored, got) = received(&ts, &token, &sha).await;
+        assert!(!stored, "cut off before the end");
+        if got >= 64 * 1024 {
+            break;
+        }
+        assert!(started.elapsed() < crate::harness::PATIENCE, "the first part arrives");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The link drops in the middle of the upload.
+    phone.set_online(false).await;
+    // A part whose body had all left before the cut may still be landing.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (stored, kept) = received(&ts, &token, &sha).await;
+    assert!(!stored && kept >= 64 * 1024 && kept < total, "part of it is on the server: {kept} of {total}");
+    eprintln!("cut off after {kept} of {total} bytes");
+
+    // The tab is killed and opened again with no network: nothing is sent.
+    phone.reload().await;
+    phone.wait_for("li.record .photo-strip img.thumb").await;
+    assert_eq!(photos_pending(&phone).await, 1, "the photo still waits");
+
+    // Back online: it continues from what the server holds.
+    phone.set_online(true).await;
+    wait_photos_sent(&phone).await;
+    let (stored, _) = received(&ts, &token, &sha).await;
+    assert!(stored, "the server stores the whole photo");
+    let sent = phone.js("return Number(document.querySelector('#sync-photos').dataset.bytes);", vec![]).await;
+    let sent = sent.as_u64().expect("bytes sent");
+    assert_eq!(sent, total - kept, "only what the server lacked was sent again");
+    let (status, _) = get(&ts, ts.staff_token(), &format!("/api/v1/blobs/{sha}/thumbnail")).await;
+    assert_eq!(status, 200, "its thumbnail is there");
+
+    phone.quit().await;
+    ts.stop().await;
+}
