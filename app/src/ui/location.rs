@@ -44,7 +44,7 @@ pub fn LocationField(id: String, value: RwSignal<Option<Location>>) -> impl Into
         <div class="location" id=id.clone() data-located=move || value.with(|v| v.is_some()).then_some("1")>
             {move || match value.get() {
                 Some(l) => view! {
-                    <span class="coords">"📍 " {coordinates(&l)}</span>
+                    <span class="coords">{t!(i18n, location.label)} ": " {coordinates(&l)}</span>
                     <button type="button" class="link clear-location" on:click=move |_| value.set(None)>
                         {t!(i18n, location.clear)}
                     </button>

@@ -51,7 +51,7 @@ pub fn Thumb(sha: ContentHash, #[prop(optional)] zoom: bool, #[prop(optional)] c
             view! { <img class="thumb" src=src alt=move || t_string!(i18n, photos.thumbnail).to_string()/> }.into_any()
         }
         None => view! {
-            <span class="thumb placeholder" data-missing=move || missing.get().then_some("1")>"📷"</span>
+            <span class="thumb placeholder" data-missing=move || missing.get().then_some("1")></span>
         }
         .into_any(),
     };

@@ -101,7 +101,7 @@ pub(super) fn summary(i18n: labels::I18n, activity: Activity) -> impl Fn() -> St
                 parts.push(format!("{}: {}", t_string!(i18n, form.incidents), p.incidents.len()));
             }
             if let Some(l) = &p.location {
-                parts.push(format!("📍 {}", super::location::coordinates(l)));
+                parts.push(format!("{}: {}", t_string!(i18n, location.label), super::location::coordinates(l)));
             }
             parts.join(" · ")
         }
