@@ -53,6 +53,11 @@ pub struct Config {
     /// (Prometheus text format), e.g. `127.0.0.1:9464`; off when not given.
     #[arg(long, env = "KHEO_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Photos one device may keep on the server, in MiB: the blobs it
+    /// uploaded first and its unfinished uploads (docs/PROTOCOL.md §13.2).
+    #[arg(long, env = "KHEO_BLOB_QUOTA_MIB", default_value = "64",
+          value_parser = clap::value_parser!(u64).range(0..=1_048_576))]
+    pub blob_quota_mib: u64,
     /// Log lines on stderr as `text` or `json` (one object a line).
     #[arg(long, global = true, env = "KHEO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -93,6 +98,7 @@ impl Config {
             write_timeout: Duration::from_secs(30),
             max_connections: 1024,
             metrics_addr: None,
+            blob_quota_mib: 64,
             log_format: LogFormat::Text,
         }
     }
@@ -136,6 +142,7 @@ mod tests {
         assert_eq!(cli.config.trusted_proxies, want);
         assert_eq!(cli.config.header_timeout, Duration::from_millis(500));
         assert_eq!(cli.config.max_connections, 1024);
+        assert_eq!(cli.config.blob_quota_mib, 64);
         assert!(Cli::try_parse_from(["kheo-server", "--trusted-proxy", "proxy.local"]).is_err());
     }
 

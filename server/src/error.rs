@@ -70,6 +70,24 @@ pub enum AppError {
     /// The change would leave no enabled admin account.
     #[error("{0}")]
     LastAdmin(String),
+    /// A blob's bytes do not hash to its name (docs/PROTOCOL.md §13.2).
+    #[error("{0}")]
+    HashMismatch(String),
+    /// A blob's bytes are not an image of the declared type within bounds.
+    #[error("{0}")]
+    NotAnImage(String),
+    /// An upload part does not start where the server's copy ends.
+    #[error("{0}")]
+    OffsetMismatch(String),
+    /// A blob or an upload part over its size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The device's blobs and unfinished uploads would pass its quota.
+    #[error("{0}")]
+    OverQuota(String),
+    /// A blob upload whose `Content-Type` is not its attachment's.
+    #[error("{0}")]
+    WrongMediaType(String),
     /// The login throttle's store failed: the login is refused unchecked.
     #[error("logging in is unavailable for a moment; try again later")]
     LoginsUnavailable(#[source] crate::store::logins::LoginWindowsError),
@@ -83,7 +101,10 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         use AppError::*;
         match self {
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            UnsupportedMediaType | WrongMediaType(_) | NotAnImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HashMismatch(_) => StatusCode::BAD_REQUEST,
+            OffsetMismatch(_) => StatusCode::CONFLICT,
+            TooLarge(_) | OverQuota(_) => StatusCode::PAYLOAD_TOO_LARGE,
             MalformedBody(_)
             | UnsupportedVersion(_)
             | BadDocumentId(_)
@@ -110,7 +131,12 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         use AppError::*;
         match self {
-            UnsupportedMediaType => "unsupported_media_type",
+            UnsupportedMediaType | WrongMediaType(_) => "unsupported_media_type",
+            HashMismatch(_) => "hash_mismatch",
+            NotAnImage(_) => "not_an_image",
+            OffsetMismatch(_) => "offset_mismatch",
+            TooLarge(_) => "too_large",
+            OverQuota(_) => "over_quota",
             MalformedBody(_) => "malformed_body",
             UnsupportedVersion(_) => "unsupported_version",
             BadDocumentId(_) => "bad_document_id",

@@ -44,6 +44,9 @@ use extract::{Path, Query};
 
 pub mod openapi;
 
+/// A photo by its hash: its bytes (GET) and its upload (PUT), see [`crate::blobs`].
+const BLOB_PATH: &str = "/api/v1/blobs/{sha256}";
+
 #[derive(Clone)]
 pub struct AppState {
     pub sync: Arc<SyncService>,
@@ -53,6 +56,7 @@ pub struct AppState {
     pub changes: Arc<ChangeFeed>,
     pub health: crate::health::Health,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub blobs: Arc<crate::blobs::Blobs>,
 }
 
 /// The whole HTTP surface; tests drive it with `oneshot` or over loopback.
@@ -86,6 +90,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/admin/devices", get(all_devices))
         .route("/api/v1/admin/quarantine", get(quarantine))
         .route("/api/v1/admin/org", get(export_org).put(import_org))
+        .route(BLOB_PATH, get(crate::blobs::download).put(crate::blobs::upload))
+        .route("/api/v1/blobs/{sha256}/upload", get(crate::blobs::upload_status))
+        .route("/api/v1/blobs/{sha256}/thumbnail", get(crate::blobs::thumbnail))
         // After every route: it applies to the routes already added.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(app_files)
@@ -1078,7 +1085,7 @@ async fn read_body(body: Body) -> Result<Bytes, AppError> {
     read_body_up_to(body, MAX_BODY_BYTES).await
 }
 
-async fn read_body_up_to(body: Body, limit: usize) -> Result<Bytes, AppError> {
+pub(crate) async fn read_body_up_to(body: Body, limit: usize) -> Result<Bytes, AppError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
@@ -1106,7 +1113,7 @@ fn in_query(e: AppError) -> AppError {
 
 /// axum's `Query` and `Path`, refusing with the JSON error body (`400
 /// bad_query`, `400 bad_path`) rather than axum's plain-text rejection.
-mod extract {
+pub(crate) mod extract {
     use axum::extract::FromRequestParts;
     use axum::http::request::Parts;
     use serde::de::DeserializeOwned;

@@ -16,6 +16,7 @@
 //! * [`error`]: the error type and its mapping to status codes and JSON;
 //! * [`auth`]: secrets, device tokens, login throttling, the request's
 //!   [`auth::Principal`] and the write rules;
+//! * [`blobs`]: photos' bytes: uploads in parts, their checks, downloads;
 //! * [`changes`]: the "anything new?" long-poll of a phone with the app open;
 //! * [`model_list`]: the staff's model list: search, filters, counts, pages;
 //! * [`accounts`]: accounts, logins and devices (API and CLI share it);
@@ -41,6 +42,7 @@ pub mod accounts;
 pub mod admin_cli;
 pub mod app_files;
 pub mod auth;
+pub mod blobs;
 pub mod changes;
 pub mod charts;
 pub mod cli;
@@ -182,7 +184,8 @@ struct Prepared {
 async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     let app_files = Arc::new(AppFiles::new(config.app_dir.as_deref())?);
     let database = store::open(config.database_url.as_deref(), &config.data_dir).await.context("opening the store")?;
-    let store::Database { store, directory, reports, logins, .. } = database.clone();
+    let store::Database { store, directory, reports, logins, blobs: blob_store, .. } = database.clone();
+    let blobs = Arc::new(blobs::Blobs::new(blob_store, config.blob_quota_mib));
     let (units, successions) = directory.org().await.context("reading the organisation tree")?;
     let org = OrgTree::new(units, successions).context("the stored organisation tree is invalid")?;
     let accounts = Arc::new(Accounts::new(directory.clone(), logins, org));
@@ -213,7 +216,7 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     Ok(Prepared {
         database,
         metrics: metrics::Scrape { metrics: metrics.clone(), sync: sync.clone() },
-        state: AppState { sync, accounts, reports, app_files, changes, health, metrics },
+        state: AppState { sync, accounts, reports, app_files, changes, health, metrics, blobs },
         closing,
         writer_task,
         health_task,

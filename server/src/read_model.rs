@@ -1,10 +1,10 @@
 //! The read model: one flat row per model and per record (plus one per
-//! incident), derived from the merged documents and written in the same
+//! incident and one per attachment), derived from the merged documents and written in the same
 //! transaction as the merge, so reports run as SQL over rows and never load
 //! an Automerge document.
 
 use kheo_shared::codes::{Code, IncidentOutcome, SupportType};
-use kheo_shared::ids::ModelId;
+use kheo_shared::ids::{DocId, ModelId};
 use kheo_shared::model::ModelProfile;
 use kheo_shared::record::{Activity, Record};
 use kheo_shared::schema::conflicts::{FieldConflict, record_conflicts};
@@ -41,7 +41,7 @@ pub struct RecordRow {
     /// Fields two devices changed concurrently, found at merge time.
     pub conflicts: Vec<FieldConflict>,
     pub note: String,
-    /// What only the records export reads; `None` where the kind has none.
+    /// What only the records export and the blob endpoints read; `None` where the kind has none.
     /// Boxed: a write batch carries many rows in an enum with model rows.
     pub details: Box<Details>,
 }
@@ -51,6 +51,22 @@ pub struct IncidentRow {
     pub category: &'static str,
     pub outcome: &'static str,
     pub description: String,
+}
+
+/// One photo on a record, as §5.4 describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentRow {
+    pub attachment: String,
+    /// The log the record is in.
+    pub doc_id: String,
+    pub sha256: String,
+    pub media_type: &'static str,
+    pub bytes: i64,
+    pub width: i64,
+    pub height: i64,
+    pub taken_at: i64,
+    pub caption: String,
+    pub deleted: bool,
 }
 
 /// The fields of each kind that no rollup counts, kept for the export.
@@ -70,6 +86,11 @@ pub struct Details {
     pub quantity: Option<f64>,
     pub quantity_unit: Option<String>,
     pub topic: Option<String>,
+    /// The hashes of the live photos, in the record's order.
+    pub photos: Vec<String>,
+    /// Every attachment, deleted ones too, in id order: what the blob
+    /// endpoints check an upload or a read against ([`crate::blobs`]).
+    pub attachments: Vec<AttachmentRow>,
 }
 
 /// A change to the read model, carried in a write batch.
@@ -107,7 +128,26 @@ impl RecordRow {
             note: r.note.clone(),
             details: Box::default(),
         };
+        // A record's year is its log's (the schema checks it when it reads the log).
+        let doc_id = DocId::log(model, r.occurred_on.year()).map(|d| d.to_string()).unwrap_or_default();
+        row.details.attachments = r
+            .attachments
+            .iter()
+            .map(|(id, a)| AttachmentRow {
+                attachment: id.to_string(),
+                doc_id: doc_id.clone(),
+                sha256: a.sha256.to_string(),
+                media_type: a.media_type.code(),
+                bytes: i64::from(a.bytes),
+                width: i64::from(a.width),
+                height: i64::from(a.height),
+                taken_at: a.taken_at.millis(),
+                caption: a.caption.clone(),
+                deleted: a.deleted,
+            })
+            .collect();
         let d = &mut row.details;
+        d.photos = r.photos().map(|(_, a)| a.sha256.to_string()).collect();
         match &r.activity {
             Activity::Patrol(p) => {
                 row.incidents = p
@@ -208,8 +248,7 @@ pub async fn rebuild(store: &dyn crate::store::Store) -> Result<usize, crate::st
 }
 
 /// The read-model rows of one document.
-pub fn rows_of(id: &kheo_shared::ids::DocId, doc: &automerge::Automerge) -> Vec<ReadModelWrite> {
-    use kheo_shared::ids::DocId;
+pub fn rows_of(id: &DocId, doc: &automerge::Automerge) -> Vec<ReadModelWrite> {
     use kheo_shared::schema;
     match *id {
         DocId::Model(model) => match schema::read_model(doc, model) {

@@ -348,7 +348,7 @@ pub fn to_xlsx(r: &Rollup) -> Result<Vec<u8>, AppError> {
 /// The columns of the raw records export, in Vietnamese: values in words,
 /// with the code beside them where a machine reads them back. One row per
 /// record; each kind's own columns are blank on the other kinds' rows.
-pub const RECORD_COLUMNS: [&str; 37] = [
+pub const RECORD_COLUMNS: [&str; 39] = [
     "Mã bản ghi",
     "Mô hình",
     "Đơn vị",
@@ -362,6 +362,9 @@ pub const RECORD_COLUMNS: [&str; 37] = [
     "Người ghi",
     "Tên đăng nhập người ghi",
     "Đã xóa",
+    // The live photos: how many, and each one's address (`/api/v1/blobs/<sha256>`).
+    "Số ảnh",
+    "Ảnh",
     // Patrols.
     "Giờ bắt đầu",
     "Giờ kết thúc",
@@ -394,7 +397,8 @@ pub const RECORD_COLUMNS: [&str; 37] = [
 
 /// The columns of [`RECORD_COLUMNS`] that hold numbers (for XLSX): named,
 /// because text columns sit between them.
-pub const RECORD_NUMBER_COLUMNS: [&str; 9] = [
+pub const RECORD_NUMBER_COLUMNS: [&str; 10] = [
+    "Số ảnh",
     "Số thành viên tham gia",
     "Số vụ việc",
     "Chuyển công an xã",
@@ -482,6 +486,9 @@ fn record_row(r: RecordFacts, m: &ModelFacts, unit: String, author: String) -> V
     put!("Người ghi", author);
     put!("Tên đăng nhập người ghi", r.author);
     put!("Đã xóa", if r.deleted { "có".into() } else { "không".into() });
+    put!("Số ảnh", r.photos.len().to_string());
+    let photos: Vec<String> = r.photos.iter().map(|sha| format!("/api/v1/blobs/{sha}")).collect();
+    put!("Ảnh", photos.join(" "));
     let number = |n: Option<f64>| n.map(|n| n.to_string()).unwrap_or_default();
     match r.details {
         RecordDetails::Patrol { start, end, members_present, area, incidents, handed_to_police, supported_police } => {
@@ -842,6 +849,7 @@ mod tests {
             author: "tt1".into(),
             deleted: false,
             note: String::new(),
+            photos: vec!["ab".repeat(32)],
             details: RecordDetails::Meeting { topic: "Họp thôn".into(), attendees: 30 },
         };
         let model = ModelFacts {
@@ -860,6 +868,9 @@ mod tests {
         let filled: Vec<&str> =
             RECORD_COLUMNS.iter().zip(&row).skip(first).filter(|(_, v)| !v.is_empty()).map(|(c, _)| *c).collect();
         assert_eq!(filled, ["Nội dung họp, tuyên truyền", "Số người tham dự", "Mã mô hình"]);
+        let photos = RECORD_COLUMNS.iter().position(|c| *c == "Số ảnh").expect("the photo columns");
+        assert_eq!(row[photos], "1");
+        assert_eq!(row[photos + 1], format!("/api/v1/blobs/{}", "ab".repeat(32)));
     }
 
     #[test]

@@ -55,17 +55,32 @@ pub const PATH: &str = "/api/v1/openapi.json";
         super::quarantine,
         super::export_org,
         super::import_org,
+        crate::blobs::upload_status,
+        crate::blobs::upload,
+        crate::blobs::download,
+        crate::blobs::thumbnail,
     ),
     // Schemas only parameters name: utoipa collects those of bodies by itself.
     components(
         schemas(GroupBy, RollupFormat, RecordsFormat, Chart),
-        responses(Unauthenticated, NeedsRole, BadQuery, BodyTooLarge, BodyTimeout, Internal)
+        responses(
+            Unauthenticated,
+            NeedsRole,
+            BadQuery,
+            BodyTooLarge,
+            BodyTimeout,
+            Internal,
+            BadHash,
+            BlobOutOfScope,
+            BlobNotUploaded
+        )
     ),
     modifiers(&DeviceToken),
     tags(
         (name = "login and devices", description = "Logging in, the account, its devices, the tree and people it sees"),
         (name = "sync", description = "Sync (see docs/PROTOCOL.md) and hearing of changes"),
         (name = "reports", description = "Reports, exports, charts, the model list and the review queue"),
+        (name = "photos", description = "Photos' bytes by their SHA-256: uploads in parts and downloads"),
         (name = "admin", description = "Accounts, devices, quarantine and the organisation tree, for admins"),
         (name = "meta", description = "Liveness and this document"),
     )
@@ -140,6 +155,19 @@ pub struct BodyTimeout(pub ErrorBody);
 #[derive(ToResponse)]
 #[response(description = "`internal`: a failure of the server, logged; the message says only \"internal error\".")]
 pub struct Internal(pub ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "`bad_request`: the blob's name is not 64 lowercase hex digits.")]
+pub struct BadHash(pub ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "`forbidden`, rule `out_of_scope`: no record this account may read names the hash, \
+                          whether or not the blob exists.")]
+pub struct BlobOutOfScope(pub ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "`not_found`: a readable record names the hash, but no phone has uploaded it yet.")]
+pub struct BlobNotUploaded(pub ErrorBody);
 
 // The types below are only described: the handlers build these answers as
 // JSON values, or read these parameters as text and match them.

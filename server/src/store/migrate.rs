@@ -10,7 +10,8 @@
 //!   (phones keep their logins), model units, targets, the quarantine (with
 //!   its ids), documents as stored (snapshot, chunks with their versions,
 //!   version and writer: heads and the multi-process version checks carry
-//!   over) and sync states. `generations` is not copied: it counts tree
+//!   over), sync states and blobs (photos; unfinished uploads are not
+//!   copied, a phone starts them again). `generations` is not copied: it counts tree
 //!   imports for processes that hold the tree in memory, and the copy's
 //!   tree import counts one. The read model (`rm_*`) is built on the target
 //!   from the copied documents, which also proves they load there.
@@ -34,7 +35,8 @@
 //!   is simply not copied; `admin migrate-store` refuses a SQLite file that
 //!   another process holds open ([`super::open_elsewhere`]).
 //! * **Memory** stays bounded: documents move a batch at a time (bounded in
-//!   count and bytes), sync states and quarantine entries by pages of keys;
+//!   count and bytes), sync states, quarantine entries and blobs by pages
+//!   of keys;
 //!   only ids, accounts, devices, model units and the tree are held whole.
 
 use std::collections::BTreeMap;
@@ -50,6 +52,8 @@ use crate::org::{Succession, Unit};
 /// A document batch ends at this many bytes of snapshots and chunks, or at
 /// [`MigrateOptions::batch_docs`] documents, whichever comes first.
 const DOC_BATCH_BYTES: usize = 16 << 20;
+/// Blobs per transaction: each is at most 1 MiB (and its thumbnail).
+const BLOB_PAGE: i64 = 16;
 /// Read-model rows written per transaction while the target's is built.
 const READ_MODEL_ROWS_PER_COMMIT: usize = 2_000;
 /// Differences listed in an error; the rest are counted.
@@ -290,6 +294,17 @@ async fn copy(source: &Database, target: &Database, run: &mut Run<'_>) -> Result
         let written = target.transfer.import_sync_states(&page).await?;
         run.committed("sync_states", read, written)?;
     }
+
+    // A page of blobs holds at most BLOB_PAGE MiB.
+    let (mut after, mut read) = (String::new(), 0);
+    loop {
+        let page = source.transfer.export_blobs(&after, BLOB_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.sha256.clone();
+        read += page.len() as u64;
+        let written = target.transfer.import_blobs(&page).await?;
+        run.committed("blobs", read, written)?;
+    }
     Ok(())
 }
 
@@ -440,8 +455,9 @@ mod tests {
     }
 
     /// A store with some of every table: three models, each with a log
-    /// written in two chunks, one compacted; a device's sync states; an
-    /// account, its device, a refusal, a target and the demo tree.
+    /// written in two chunks, one compacted, and a photo on a record (two
+    /// blobs); a device's sync states; an account, its device, a refusal, a
+    /// target and the demo tree.
     async fn filled() -> (Database, tempfile::TempDir) {
         let (db, dir) = sqlite().await;
         let tree = crate::org::demo();
@@ -501,7 +517,23 @@ mod tests {
             let log = DocId::log(model, 2025).unwrap();
             let mut records = AutoCommit::new();
             schema::init_log(&mut records, model, 2025).unwrap();
-            schema::put_record(&mut records, &testdata::patrol(RecordId::new_random(), "2025-03-03", 2)).unwrap();
+            let mut patrol = testdata::patrol(RecordId::new_random(), "2025-03-03", 2);
+            let photo = testdata::photo(compacted as u8, 12);
+            let sha = photo.sha256.to_string();
+            patrol.attachments.insert(kheo_shared::evidence::AttachmentId::new_random(), photo);
+            schema::put_record(&mut records, &patrol).unwrap();
+            let blob = crate::store::blobs::NewBlob {
+                sha256: &sha,
+                media_type: "jpeg",
+                bytes: 12,
+                width: 1,
+                height: 1,
+                content: b"photo-bytes",
+                thumbnail: b"thumb",
+                device: "dev-1",
+                now: 4,
+            };
+            db.blobs.finish(&blob, 0, i64::MAX).await.unwrap();
             let first = records.save();
             let v1 = Version::NONE.next(WRITER);
             batch.docs.push(DocWrite::Append { doc: log, chunk: first, base: Version::NONE, next: v1 });

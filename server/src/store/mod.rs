@@ -16,6 +16,9 @@
 //! ([`Store::chunks_after`]). A snapshot deletes only the chunks it covers.
 
 pub mod backup;
+pub mod blobs;
+#[cfg(test)]
+mod blobs_contract;
 #[cfg(test)]
 pub mod contract;
 pub mod directory;
@@ -37,6 +40,7 @@ mod sqlite_reports;
 pub mod transfer;
 mod transfer_impl;
 
+pub use blobs::BlobStore;
 pub use directory::Directory;
 pub use logins::LoginWindows;
 pub use postgres::PgStore;
@@ -221,11 +225,23 @@ pub struct Database {
     pub logins: Arc<dyn LoginWindows>,
     /// Rows as stored, for copies to another database.
     pub transfer: Arc<dyn Transfer>,
+    /// Photos' bytes and their uploads.
+    pub blobs: Arc<dyn BlobStore>,
 }
 
 impl Database {
-    fn of<S: Store + Directory + ReportStore + Transfer>(db: Arc<S>, logins: Arc<dyn LoginWindows>) -> Database {
-        Database { store: db.clone(), directory: db.clone(), reports: db.clone(), transfer: db, logins }
+    fn of<S: Store + Directory + ReportStore + Transfer + BlobStore>(
+        db: Arc<S>,
+        logins: Arc<dyn LoginWindows>,
+    ) -> Database {
+        Database {
+            store: db.clone(),
+            directory: db.clone(),
+            reports: db.clone(),
+            transfer: db.clone(),
+            blobs: db,
+            logins,
+        }
     }
 
     /// The SQLite file at `path` (created if needed), migrated, with the

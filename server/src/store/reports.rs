@@ -66,6 +66,8 @@ pub struct RecordFacts {
     pub author: String,
     pub deleted: bool,
     pub note: String,
+    /// The hashes of its live photos, in the record's order.
+    pub photos: Vec<String>,
     pub details: RecordDetails,
 }
 

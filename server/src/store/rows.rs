@@ -241,7 +241,7 @@ fn encode_incidents(incidents: &[IncidentRow]) -> String {
 pub(super) const RECORD_FACTS_COLUMNS: &str = "record, model, kind, occurred_on, review_state, author, deleted, note, \
      handed_to_police, supported_police, support_type, amount_vnd, workdays, revenue_vnd, attendees, patrol_start, \
      patrol_end, members_present, area, incident_list, giver, receiver_name, support_description, product, quantity, \
-     quantity_unit, topic";
+     quantity_unit, topic, photos";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct RecordFactsColumns {
@@ -272,6 +272,7 @@ pub(super) struct RecordFactsColumns {
     quantity: Option<f64>,
     quantity_unit: Option<String>,
     topic: Option<String>,
+    photos: String,
 }
 
 impl TryFrom<RecordFactsColumns> for RecordFacts {
@@ -316,6 +317,7 @@ impl TryFrom<RecordFactsColumns> for RecordFacts {
             author: r.author,
             deleted: r.deleted,
             note: r.note,
+            photos: r.photos.split_whitespace().map(str::to_owned).collect(),
             details,
         })
     }
@@ -323,7 +325,7 @@ impl TryFrom<RecordFactsColumns> for RecordFacts {
 
 /// The columns of an `rm_records` row, in the order [`bind_record_row`]
 /// binds them.
-pub(super) const RECORD_ROW_COLUMNS: [&str; 35] = [
+pub(super) const RECORD_ROW_COLUMNS: [&str; 36] = [
     "record",
     "model",
     "kind",
@@ -359,6 +361,7 @@ pub(super) const RECORD_ROW_COLUMNS: [&str; 35] = [
     "quantity",
     "quantity_unit",
     "topic",
+    "photos",
 ];
 
 /// Binds a record's row in the order of [`RECORD_ROW_COLUMNS`]: one list
@@ -415,6 +418,40 @@ where
         .bind(d.quantity)
         .bind(d.quantity_unit.as_deref())
         .bind(d.topic.as_deref())
+        .bind(d.photos.join(" "))
+}
+
+/// A record's attachment rows are replaced with the record's row: these
+/// statements run on both backends as written (SQLite reads `$N` too).
+pub(super) const DELETE_ATTACHMENTS: &str = "DELETE FROM rm_attachments WHERE record = $1";
+pub(super) const INSERT_ATTACHMENT: &str = "INSERT INTO rm_attachments (record, attachment, model, doc_id, sha256, \
+     media_type, bytes, width, height, taken_at, caption, deleted) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Binds one attachment of `r` for [`INSERT_ATTACHMENT`].
+pub(super) fn bind_attachment<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    r: &'q RecordRow,
+    a: &'q crate::read_model::AttachmentRow,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.bind(r.record.as_str())
+        .bind(a.attachment.as_str())
+        .bind(r.model.as_str())
+        .bind(a.doc_id.as_str())
+        .bind(a.sha256.as_str())
+        .bind(a.media_type)
+        .bind(a.bytes)
+        .bind(a.width)
+        .bind(a.height)
+        .bind(a.taken_at)
+        .bind(a.caption.as_str())
+        .bind(a.deleted)
 }
 
 /// A device row with its token hash, for copies to another database.

@@ -10,7 +10,9 @@ use kheo_shared::ids::DocId;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::rows::{RECORD_ROW_COLUMNS, VersionRow, bind_record_row};
+use super::rows::{
+    DELETE_ATTACHMENTS, INSERT_ATTACHMENT, RECORD_ROW_COLUMNS, VersionRow, bind_attachment, bind_record_row,
+};
 use super::{Committed, DocWrite, Store, StoreError, StoredDoc, Version, WriteBatch};
 use crate::read_model::{ModelRow, ReadModelWrite};
 use kheo_shared::codes::Code;
@@ -165,6 +167,11 @@ async fn write_read_model(tx: &mut Tx<'_>, write: &ReadModelWrite) -> Result<(),
                     .execute(&mut **tx)
                     .await?;
                 }
+            }
+            // Deleted records keep theirs: a blob stays readable by who may read the record.
+            sqlx::query(DELETE_ATTACHMENTS).bind(&r.record).execute(&mut **tx).await?;
+            for a in &r.details.attachments {
+                bind_attachment(sqlx::query(INSERT_ATTACHMENT), r, a).execute(&mut **tx).await?;
             }
         }
     }
@@ -425,4 +432,5 @@ mod contract_tests {
     }
 
     crate::store_contract_tests!(open());
+    crate::blob_contract_tests!(open());
 }

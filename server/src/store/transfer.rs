@@ -3,8 +3,8 @@
 //! [`super::migrate`]). What the other traits already give (accounts, the
 //! organisation tree, model units, documents as Automerge sees them) is
 //! read through them; this trait adds only what they do not expose: token
-//! hashes, chunk versions, quarantine ids, every target, table sizes and
-//! the mark a migration leaves on its target.
+//! hashes, chunk versions, quarantine ids, every target, blobs, table sizes
+//! and the mark a migration leaves on its target.
 //!
 //! Every `import_*` writes its rows in one transaction and skips a row
 //! whose key is already there, so a copy cut off between two calls is
@@ -17,7 +17,7 @@ use super::directory::{AccountRow, DeviceRow, QuarantineEntry};
 
 /// The tables a migration copies row for row, in the order it copies them
 /// (accounts before the devices that name them).
-pub const COPIED_TABLES: [&str; 10] = [
+pub const COPIED_TABLES: [&str; 11] = [
     "units",
     "successions",
     "accounts",
@@ -28,10 +28,11 @@ pub const COPIED_TABLES: [&str; 10] = [
     "documents",
     "chunks",
     "sync_states",
+    "blobs",
 ];
 
 /// The read model's tables: built from the documents, not copied.
-pub const READ_MODEL_TABLES: [&str; 3] = ["rm_models", "rm_records", "rm_incidents"];
+pub const READ_MODEL_TABLES: [&str; 4] = ["rm_models", "rm_records", "rm_incidents", "rm_attachments"];
 
 /// A document as stored: its snapshot, versions and chunks with the
 /// version each made, which other processes' catch-up relies on.
@@ -73,6 +74,21 @@ pub struct TargetRow {
     pub year: i32,
     pub new_models: i64,
     pub typical: i64,
+}
+
+/// A stored blob as it is stored (unfinished uploads are not copied: a
+/// phone starts those again from `received: 0`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct BlobRow {
+    pub sha256: String,
+    pub media_type: String,
+    pub bytes: i64,
+    pub width: i64,
+    pub height: i64,
+    pub content: Vec<u8>,
+    pub thumbnail: Vec<u8>,
+    pub first_device: String,
+    pub created_at: i64,
 }
 
 /// A migration's mark on the database it writes into.
@@ -126,6 +142,10 @@ pub trait Transfer: Send + Sync + 'static {
     async fn export_quarantine(&self, after: i64, limit: i64) -> Result<Vec<QuarantineEntry>, StoreError>;
     /// Keeps each entry's id, and the id the next refusal gets stays above them.
     async fn import_quarantine(&self, rows: &[QuarantineEntry]) -> Result<usize, StoreError>;
+
+    /// Blobs whose hash is above `after`, in hash order, at most `limit`.
+    async fn export_blobs(&self, after: &str, limit: i64) -> Result<Vec<BlobRow>, StoreError>;
+    async fn import_blobs(&self, rows: &[BlobRow]) -> Result<usize, StoreError>;
 
     async fn migration_marks(&self) -> Result<Vec<MigrationMark>, StoreError>;
     /// Records (or updates) the mark of a migration from `mark.source`.

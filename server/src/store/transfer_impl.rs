@@ -10,7 +10,7 @@ use super::rows::{
     ACCOUNT_COLUMNS, DEVICE_COLUMNS, DEVICE_INSERT_COLUMNS, DeviceSecretColumns, QUARANTINE_COLUMNS, QuarantineColumns,
     bind_account, bind_device,
 };
-use super::transfer::{DeviceSecret, MigrationMark, RawDoc, SyncStateRow, TargetRow, Transfer, known_table};
+use super::transfer::{BlobRow, DeviceSecret, MigrationMark, RawDoc, SyncStateRow, TargetRow, Transfer, known_table};
 use super::{PgStore, SqliteStore, StoreError};
 
 /// A statement as SQLite takes it.
@@ -252,6 +252,42 @@ macro_rules! impl_transfer {
                 }
                 if let Some(after) = $after_quarantine {
                     sqlx::query(after).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+
+            async fn export_blobs(&self, after: &str, limit: i64) -> Result<Vec<BlobRow>, StoreError> {
+                Ok(sqlx::query_as(&$sql(
+                    "SELECT sha256, media_type, bytes, width, height, content, thumbnail, first_device, created_at \
+                     FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?",
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn import_blobs(&self, rows: &[BlobRow]) -> Result<usize, StoreError> {
+                let mut tx = self.pool().begin_with($begin_write).await?;
+                let mut written = 0;
+                for b in rows {
+                    written += sqlx::query(&$sql(
+                        "INSERT INTO blobs (sha256, media_type, bytes, width, height, content, thumbnail, \
+                         first_device, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    ))
+                    .bind(&b.sha256)
+                    .bind(&b.media_type)
+                    .bind(b.bytes)
+                    .bind(b.width)
+                    .bind(b.height)
+                    .bind(&b.content)
+                    .bind(&b.thumbnail)
+                    .bind(&b.first_device)
+                    .bind(b.created_at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected() as usize;
                 }
                 tx.commit().await?;
                 Ok(written)

@@ -4,6 +4,7 @@
 mod app_files;
 mod backup;
 mod bad_input;
+mod blobs;
 mod changes;
 mod concurrency;
 mod convergence;
