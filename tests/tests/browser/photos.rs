@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use kheo_shared::codes::Role;
 use kheo_shared::evidence::Attachment;
-use kheo_shared::ids::{DocId, ModelId};
+use kheo_shared::ids::ModelId;
 use kheo_shared::record::{Activity, Record};
 use kheo_tests::{HOME_UNIT, TestServer};
 use serde_json::json;
@@ -86,13 +86,13 @@ async fn received(ts: &TestServer, token: &str, sha: &str) -> (bool, u64) {
     (v["stored"] == json!(true), v["received"].as_u64().unwrap_or(0))
 }
 
-/// Waits until the sync bar says no photo waits.
-async fn wait_photos_sent(phone: &Phone) {
+/// Waits until the sync bar says `n` photos wait.
+async fn wait_photos_pending(phone: &Phone, n: usize) {
     phone
         .wait_js(
-            "every photo sent",
-            "const p = document.querySelector('#sync-photos'); return !!p && p.dataset.pending === '0';",
-            vec![],
+            &format!("{n} photos waiting"),
+            "const p = document.querySelector('#sync-photos'); return !!p && p.dataset.pending === String(arguments[0]);",
+            vec![json!(n)],
         )
         .await;
 }
@@ -155,7 +155,8 @@ async fn a_photo_and_a_location_taken_offline_reach_commune_staff_and_another_ph
     phone.click("#save").await;
     phone.wait_text("#notice", "Đã lưu").await;
     phone.wait_for("li.record .photo-strip img.thumb").await;
-    assert_eq!(photos_pending(&phone).await, 1, "the photo waits for the network");
+    // The photo waits for the network.
+    wait_photos_pending(&phone, 1).await;
 
     // 2. A reload with no network: the record, its location and photo stay.
     phone.reload().await;
@@ -174,7 +175,7 @@ async fn a_photo_and_a_location_taken_offline_reach_commune_staff_and_another_ph
     // 3. Online: the record syncs, then the photo's bytes follow.
     phone.set_online(true).await;
     phone.wait_synced().await;
-    wait_photos_sent(&phone).await;
+    wait_photos_pending(&phone, 0).await;
     let held = server_records(&ts, model, "checker").await;
     let (record, photo) = the_photo(&held);
     let Activity::Patrol(patrol) = &record.activity else { panic!("a patrol") };
@@ -272,11 +273,11 @@ async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
     // The tab is killed and opened again with no network: nothing is sent.
     phone.reload().await;
     phone.wait_for("li.record .photo-strip img.thumb").await;
-    assert_eq!(photos_pending(&phone).await, 1, "the photo still waits");
+    wait_photos_pending(&phone, 1).await;
 
     // Back online: it continues from what the server holds.
     phone.set_online(true).await;
-    wait_photos_sent(&phone).await;
+    wait_photos_pending(&phone, 0).await;
     let (stored, _) = received(&ts, &token, &sha).await;
     assert!(stored, "the server stores the whole photo");
     let sent = phone.js("return Number(document.querySelector('#sync-photos').dataset.bytes);", vec![]).await;

@@ -3,10 +3,10 @@
 //! staff approve several records at once, with concurrent edits shown.
 
 use kheo_shared::codes::{ReviewState, Role};
-use kheo_shared::ids::{DocId, ModelId, RecordId};
+use kheo_shared::ids::RecordId;
 use kheo_shared::record::{Activity, Record};
 use kheo_shared::testdata;
-use kheo_tests::{Device, HOME_UNIT, TestServer};
+use kheo_tests::{Device, HOME_UNIT};
 use serde_json::json;
 
 use crate::harness::{Phone, decided, one_at_a_time, server_records, server_with_app};

@@ -1,9 +1,9 @@
 //! The five scenarios a volunteer's phone must get through.
 
 use kheo_shared::codes::Role;
-use kheo_shared::ids::{DocId, ModelId};
+use kheo_shared::ids::ModelId;
 use kheo_shared::record::Activity;
-use kheo_tests::{HOME_UNIT, TestServer};
+use kheo_tests::HOME_UNIT;
 
 use crate::harness::{Phone, one_at_a_time, server_records, server_with_app};
 
