@@ -1,7 +1,8 @@
 //! Evidence on a record in the browser: a photo and a location taken
 //! offline survive a reload, the photo's bytes follow the record to the
 //! server (in 64 KiB parts that resume where a cut link left them), and
-//! commune staff and another volunteer see its thumbnail.
+//! commune staff and another volunteer see its thumbnail; with "photos on
+//! Wi-Fi only", a photo waits while the phone is on a mobile network.
 
 use std::path::{Path, PathBuf};
 
@@ -102,6 +103,21 @@ async fn photos_pending(phone: &Phone) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// A volunteer's phone logged in, with the model and the app ready offline.
+async fn volunteer_ready(
+    ts: &TestServer,
+    model: ModelId,
+    name: &'static str,
+    profile: &Path,
+    (user, secret): (&str, &str),
+) -> Phone {
+    let phone = Phone::launch(name, profile).await;
+    phone.log_in(&ts.url, user, secret).await;
+    phone.wait_model(model).await;
+    phone.wait_offline_ready().await;
+    phone
+}
+
 /// Starts a patrol in the form, up to where evidence goes.
 async fn start_patrol(phone: &Phone, model: ModelId) {
     phone.open_model(model).await;
@@ -129,10 +145,7 @@ async fn a_photo_and_a_location_taken_offline_reach_commune_staff_and_another_ph
     let (staff_name, staff_secret) = ts.account("canbo", Role::CommuneStaff, HOME_UNIT).await;
     let dir = tempfile::tempdir().expect("profiles");
 
-    let phone = Phone::launch("photos-volunteer", &dir.path().join("a")).await;
-    phone.log_in(&ts.url, &user, &secret).await;
-    phone.wait_model(model).await;
-    phone.wait_offline_ready().await;
+    let phone = volunteer_ready(&ts, model, "photos-volunteer", &dir.path().join("a"), (&user, &secret)).await;
     place_phone(&phone, &ts.url).await;
     let jpeg = test_jpeg(&phone, dir.path(), 2000, 1500, 16).await;
 
@@ -230,10 +243,7 @@ async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
     let model = ts.model().await;
     let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
     let dir = tempfile::tempdir().expect("profiles");
-    let phone = Phone::launch("photos-resume", &dir.path().join("a")).await;
-    phone.log_in(&ts.url, &user, &secret).await;
-    phone.wait_model(model).await;
-    phone.wait_offline_ready().await;
+    let phone = volunteer_ready(&ts, model, "photos-resume", &dir.path().join("a"), (&user, &secret)).await;
     // Noise in small blocks: still some 200 KB after shrinking.
     let jpeg = test_jpeg(&phone, dir.path(), 1280, 960, 2).await;
 
@@ -285,6 +295,51 @@ async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
     assert_eq!(sent, total - kept, "only what the server lacked was sent again");
     let (status, _) = get(&ts, ts.staff_token(), &format!("/api/v1/blobs/{sha}/thumbnail")).await;
     assert_eq!(status, 200, "its thumbnail is there");
+
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn with_photos_on_wifi_only_a_photo_waits_off_wifi_and_goes_on_wifi() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+    let phone = volunteer_ready(&ts, model, "photos-wifi", &dir.path().join("a"), (&user, &secret)).await;
+    let jpeg = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
+    // The setting, as the checkbox under the model list keeps it.
+    phone.js("localStorage.setItem('kheo.photos_wifi_only', 'true');", vec![]).await;
+    phone.reload().await;
+    phone.wait_for("#add-record").await;
+    // What Chrome for Android says of the network; desktop Chrome says nothing.
+    phone
+        .js(
+            "window.__net = 'cellular'; const fake = { get type() { return window.__net; } };
+             Object.defineProperty(Navigator.prototype, 'connection', { configurable: true, get: () => fake });",
+            vec![],
+        )
+        .await;
+
+    start_patrol(&phone, model).await;
+    pick_photo(&phone, &jpeg).await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+    phone.wait_synced().await;
+    // The record went; the photo waits for Wi-Fi, and says so.
+    wait_photos_pending(&phone, 1).await;
+    phone.wait_text("#sync-photos", "1 ảnh chờ Wi-Fi").await;
+    let (_, photo) = the_photo(&server_records(&ts, model, "checker").await);
+    let sha = photo.sha256.to_string();
+    let token = phone_token(&phone).await;
+    assert_eq!(received(&ts, &token, &sha).await, (false, 0), "nothing of the photo was sent");
+
+    phone.js("window.__net = 'wifi';", vec![]).await;
+    phone.click("#sync-now").await;
+    wait_photos_pending(&phone, 0).await;
+    assert!(received(&ts, &token, &sha).await.0, "on Wi-Fi the photo went");
 
     phone.quit().await;
     ts.stop().await;
