@@ -4,7 +4,6 @@
 //! Each is stored in documents and on the wire as a stable snake_case code;
 //! the Vietnamese and English words users see belong to the app, not here.
 
-
 /// A vocabulary stored as its snake_case code.
 pub trait Code: Copy + Eq + 'static {
     const ALL: &'static [Self];

@@ -366,7 +366,8 @@ fn read_attachments<D: ReadDoc>(m: &MapReader<'_, D>) -> Result<BTreeMap<Attachm
         }
         let a = m.map(&key)?;
         let sha256 = a.str("sha256")?;
-        let sha256 = ContentHash::parse(&sha256).map_err(|e| SchemaError::invalid(a.path_of("sha256"), e.to_string()))?;
+        let sha256 =
+            ContentHash::parse(&sha256).map_err(|e| SchemaError::invalid(a.path_of("sha256"), e.to_string()))?;
         let side = i64::from(MAX_PHOTO_SIDE);
         attachments.insert(
             id,

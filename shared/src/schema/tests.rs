@@ -285,28 +285,45 @@ fn two_phones_adding_the_first_photo_offline_keep_both() {
 fn evidence_out_of_bounds_is_refused_with_its_path() {
     use crate::evidence::{AttachmentId, limits};
     let base = testdata::patrol(RecordId::new_random(), "2025-03-08", 1);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Record)>)> = vec![
-        ("bytes", Box::new(|r| {
-            r.attachments.insert(AttachmentId::new_random(), testdata::photo(1, limits::MAX_PHOTO_BYTES + 1));
-        })),
-        ("width", Box::new(|r| {
-            let mut p = testdata::photo(1, 10);
-            p.width = limits::MAX_PHOTO_SIDE + 1;
-            r.attachments.insert(AttachmentId::new_random(), p);
-        })),
-        ("photos", Box::new(|r| {
-            for i in 0..=limits::MAX_PHOTOS {
-                r.attachments.insert(AttachmentId::new_random(), testdata::photo(i as u8, 10));
-            }
-        })),
-        ("latitude", Box::new(|r| {
-            let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
-            p.location = Some(crate::evidence::Location { latitude: 91.0, ..testdata::location() });
-        })),
-        ("accuracy_m", Box::new(|r| {
-            let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
-            p.incidents[0].location = Some(crate::evidence::Location { accuracy_m: -1.0, ..testdata::location() });
-        })),
+    // A key the refusal's path ends with, and the edit that breaks it.
+    type Case = (&'static str, Box<dyn Fn(&mut Record)>);
+    let cases: Vec<Case> = vec![
+        (
+            "bytes",
+            Box::new(|r| {
+                r.attachments.insert(AttachmentId::new_random(), testdata::photo(1, limits::MAX_PHOTO_BYTES + 1));
+            }),
+        ),
+        (
+            "width",
+            Box::new(|r| {
+                let mut p = testdata::photo(1, 10);
+                p.width = limits::MAX_PHOTO_SIDE + 1;
+                r.attachments.insert(AttachmentId::new_random(), p);
+            }),
+        ),
+        (
+            "photos",
+            Box::new(|r| {
+                for i in 0..=limits::MAX_PHOTOS {
+                    r.attachments.insert(AttachmentId::new_random(), testdata::photo(i as u8, 10));
+                }
+            }),
+        ),
+        (
+            "latitude",
+            Box::new(|r| {
+                let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
+                p.location = Some(crate::evidence::Location { latitude: 91.0, ..testdata::location() });
+            }),
+        ),
+        (
+            "accuracy_m",
+            Box::new(|r| {
+                let Activity::Patrol(p) = &mut r.activity else { unreachable!() };
+                p.incidents[0].location = Some(crate::evidence::Location { accuracy_m: -1.0, ..testdata::location() });
+            }),
+        ),
     ];
     for (what, change) in cases {
         let mut r = base.clone();
