@@ -104,6 +104,15 @@ pub fn photos(replica: &Replica) -> Vec<kheo_shared::evidence::Attachment> {
         .collect()
 }
 
+/// Every log on the phone reads back valid (what [`photos`] lists is all
+/// the photos the phone's records name).
+pub fn every_log_readable(replica: &Replica) -> bool {
+    replica
+        .doc_ids()
+        .filter(|id| matches!(id, DocId::Log { .. }))
+        .all(|id| replica.doc(id).and_then(|d| read_log(d, id)).is_some())
+}
+
 fn log_ids(replica: &Replica, model: ModelId) -> impl Iterator<Item = DocId> + '_ {
     replica.doc_ids().filter(move |id| matches!(id, DocId::Log { model: m, .. } if *m == model)).copied()
 }

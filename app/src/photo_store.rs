@@ -173,6 +173,24 @@ pub async fn free_space() {
     }
 }
 
+/// Drops the bytes and thumbnails of photos `wanted` says no record or
+/// draft names any more: photos taken in a form that was thrown away, or
+/// removed before they were sent.
+pub async fn sweep(wanted: impl Fn(&str) -> bool) {
+    for name in [FULL, THUMB] {
+        let Ok(s) = store(name, IdbTransactionMode::Readwrite).await else { continue };
+        let Ok(request) = s.get_all_keys() else { continue };
+        let Ok(keys) = finish(&request).await else { continue };
+        for key in js_sys::Array::from(&keys).iter() {
+            if key.as_string().is_some_and(|k| !wanted(&k))
+                && let Ok(request) = s.delete(&key)
+            {
+                let _ = finish(&request).await;
+            }
+        }
+    }
+}
+
 /// Removes everything (logout), like the documents in localStorage.
 pub async fn clear() {
     for name in [FULL, THUMB, SENT] {

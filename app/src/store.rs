@@ -132,6 +132,15 @@ pub fn clear_draft(key: &str) {
     LocalStorage::delete(format!("{DRAFT_PREFIX}{key}"));
 }
 
+/// The text of every kept draft, to search for the photos they name.
+pub fn drafts_text() -> String {
+    keys()
+        .into_iter()
+        .filter(|k| k.starts_with(DRAFT_PREFIX))
+        .filter_map(|k| LocalStorage::raw().get_item(&k).ok().flatten())
+        .collect()
+}
+
 /// Removes everything this app stored (logout), the language choice aside.
 pub fn clear_device() {
     for key in keys() {

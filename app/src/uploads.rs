@@ -55,6 +55,20 @@ async fn waiting() -> Vec<Attachment> {
     out
 }
 
+/// Frees what no record or draft names. Run when the device opens, before
+/// any form can be halfway through keeping a photo it has not named yet.
+pub fn sweep() {
+    // A log that does not read may name photos too: keep everything then.
+    let Some(named) =
+        device::with(|d| catalog::every_log_readable(&d.replica).then(|| catalog::photos(&d.replica))).flatten()
+    else {
+        return;
+    };
+    let named: std::collections::BTreeSet<String> = named.into_iter().map(|a| a.sha256.into()).collect();
+    let drafts = store::drafts_text();
+    leptos::task::spawn_local(photo_store::sweep(move |sha| named.contains(sha) || drafts.contains(sha)));
+}
+
 /// Recounts the photos that wait, for the sync bar.
 pub fn recount(ui: Ui) {
     let (running, _) = COUNTING.get();

@@ -76,6 +76,7 @@ pub(crate) fn open_device(ui: Ui, session: store::Session) {
     ui.account.set(Some(account));
     ui.screen.set(crate::route::initial());
     ui.changed();
+    crate::uploads::sweep();
     sync::start(ui);
 }
 

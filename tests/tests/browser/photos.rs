@@ -129,6 +129,15 @@ async fn start_patrol(phone: &Phone, model: ModelId) {
     phone.fill("#f-members", "6").await;
 }
 
+/// Saves a patrol with the photo `jpeg`.
+async fn save_patrol_with(phone: &Phone, model: ModelId, jpeg: &Path) {
+    start_patrol(phone, model).await;
+    pick_photo(phone, jpeg).await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    phone.click("#save").await;
+    phone.wait_text("#notice", "Đã lưu").await;
+}
+
 fn the_photo(records: &[Record]) -> (Record, Attachment) {
     let record = records.iter().find(|r| r.photos().next().is_some()).expect("a record with a photo").clone();
     let photo = record.photos().next().map(|(_, a)| a.clone()).expect("its photo");
@@ -248,11 +257,7 @@ async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
     let jpeg = test_jpeg(&phone, dir.path(), 1280, 960, 2).await;
 
     phone.set_online(false).await;
-    start_patrol(&phone, model).await;
-    pick_photo(&phone, &jpeg).await;
-    phone.wait_for("#photos li.photo img.thumb").await;
-    phone.click("#save").await;
-    phone.wait_text("#notice", "Đã lưu").await;
+    save_patrol_with(&phone, model, &jpeg).await;
 
     // A weak link: the record goes at once, the photo part by part.
     phone.set_weak_link(256, 100).await;
@@ -322,11 +327,7 @@ async fn with_photos_on_wifi_only_a_photo_waits_off_wifi_and_goes_on_wifi() {
         )
         .await;
 
-    start_patrol(&phone, model).await;
-    pick_photo(&phone, &jpeg).await;
-    phone.wait_for("#photos li.photo img.thumb").await;
-    phone.click("#save").await;
-    phone.wait_text("#notice", "Đã lưu").await;
+    save_patrol_with(&phone, model, &jpeg).await;
     phone.wait_synced().await;
     // The record went; the photo waits for Wi-Fi, and says so.
     wait_photos_pending(&phone, 1).await;
@@ -341,6 +342,57 @@ async fn with_photos_on_wifi_only_a_photo_waits_off_wifi_and_goes_on_wifi() {
     wait_photos_pending(&phone, 0).await;
     assert!(received(&ts, &token, &sha).await.0, "on Wi-Fi the photo went");
 
+    phone.quit().await;
+    ts.stop().await;
+}
+
+/// How many entries the phone's photo store `store` holds.
+async fn stored_photos(phone: &Phone, store: &str) -> u64 {
+    let n = phone
+        .js(
+            "return new Promise((done, fail) => {
+               const open = indexedDB.open('kheo-photos');
+               open.onerror = fail;
+               open.onsuccess = () => {
+                 const count = open.result.transaction(arguments[0]).objectStore(arguments[0]).count();
+                 count.onsuccess = () => { open.result.close(); done(count.result); };
+                 count.onerror = fail;
+               };
+             });",
+            vec![json!(store)],
+        )
+        .await;
+    n.as_u64().expect("a count")
+}
+
+#[tokio::test]
+async fn a_photo_thrown_away_with_its_form_is_freed_and_a_saved_one_kept() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+    let phone = volunteer_ready(&ts, model, "photos-sweep", &dir.path().join("a"), (&user, &secret)).await;
+    let kept = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
+    let thrown = test_jpeg(&phone, dir.path(), 640, 480, 4).await;
+    phone.set_online(false).await;
+    save_patrol_with(&phone, model, &kept).await;
+
+    phone.click("#add-record").await;
+    pick_photo(&phone, &thrown).await;
+    phone.wait_for("#photos li.photo img.thumb").await;
+    assert_eq!(stored_photos(&phone, "full").await, 2);
+    // Back, and yes, throw the changes away.
+    phone.js("window.confirm = () => true;", vec![]).await;
+    phone.click("#back").await;
+    phone.wait_for("#add-record").await;
+    phone.reload().await;
+    phone.wait_for("li.record .photo-strip img.thumb").await;
+    let started = std::time::Instant::now();
+    while stored_photos(&phone, "full").await != 1 || stored_photos(&phone, "thumb").await != 1 {
+        assert!(started.elapsed() < crate::harness::PATIENCE, "only the saved photo stays");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     phone.quit().await;
     ts.stop().await;
 }
