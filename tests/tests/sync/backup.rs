@@ -23,6 +23,14 @@ async fn a_backup_taken_while_phones_sync_restores_every_acknowledged_record() {
     let mut server = TestServer::start_on_sqlite().await;
     let model = server.model().await;
     let log = DocId::log(model, 2025).expect("log id");
+    // A photo stored before the backup: blobs are a table of the same file.
+    let photo = crate::blobs::jpeg(64, false);
+    let sha = crate::blobs::hash_of(&photo);
+    let mut photographer = server.device("bk-photo").await;
+    let attachment = crate::blobs::attachment(&sha, kheo_shared::evidence::MediaType::Jpeg, photo.len());
+    crate::blobs::record_with(&mut photographer, &server.url, model, &[attachment]).await;
+    let stored = crate::blobs::put(&server.url, &photographer.token, &sha, "image/jpeg", &photo, 0, photo.len()).await;
+    assert_eq!(stored.status, reqwest::StatusCode::CREATED);
     let acknowledged: Arc<Mutex<BTreeSet<RecordId>>> = Arc::default();
     let (started_tx, mut started) = tokio::sync::watch::channel(0usize);
     let started_tx = Arc::new(started_tx);
@@ -83,6 +91,9 @@ async fn a_backup_taken_while_phones_sync_restores_every_acknowledged_record() {
     reader.sync(&new.url()).await.expect("the documents load");
     let got: BTreeSet<RecordId> = reader.records(&log).keys().copied().collect();
     assert!(got.is_superset(&before), "{} of {} records acknowledged before the backup", got.len(), before.len());
+    let served = crate::blobs::get(&new.url(), &reader.token, &format!("/api/v1/blobs/{sha}"), None).await;
+    assert_eq!(served.status(), reqwest::StatusCode::OK, "the photo came back");
+    assert_eq!(&served.bytes().await.expect("the photo")[..], &photo[..]);
     new.stop().await.expect("the server stops");
 
     // The binary's restore puts the other backup in place too.

@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 const PART: usize = 64 * 1024;
 
 /// A JPEG of `side` × `side` pixels; `noisy` ones barely compress (bigger files).
-fn jpeg(side: u32, noisy: bool) -> Vec<u8> {
+pub(crate) fn jpeg(side: u32, noisy: bool) -> Vec<u8> {
     let mut seed = 0x2545_f491_u32;
     let image = image::RgbImage::from_fn(side, side, |x, y| {
         if noisy {
@@ -56,12 +56,12 @@ fn with_exif(jpeg: &[u8]) -> Vec<u8> {
     out
 }
 
-fn hash_of(bytes: &[u8]) -> String {
+pub(crate) fn hash_of(bytes: &[u8]) -> String {
     let digest: [u8; 32] = Sha256::digest(bytes).into();
     ContentHash::from_digest(&digest).to_string()
 }
 
-fn attachment(sha256: &str, media_type: MediaType, bytes: usize) -> Attachment {
+pub(crate) fn attachment(sha256: &str, media_type: MediaType, bytes: usize) -> Attachment {
     Attachment {
         sha256: ContentHash::parse(sha256).expect("a hash"),
         media_type,
@@ -75,7 +75,7 @@ fn attachment(sha256: &str, media_type: MediaType, bytes: usize) -> Attachment {
 }
 
 /// A patrol with these photos, logged by `device` in `model` and synced.
-async fn record_with(device: &mut Device, url: &str, model: ModelId, photos: &[Attachment]) -> Record {
+pub(crate) async fn record_with(device: &mut Device, url: &str, model: ModelId, photos: &[Attachment]) -> Record {
     let mut record = testdata::patrol(RecordId::new_random(), "2025-06-02", 0);
     for photo in photos {
         record.attachments.insert(AttachmentId::new_random(), photo.clone());
@@ -97,9 +97,9 @@ async fn model_in(server: &TestServer, unit: &str, name: &str) -> ModelId {
     model
 }
 
-struct Answer {
-    status: StatusCode,
-    json: serde_json::Value,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub json: serde_json::Value,
 }
 
 impl Answer {
@@ -115,7 +115,15 @@ async fn answer(response: reqwest::Response) -> Answer {
 }
 
 /// `PUT /api/v1/blobs/{sha}` of `bytes[first..end]`, with a range unless it is the whole.
-async fn put(url: &str, token: &str, sha: &str, mime: &str, bytes: &[u8], first: usize, end: usize) -> Answer {
+pub(crate) async fn put(
+    url: &str,
+    token: &str,
+    sha: &str,
+    mime: &str,
+    bytes: &[u8],
+    first: usize,
+    end: usize,
+) -> Answer {
     let mut request = reqwest::Client::new()
         .put(format!("{url}/api/v1/blobs/{sha}"))
         .bearer_auth(token)
@@ -137,7 +145,7 @@ async fn status(url: &str, token: &str, sha: &str) -> Answer {
     answer(response).await
 }
 
-async fn get(url: &str, token: &str, path: &str, etag: Option<&str>) -> reqwest::Response {
+pub(crate) async fn get(url: &str, token: &str, path: &str, etag: Option<&str>) -> reqwest::Response {
     let mut request = reqwest::Client::new().get(format!("{url}{path}")).bearer_auth(token);
     if let Some(etag) = etag {
         request = request.header("If-None-Match", etag);

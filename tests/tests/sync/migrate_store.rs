@@ -26,6 +26,8 @@ struct Province {
     source: TestServer,
     phones: Vec<Device>,
     expected: BTreeMap<DocId, BTreeSet<RecordId>>,
+    /// A stored photo's hash and bytes.
+    photo: (String, Vec<u8>),
 }
 
 impl Province {
@@ -49,6 +51,14 @@ async fn province() -> Province {
         phone.sync(&source.url).await.expect("the phone syncs");
         assert_eq!(phone.replica.unsynced_changes(), 0);
     }
+    // A photo on a record, stored.
+    let bytes = crate::blobs::jpeg(48, false);
+    let sha = crate::blobs::hash_of(&bytes);
+    let attachment = crate::blobs::attachment(&sha, kheo_shared::evidence::MediaType::Jpeg, bytes.len());
+    let record = crate::blobs::record_with(&mut phones[0], &source.url, models[0], &[attachment]).await;
+    expected.entry(DocId::log(models[0], 2025).expect("log id")).or_default().insert(record.id);
+    let stored = crate::blobs::put(&source.url, &phones[0].token, &sha, "image/jpeg", &bytes, 0, bytes.len()).await;
+    assert_eq!(stored.status.as_u16(), 201);
     // Changes under another actor: refused, and kept in the quarantine.
     let mut forger = source.device("mig-forger").await;
     forger.replica = kheo_shared::client::Replica::new(ActorId::random());
@@ -64,7 +74,7 @@ async fn province() -> Province {
         .expect("target request");
     assert_eq!(put.status().as_u16(), 204);
     source.stop().await;
-    Province { source, phones, expected }
+    Province { source, phones, expected, photo: (sha, bytes) }
 }
 
 /// A PostgreSQL database of its own, or `None` (and a message) without one.
@@ -124,6 +134,10 @@ async fn phones_carry_on(province: &mut Province, db: &ScratchDatabase) {
         let got: BTreeSet<RecordId> = fresh.records(log).keys().copied().collect();
         assert_eq!(&got, ids, "the copy serves every record of {log}");
     }
+    let (sha, bytes) = &province.photo;
+    let served = crate::blobs::get(&url, &fresh.token, &format!("/api/v1/blobs/{sha}"), None).await;
+    assert_eq!(served.status().as_u16(), 200, "the photo came along");
+    assert_eq!(&served.bytes().await.expect("the photo")[..], &bytes[..]);
     server.stop().await.expect("the server stops");
 }
 
@@ -140,6 +154,7 @@ async fn a_province_moves_to_postgresql_and_its_phones_carry_on() {
     let count = |table: &str| summary.tables.iter().find(|t| t.table == table).map(|t| t.source);
     assert_eq!(count("quarantine"), Some(1));
     assert_eq!(count("targets"), Some(1));
+    assert_eq!(count("blobs"), Some(1));
     assert_eq!(count("devices"), Some(5), "staff, two phones, the forger and province staff");
     phones_carry_on(&mut province, &db).await;
 }

@@ -68,6 +68,15 @@ async fn exports_open_in_excel_with_words_codes_beside_them_days_and_names() {
     let mut phone = Device::login(&server.url, &user, &secret).await.expect("login");
     let mut patrol = testdata::patrol(RecordId::new_random(), "2025-03-09", 1);
     patrol.author = user.clone();
+    // Two photos and one removed: the export lists the two, in the record's order.
+    let mut removed = testdata::photo(3, 1_000);
+    removed.deleted = true;
+    for photo in [testdata::photo(1, 1_000), testdata::photo(2, 2_000), removed] {
+        patrol.attachments.insert(kheo_shared::evidence::AttachmentId::new_random(), photo);
+    }
+    let photos: Vec<String> = patrol.photos().map(|(_, a)| format!("/api/v1/blobs/{}", a.sha256)).collect();
+    assert_eq!(photos.len(), 2);
+    let photos = photos.join(" ");
     phone.put_record(model, &patrol);
     phone.sync(&server.url).await.expect("the phone syncs");
     let province = server.device_as("province", Role::ProvinceStaff, "QNA").await;
@@ -90,6 +99,8 @@ async fn exports_open_in_excel_with_words_codes_beside_them_days_and_names() {
         ("Tên đăng nhập người ghi", user.as_str()),
         ("Đã xóa", "không"),
         ("Số vụ việc", "1"),
+        ("Số ảnh", "2"),
+        ("Ảnh", photos.as_str()),
         ("Mã mô hình", model.to_string().as_str()),
     ] {
         assert_eq!(row.get(column).map(String::as_str), Some(value), "{column} in {row:?}");
