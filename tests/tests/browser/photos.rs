@@ -2,7 +2,9 @@
 //! offline survive a reload, the photo's bytes follow the record to the
 //! server (in 64 KiB parts that resume where a cut link left them), and
 //! commune staff and another volunteer see its thumbnail; with "photos on
-//! Wi-Fi only", a photo waits while the phone is on a mobile network.
+//! Wi-Fi only", a photo waits while the phone is on a mobile network; the
+//! phone frees what it need not keep (a photo thrown away with its form,
+//! the bytes of sent photos when storage runs short).
 
 use std::path::{Path, PathBuf};
 
@@ -393,6 +395,42 @@ async fn a_photo_thrown_away_with_its_form_is_freed_and_a_saved_one_kept() {
         assert!(started.elapsed() < crate::harness::PATIENCE, "only the saved photo stays");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_phone_short_of_storage_frees_sent_photos_keeps_thumbnails_and_fetches_again() {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+    let phone = volunteer_ready(&ts, model, "photos-short", &dir.path().join("a"), (&user, &secret)).await;
+    let jpeg = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
+    // The browser says 90% of this origin's quota is used.
+    phone.js("StorageManager.prototype.estimate = async () => ({ usage: 90e6, quota: 100e6 });", vec![]).await;
+    save_patrol_with(&phone, model, &jpeg).await;
+    wait_photos_pending(&phone, 0).await;
+    let started = std::time::Instant::now();
+    while stored_photos(&phone, "full").await != 0 {
+        assert!(started.elapsed() < crate::harness::PATIENCE, "the sent photo's bytes are freed");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(stored_photos(&phone, "thumb").await, 1, "its thumbnail stays");
+
+    // Opened, it comes from the server again, and is kept.
+    phone.click("li.record .card").await;
+    phone.click("#photos button.thumb-box").await;
+    phone
+        .wait_js(
+            "the full photo from the server",
+            "const i = document.querySelector('#photo-full-img'); return !!i && i.complete && i.naturalWidth;",
+            vec![],
+        )
+        .await;
+    assert_eq!(stored_photos(&phone, "full").await, 1);
+    assert_eq!(photos_pending(&phone).await, 0, "a photo fetched back is not sent again");
     phone.quit().await;
     ts.stop().await;
 }
