@@ -120,6 +120,25 @@ async fn volunteer_ready(
     phone
 }
 
+/// One volunteer's phone on a server of its own, its turn held.
+struct Solo {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+    ts: TestServer,
+    model: ModelId,
+    phone: Phone,
+    dir: tempfile::TempDir,
+}
+
+async fn solo(name: &'static str) -> Solo {
+    let _turn = one_at_a_time().await;
+    let mut ts = server_with_app().await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+    let phone = volunteer_ready(&ts, model, name, &dir.path().join("a"), (&user, &secret)).await;
+    Solo { _turn, ts, model, phone, dir }
+}
+
 /// Starts a patrol in the form, up to where evidence goes.
 async fn start_patrol(phone: &Phone, model: ModelId) {
     phone.open_model(model).await;
@@ -249,12 +268,7 @@ async fn a_photo_and_a_location_taken_offline_reach_commune_staff_and_another_ph
 
 #[tokio::test]
 async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
-    let _turn = one_at_a_time().await;
-    let mut ts = server_with_app().await;
-    let model = ts.model().await;
-    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
-    let dir = tempfile::tempdir().expect("profiles");
-    let phone = volunteer_ready(&ts, model, "photos-resume", &dir.path().join("a"), (&user, &secret)).await;
+    let Solo { _turn, mut ts, model, phone, dir } = solo("photos-resume").await;
     // Noise in small blocks: still some 200 KB after shrinking.
     let jpeg = test_jpeg(&phone, dir.path(), 1280, 960, 2).await;
 
@@ -309,12 +323,7 @@ async fn a_photo_upload_cut_off_half_way_resumes_where_it_stopped() {
 
 #[tokio::test]
 async fn with_photos_on_wifi_only_a_photo_waits_off_wifi_and_goes_on_wifi() {
-    let _turn = one_at_a_time().await;
-    let mut ts = server_with_app().await;
-    let model = ts.model().await;
-    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
-    let dir = tempfile::tempdir().expect("profiles");
-    let phone = volunteer_ready(&ts, model, "photos-wifi", &dir.path().join("a"), (&user, &secret)).await;
+    let Solo { _turn, mut ts, model, phone, dir } = solo("photos-wifi").await;
     let jpeg = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
     // The setting, as the checkbox under the model list keeps it.
     phone.js("localStorage.setItem('kheo.photos_wifi_only', 'true');", vec![]).await;
@@ -369,12 +378,7 @@ async fn stored_photos(phone: &Phone, store: &str) -> u64 {
 
 #[tokio::test]
 async fn a_photo_thrown_away_with_its_form_is_freed_and_a_saved_one_kept() {
-    let _turn = one_at_a_time().await;
-    let mut ts = server_with_app().await;
-    let model = ts.model().await;
-    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
-    let dir = tempfile::tempdir().expect("profiles");
-    let phone = volunteer_ready(&ts, model, "photos-sweep", &dir.path().join("a"), (&user, &secret)).await;
+    let Solo { _turn, mut ts, model, phone, dir } = solo("photos-sweep").await;
     let kept = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
     let thrown = test_jpeg(&phone, dir.path(), 640, 480, 4).await;
     phone.set_online(false).await;
@@ -401,12 +405,7 @@ async fn a_photo_thrown_away_with_its_form_is_freed_and_a_saved_one_kept() {
 
 #[tokio::test]
 async fn a_phone_short_of_storage_frees_sent_photos_keeps_thumbnails_and_fetches_again() {
-    let _turn = one_at_a_time().await;
-    let mut ts = server_with_app().await;
-    let model = ts.model().await;
-    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
-    let dir = tempfile::tempdir().expect("profiles");
-    let phone = volunteer_ready(&ts, model, "photos-short", &dir.path().join("a"), (&user, &secret)).await;
+    let Solo { _turn, mut ts, model, phone, dir } = solo("photos-short").await;
     let jpeg = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
     // The browser says 90% of this origin's quota is used.
     phone.js("StorageManager.prototype.estimate = async () => ({ usage: 90e6, quota: 100e6 });", vec![]).await;
