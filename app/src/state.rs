@@ -56,6 +56,8 @@ pub struct SyncStatus {
     pub photos_pending: usize,
     /// They wait for Wi-Fi, as the person asked.
     pub photos_held: bool,
+    /// Photos the server refused for good: how many, and one error code.
+    pub photos_refused: Option<(usize, String)>,
     /// Photo bytes sent since the page opened (what the link carried).
     pub photo_bytes_sent: u64,
 }

@@ -4,13 +4,15 @@
 //! phone's records whose bytes are here and not yet confirmed, it asks the
 //! server where the upload stands and sends the rest in 64 KiB parts, so a
 //! cut connection costs at most the part in flight. The server's "stored"
-//! is remembered in IndexedDB ([`photo_store`]).
+//! is remembered in IndexedDB ([`photo_store`]). A photo the server refuses
+//! for good is said in the sync bar and kept, not sent again this session.
 //!
 //! With the "photos on Wi-Fi only" setting, photos wait while the browser
 //! says the phone is on another kind of network (`navigator.connection.type`,
 //! known on Chrome for Android); where it says nothing, they go.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 
 use kheo_shared::evidence::Attachment;
 use leptos::prelude::*;
@@ -26,6 +28,11 @@ const PART: usize = 64 * 1024;
 thread_local! {
     /// Recounts asked for while one runs fold into one more.
     static COUNTING: Cell<(bool, bool)> = const { Cell::new((false, false)) };
+    /// Photos the server refused for good (too large, not an image, over
+    /// the device's quota), with the error: not sent again until the app
+    /// opens again, so a poor link does not carry a refused part at every
+    /// sync. They stay on the phone.
+    static REFUSED: RefCell<BTreeMap<String, String>> = const { RefCell::new(BTreeMap::new()) };
 }
 
 /// The person asked that photos wait for Wi-Fi, and the browser says this
@@ -48,6 +55,9 @@ async fn waiting() -> Vec<Attachment> {
     let mut out = Vec::new();
     for photo in photos {
         let sha = photo.sha256.as_str();
+        if REFUSED.with(|r| r.borrow().contains_key(sha)) {
+            continue;
+        }
         if !photo_store::is_sent(sha).await && photo_store::has(FULL, sha).await {
             out.push(photo);
         }
@@ -58,6 +68,8 @@ async fn waiting() -> Vec<Attachment> {
 /// Frees what no record or draft names. Run when the device opens, before
 /// any form can be halfway through keeping a photo it has not named yet.
 pub fn sweep() {
+    // A new login is another device, with a quota of its own.
+    REFUSED.with(|r| r.borrow_mut().clear());
     // A log that does not read may name photos too: keep everything then.
     let Some(named) =
         device::with(|d| catalog::every_log_readable(&d.replica).then(|| catalog::photos(&d.replica))).flatten()
@@ -79,9 +91,11 @@ pub fn recount(ui: Ui) {
     leptos::task::spawn_local(async move {
         loop {
             let n = waiting().await.len();
+            let refused = REFUSED.with(|r| r.borrow().values().next().cloned().map(|e| (r.borrow().len(), e)));
             ui.sync.update(|s| {
                 s.photos_pending = n;
                 s.photos_held = n > 0 && held_for_wifi();
+                s.photos_refused = refused;
             });
             let (_, again) = COUNTING.get();
             if !again {
@@ -109,8 +123,11 @@ pub async fn send_all(ui: Ui, token: &str) -> Result<(), ApiError> {
                 outcome = Err(e);
                 break;
             }
-            // Not referenced yet (a record saved since the sync), or
-            // refused for good: the next pass asks again.
+            Err(ApiError::Refused { status: 400 | 413 | 415, body }) => {
+                REFUSED.with(|r| r.borrow_mut().insert(photo.sha256.to_string(), body.error));
+            }
+            // Not referenced yet (a record saved since the sync): the
+            // next pass asks again.
             Err(e) => web_sys::console::warn_1(&format!("photo {}: {e}", photo.sha256).into()),
         }
         recount(ui);

@@ -89,6 +89,11 @@ pub fn SyncBar() -> impl IntoView {
                 };
                 Some(view! { <div class="row error" id="sync-error" role="alert">{text}</div> })
             })}
+            {move || ui.sync.with(|s| s.photos_refused.clone()).map(|(n, reason)| view! {
+                <div class="row error" id="photos-refused" role="alert">
+                    {t_string!(i18n, sync.photos_refused, n, reason).to_string()}
+                </div>
+            })}
         </section>
     }
 }

@@ -4,7 +4,8 @@
 //! commune staff and another volunteer see its thumbnail; with "photos on
 //! Wi-Fi only", a photo waits while the phone is on a mobile network; the
 //! phone frees what it need not keep (a photo thrown away with its form,
-//! the bytes of sent photos when storage runs short).
+//! the bytes of sent photos when storage runs short), and a photo the
+//! server refuses is said, kept and not sent again at every sync.
 
 use std::path::{Path, PathBuf};
 
@@ -430,6 +431,35 @@ async fn a_phone_short_of_storage_frees_sent_photos_keeps_thumbnails_and_fetches
         .await;
     assert_eq!(stored_photos(&phone, "full").await, 1);
     assert_eq!(photos_pending(&phone).await, 0, "a photo fetched back is not sent again");
+    phone.quit().await;
+    ts.stop().await;
+}
+
+#[tokio::test]
+async fn a_photo_the_server_refuses_is_said_kept_on_the_phone_and_not_sent_again_and_again() {
+    let _turn = one_at_a_time().await;
+    // A device quota of 0 MiB: every photo is over it.
+    let app = crate::harness::app_dir();
+    let mut ts = TestServer::start_with(move |c: &mut kheo_server::Config| {
+        c.app_dir = Some(app);
+        c.blob_quota_mib = 0;
+    })
+    .await;
+    let model = ts.model().await;
+    let (user, secret) = ts.account("tv1", Role::Volunteer, HOME_UNIT).await;
+    let dir = tempfile::tempdir().expect("profiles");
+    let phone = volunteer_ready(&ts, model, "photos-refused", &dir.path().join("a"), (&user, &secret)).await;
+    let jpeg = test_jpeg(&phone, dir.path(), 800, 600, 8).await;
+    save_patrol_with(&phone, model, &jpeg).await;
+    phone.wait_synced().await;
+    phone.wait_text("#photos-refused", "over_quota").await;
+    phone.screenshot("photo-refused").await;
+    // It no longer counts as waiting, and stays on the phone.
+    wait_photos_pending(&phone, 0).await;
+    assert_eq!(stored_photos(&phone, "full").await, 1);
+    let (_, photo) = the_photo(&server_records(&ts, model, "checker").await);
+    let token = phone_token(&phone).await;
+    assert_eq!(received(&ts, &token, photo.sha256.as_str()).await, (false, 0));
     phone.quit().await;
     ts.stop().await;
 }
