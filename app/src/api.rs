@@ -167,3 +167,49 @@ pub async fn put_json<T: serde::Serialize>(token: &str, path: &str, body: &T) ->
         .map_err(|e| ApiError::Network(e.to_string()))?;
     check(response).await.map(|_| ())
 }
+
+/// What the blob endpoints answer (`docs/PROTOCOL.md` §13): whether the
+/// server holds the whole photo, else how many bytes of this device's
+/// upload it holds durably.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct BlobProgress {
+    pub stored: bool,
+    #[serde(default)]
+    pub received: u32,
+}
+
+/// Where an upload continues (`GET /api/v1/blobs/{sha}/upload`).
+pub async fn blob_resume(token: &str, sha: &str) -> Result<BlobProgress, ApiError> {
+    get(token, &format!("/api/v1/blobs/{sha}/upload"))
+        .await?
+        .json()
+        .await
+        .map_err(|e| ApiError::Server(format!("resume answer: {e}")))
+}
+
+/// One part of a photo (`PUT /api/v1/blobs/{sha}`): `part` starts at
+/// byte `first` of `total`.
+pub async fn blob_put(
+    token: &str,
+    sha: &str,
+    mime: &str,
+    part: &[u8],
+    first: u32,
+    total: u32,
+) -> Result<BlobProgress, ApiError> {
+    let mut request = Request::put(&format!("/api/v1/blobs/{sha}"))
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", mime);
+    let last = first as usize + part.len();
+    // Without the header the body is the whole blob.
+    if first > 0 || last < total as usize {
+        request = request.header("content-range", &format!("bytes {first}-{}/{total}", last.saturating_sub(1)));
+    }
+    let response = request
+        .body(js_sys::Uint8Array::from(part))
+        .map_err(|e| ApiError::Server(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    check(response).await?.json().await.map_err(|e| ApiError::Server(format!("upload answer: {e}")))
+}

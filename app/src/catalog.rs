@@ -89,6 +89,30 @@ pub fn record(replica: &Replica, model: ModelId, id: kheo_shared::ids::RecordId)
         .find(|r| r.id == id)
 }
 
+/// Every photo on the phone's records that is not removed (nor on a
+/// deleted record), one per hash: what the phone may have to upload.
+pub fn photos(replica: &Replica) -> Vec<kheo_shared::evidence::Attachment> {
+    let mut seen = std::collections::BTreeSet::new();
+    replica
+        .doc_ids()
+        .filter(|id| matches!(id, DocId::Log { .. }))
+        .filter_map(|id| replica.doc(id).and_then(|d| read_log(d, id)))
+        .flatten()
+        .filter(|r| !r.deleted)
+        .flat_map(|r| r.photos().map(|(_, a)| a.clone()).collect::<Vec<_>>())
+        .filter(|a| seen.insert(a.sha256.clone()))
+        .collect()
+}
+
+/// Every log on the phone reads back valid (what [`photos`] lists is all
+/// the photos the phone's records name).
+pub fn every_log_readable(replica: &Replica) -> bool {
+    replica
+        .doc_ids()
+        .filter(|id| matches!(id, DocId::Log { .. }))
+        .all(|id| replica.doc(id).and_then(|d| read_log(d, id)).is_some())
+}
+
 fn log_ids(replica: &Replica, model: ModelId) -> impl Iterator<Item = DocId> + '_ {
     replica.doc_ids().filter(move |id| matches!(id, DocId::Log { model: m, .. } if *m == model)).copied()
 }
@@ -255,5 +279,28 @@ mod tests {
         let model = ModelId::new_random();
         phone.edit(DocId::Model(model), Timestamp(0), |_| Ok::<_, WriteError>(())).unwrap();
         assert!(models(&phone).is_empty());
+    }
+
+    #[test]
+    fn the_photos_to_send_are_the_live_ones_of_live_records_once_each() {
+        use kheo_shared::evidence::AttachmentId;
+        let (mut phone, model) = phone_with_model();
+        let mut a = testdata::patrol(RecordId::new_random(), "2025-03-01", 0);
+        let removed = kheo_shared::evidence::Attachment { deleted: true, ..testdata::photo(2, 900) };
+        for photo in [testdata::photo(1, 1000), removed, testdata::photo(3, 800)] {
+            a.attachments.insert(AttachmentId::new_random(), photo);
+        }
+        // The same photo on two records is one upload.
+        let mut b = testdata::meeting(RecordId::new_random(), "2026-01-02", 5);
+        b.attachments.insert(AttachmentId::new_random(), testdata::photo(1, 1000));
+        let mut gone = testdata::meeting(RecordId::new_random(), "2025-01-03", 5);
+        gone.attachments.insert(AttachmentId::new_random(), testdata::photo(4, 700));
+        gone.deleted = true;
+        for r in [&a, &b, &gone] {
+            save_record(&mut phone, model, r, Timestamp(1)).unwrap();
+        }
+        let mut seeds: Vec<u32> = photos(&phone).iter().map(|p| p.bytes).collect();
+        seeds.sort();
+        assert_eq!(seeds, vec![800, 1000]);
     }
 }

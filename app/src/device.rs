@@ -4,8 +4,10 @@
 //! make, each saved to storage before it is reported done.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use kheo_shared::client::Replica;
+use kheo_shared::evidence::{Attachment, AttachmentId};
 use kheo_shared::ids::{DocId, ModelId};
 use kheo_shared::record::Record;
 use kheo_shared::scalars::Timestamp;
@@ -63,12 +65,15 @@ pub fn now() -> Timestamp {
 /// Saves a record from a form. For an existing record, only what a form
 /// edits is taken from `draft`; the rest (review, author, creation) is
 /// read from the document as it is now, so a review that arrived while the
-/// form was open is kept rather than overwritten.
+/// form was open is kept rather than overwritten; so are photos (see
+/// [`with_photos`]). Locations are part of the activity the form shows and
+/// writes back, so an edit keeps them unless the person cleared them.
 pub fn save_record(model: ModelId, draft: Record) -> Result<(), WriteFailure> {
     with(|d| {
         let now = now();
         let record = match catalog::record(&d.replica, model, draft.id) {
             Some(current) => Record {
+                attachments: with_photos(&current, draft.attachments),
                 occurred_on: draft.occurred_on,
                 note: draft.note,
                 activity: draft.activity,
@@ -90,6 +95,15 @@ pub fn save_record(model: ModelId, draft: Record) -> Result<(), WriteFailure> {
     .unwrap_or(Err(WriteFailure::NoSession))
 }
 
+/// The record's attachments with the form's over them: a photo another
+/// phone added while the form was open is kept (the form never knew of it),
+/// and what the form added, captioned or removed wins for its own.
+fn with_photos(current: &Record, form: BTreeMap<AttachmentId, Attachment>) -> BTreeMap<AttachmentId, Attachment> {
+    let mut all = current.attachments.clone();
+    all.extend(form);
+    all
+}
+
 /// Marks a record deleted (a tombstone: it stays, and syncs as deleted).
 pub fn delete_record(model: ModelId, id: kheo_shared::ids::RecordId) -> Result<(), WriteFailure> {
     let current = with(|d| catalog::record(&d.replica, model, id)).flatten();
@@ -107,4 +121,26 @@ pub(crate) fn persist(d: &mut Device, doc: DocId) -> Result<(), WriteFailure> {
         return Err(e.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kheo_shared::evidence::{Attachment, AttachmentId};
+    use kheo_shared::ids::RecordId;
+    use kheo_shared::testdata;
+
+    use super::with_photos;
+
+    #[test]
+    fn an_edit_keeps_photos_another_phone_added_and_its_own_changes_win() {
+        let (mine, theirs) = (AttachmentId::new_random(), AttachmentId::new_random());
+        let mut current = testdata::patrol(RecordId::new_random(), "2025-03-01", 0);
+        current.attachments.insert(mine, testdata::photo(1, 1000));
+        current.attachments.insert(theirs, testdata::photo(2, 1000));
+        // The form opened before `theirs` arrived, and removed `mine`.
+        let form = [(mine, Attachment { deleted: true, ..testdata::photo(1, 1000) })].into_iter().collect();
+        let kept = with_photos(&current, form);
+        assert_eq!(kept.len(), 2);
+        assert!(kept[&mine].deleted && !kept[&theirs].deleted);
+    }
 }

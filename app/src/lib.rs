@@ -34,9 +34,12 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 pub mod api;
 pub mod catalog;
 pub mod device;
+pub mod geo;
 pub mod models;
 pub mod org;
 pub mod people;
+pub mod photo_store;
+pub mod photos;
 pub mod reports;
 pub mod review;
 pub mod route;
@@ -44,6 +47,7 @@ pub mod state;
 pub mod store;
 pub mod sync;
 pub mod ui;
+pub mod uploads;
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]

@@ -52,6 +52,14 @@ pub struct SyncStatus {
     pub problem: Option<SyncProblem>,
     /// When the next automatic attempt is due after a failure.
     pub retry_at: Option<i64>,
+    /// Photos whose bytes the server has not confirmed yet.
+    pub photos_pending: usize,
+    /// They wait for Wi-Fi, as the person asked.
+    pub photos_held: bool,
+    /// Photos the server refused for good: how many, and one error code.
+    pub photos_refused: Option<(usize, String)>,
+    /// Photo bytes sent since the page opened (what the link carried).
+    pub photo_bytes_sent: u64,
 }
 
 /// A message over the current screen.
@@ -102,6 +110,7 @@ impl Ui {
             s.pending = pending;
             s.rejected = rejected;
         });
+        crate::uploads::recount(*self);
     }
 }
 

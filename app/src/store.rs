@@ -1,6 +1,8 @@
 //! The device's persistent state in browser storage (localStorage, through
 //! gloo-storage): the login session, every Automerge document with its own
-//! sync state, the server's refusals, and when the last sync succeeded.
+//! sync state, the server's refusals, when the last sync succeeded, the
+//! drafts of forms and the settings. Photos' bytes are not here but in
+//! IndexedDB (`photo_store`); a record and a draft hold only their hashes.
 //!
 //! Each document is one storage entry holding both the saved document and
 //! its sync state. One `setItem` replaces an entry whole or not at all, so a
@@ -26,6 +28,7 @@ const LAST_SYNC_KEY: &str = "kheo.last_sync";
 const LOCALE_KEY: &str = "kheo.locale";
 /// The cursor the phone is caught up to (`Replica::finish_session`).
 const QUIET_KEY: &str = "kheo.quiet";
+const PHOTOS_WIFI_KEY: &str = "kheo.photos_wifi_only";
 const DOC_PREFIX: &str = "kheo.doc.";
 /// Entries that failed to load are moved here rather than deleted: a
 /// damaged document may still hold something a person can recover.
@@ -105,6 +108,15 @@ pub fn save_locale(code: &str) -> Result<(), StoreError> {
     Ok(LocalStorage::set(LOCALE_KEY, code)?)
 }
 
+/// "Send photos on Wi-Fi only" (off unless chosen).
+pub fn photos_wifi_only() -> bool {
+    LocalStorage::get(PHOTOS_WIFI_KEY).unwrap_or(false)
+}
+
+pub fn save_photos_wifi_only(on: bool) -> Result<(), StoreError> {
+    Ok(LocalStorage::set(PHOTOS_WIFI_KEY, on)?)
+}
+
 const DRAFT_PREFIX: &str = "kheo.draft.";
 
 /// A form's unsaved content, kept on the phone as it is typed (a reload,
@@ -120,6 +132,15 @@ pub fn load_draft<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
 
 pub fn clear_draft(key: &str) {
     LocalStorage::delete(format!("{DRAFT_PREFIX}{key}"));
+}
+
+/// The text of every kept draft, to search for the photos they name.
+pub fn drafts_text() -> String {
+    keys()
+        .into_iter()
+        .filter(|k| k.starts_with(DRAFT_PREFIX))
+        .filter_map(|k| LocalStorage::raw().get_item(&k).ok().flatten())
+        .collect()
 }
 
 /// Removes everything this app stored (logout), the language choice aside.

@@ -14,7 +14,8 @@
 //! [`kheo_shared::client::Replica::request`]); each response's documents
 //! are saved with their sync state before the next request, so a session
 //! cut off anywhere resumes from what storage holds and neither loses nor
-//! repeats anything.
+//! repeats anything. After a session that succeeded, the photos that wait
+//! go ([`crate::uploads`]).
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -139,7 +140,13 @@ pub fn watch_network(ui: Ui) {
 async fn run(ui: Ui, mut wakes: UnboundedReceiver<()>) {
     let mut failures: u32 = 0;
     loop {
-        let delay = match session(ui).await {
+        // Photos go after the documents that name them, so records never
+        // wait for photos; a photo cut off retries with the same backoff.
+        let outcome = match session(ui).await {
+            Ok(()) => send_photos(ui).await,
+            Err(e) => Err(e),
+        };
+        let delay = match outcome {
             Ok(()) => {
                 failures = 0;
                 PERIOD
@@ -158,6 +165,13 @@ async fn run(ui: Ui, mut wakes: UnboundedReceiver<()>) {
         // Several wakes while waiting are one reason to sync.
         while let Ok(()) = wakes.try_recv() {}
     }
+}
+
+async fn send_photos(ui: Ui) -> Result<(), SyncProblem> {
+    let Some(token) = device::with(|d| d.session.token.clone()) else {
+        return Err(SyncProblem::Unauthorized);
+    };
+    crate::uploads::send_all(ui, &token).await.map_err(problem)
 }
 
 /// Exponential, capped, with ±50% jitter so that phones coming back

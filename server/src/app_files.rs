@@ -116,7 +116,8 @@ impl AppFiles {
 /// The `Content-Security-Policy` of the web app whose `index.html` is
 /// `index_html`: a Leptos/WebAssembly PWA that loads only its own files,
 /// compiles WebAssembly (`'wasm-unsafe-eval'`, not `'unsafe-eval'`), talks
-/// only to this origin, and runs the inline scripts of its `index.html`
+/// only to this origin, shows the photos it holds through object URLs
+/// (`img-src blob:`), and runs the inline scripts of its `index.html`
 /// (allowed by hash, so no other inline script runs).
 pub fn app_policy(index_html: &str) -> String {
     let hashes: String = inline_scripts(index_html)
@@ -129,7 +130,7 @@ pub fn app_policy(index_html: &str) -> String {
         })
         .collect();
     format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; img-src 'self' data:; \
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; img-src 'self' data: blob:; \
          connect-src 'self'; worker-src 'self'; manifest-src 'self'; font-src 'self'; object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )

@@ -5,10 +5,12 @@
 
 mod format;
 mod labels;
+mod location;
 mod login;
 mod model_edit;
 mod model_list;
 mod model_page;
+mod photos;
 mod record_form;
 mod record_item;
 mod reports;
@@ -74,6 +76,7 @@ pub(crate) fn open_device(ui: Ui, session: store::Session) {
     ui.account.set(Some(account));
     ui.screen.set(crate::route::initial());
     ui.changed();
+    crate::uploads::sweep();
     sync::start(ui);
 }
 
@@ -102,6 +105,7 @@ fn Shell() -> impl IntoView {
         let session = device::with(|d| (d.session.token.clone(), d.session.device_id.clone()));
         device::close();
         store::clear_device();
+        leptos::task::spawn_local(crate::photo_store::clear());
         crate::people::forget();
         ui.account.set(None);
         crate::route::replace(ui, Screen::Models);
@@ -146,10 +150,38 @@ fn Shell() -> impl IntoView {
                 Screen::Reports => view! { <reports::Reports/> }.into_any(),
             }}
         </main>
+        <Show when=move || ui.screen.get() == Screen::Models>
+            <Settings/>
+        </Show>
     }
 }
 
 /// The role of the logged-in account (volunteer when unknown).
+/// The phone's own settings, under the model list.
+#[component]
+fn Settings() -> impl IntoView {
+    let i18n = use_i18n();
+    let ui = use_ui();
+    let wifi_only = RwSignal::new(store::photos_wifi_only());
+    let toggle = move |ev: leptos::ev::Event| {
+        let on = event_target_checked(&ev);
+        if store::save_photos_wifi_only(on).is_ok() {
+            wifi_only.set(on);
+        }
+        ui.changed();
+        // Turned off on a mobile network: what waited may go now.
+        sync::wake();
+    };
+    view! {
+        <footer class="settings">
+            <label class="check" for="photos-wifi-only">
+                <input type="checkbox" id="photos-wifi-only" prop:checked=move || wifi_only.get() on:change=toggle/>
+                <span>{t!(i18n, photos.wifi_only)}</span>
+            </label>
+        </footer>
+    }
+}
+
 pub(crate) fn role() -> Role {
     use_ui().account.with(|a| a.as_ref().map_or(Role::Volunteer, |a| a.role))
 }

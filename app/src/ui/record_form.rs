@@ -3,7 +3,10 @@
 //! patrol. "Saved" is shown only once the document is in storage; when
 //! storage refuses, the form keeps what was typed.
 
+use std::collections::BTreeSet;
+
 use kheo_shared::codes::{Code, IncidentCategory, IncidentOutcome, RecordKind, ReviewState, SupportType};
+use kheo_shared::evidence::{Attachment, AttachmentId, Location};
 use kheo_shared::ids::{ModelId, RecordId};
 use kheo_shared::record::{Activity, HouseholdSupport, Incident, Meeting, Patrol, Production, Record, Review};
 use kheo_shared::scalars::{ClockTime, Day, Timestamp};
@@ -11,6 +14,8 @@ use leptos::prelude::*;
 
 use super::format;
 use super::labels::{self, I18n};
+use super::location::LocationField;
+use super::photos::PhotoField;
 use crate::catalog::{self, SaveError};
 use crate::device::{self, WriteFailure};
 use crate::i18n::*;
@@ -121,6 +126,8 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
         }
     };
     let kind = draft.kind;
+    let saved_photos: BTreeSet<AttachmentId> =
+        existing.as_ref().map(|r| r.attachments.keys().copied().collect()).unwrap_or_default();
 
     view! {
         <nav class="crumbs">
@@ -155,6 +162,7 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
                 RecordKind::Production => view! { <ProductionFields draft/> }.into_any(),
                 RecordKind::Meeting => view! { <MeetingFields draft/> }.into_any(),
             }}
+            <PhotoField photos=draft.photos saved=saved_photos/>
             <label for="f-note">{t!(i18n, form.note)}</label>
             <textarea id="f-note" rows="2" prop:value=move || draft.note.get()
                 aria-invalid=move || invalid(error, "f-note").then_some("true")
@@ -308,6 +316,7 @@ fn PatrolFields(draft: Draft) -> impl IntoView {
             {t!(i18n, form.members_present)}
         </Input>
         <Input id="f-area" value=draft.area>{t!(i18n, form.area)}</Input>
+        <LocationField id="f-location".to_string() value=draft.location/>
         <fieldset class="incidents" id="incidents">
             <legend>{t!(i18n, form.incidents)}</legend>
             <For each=move || draft.incidents.get() key=|inc| inc.key let:inc>
@@ -333,6 +342,7 @@ fn PatrolFields(draft: Draft) -> impl IntoView {
                             <input id=format!("f-inc-{}-description", inc.key) prop:value=move || inc.description.get()
                                 on:input=move |ev| inc.description.set(event_target_value(&ev))/>
                             <FieldMessage id=format!("f-inc-{}-description", inc.key)/>
+                            <LocationField id=format!("f-inc-{}-location", inc.key) value=inc.location/>
                         </div>
                     }
                 }
@@ -401,6 +411,7 @@ struct IncidentDraft {
     category: RwSignal<IncidentCategory>,
     description: RwSignal<String>,
     outcome: RwSignal<IncidentOutcome>,
+    location: RwSignal<Option<Location>>,
 }
 
 impl PartialEq for IncidentDraft {
@@ -417,6 +428,7 @@ impl IncidentDraft {
             category: RwSignal::new(from.map_or(IncidentCategory::Theft, |i| i.category)),
             description: RwSignal::new(from.map(|i| i.description.clone()).unwrap_or_default()),
             outcome: RwSignal::new(from.map_or(IncidentOutcome::HandledByTeam, |i| i.outcome)),
+            location: RwSignal::new(from.and_then(|i| i.location)),
         }
     }
 }
@@ -433,6 +445,11 @@ struct Draft {
     members: RwSignal<String>,
     area: RwSignal<String>,
     incidents: RwSignal<Vec<IncidentDraft>>,
+    /// The patrol's own location.
+    location: RwSignal<Option<Location>>,
+    /// Every attachment of the record, removed ones included (their
+    /// tombstones are saved as they are), in the order they were added.
+    photos: RwSignal<Vec<(AttachmentId, Attachment)>>,
     giver: RwSignal<String>,
     receiver: RwSignal<String>,
     support_type: RwSignal<SupportType>,
@@ -444,6 +461,13 @@ struct Draft {
     product: RwSignal<String>,
     topic: RwSignal<String>,
     attendees: RwSignal<String>,
+}
+
+/// A record's attachments, removed ones included, in the order they were taken.
+fn photos_in_order(r: &Record) -> Vec<(AttachmentId, Attachment)> {
+    let mut all: Vec<_> = r.attachments.clone().into_iter().collect();
+    all.sort_by_key(|(id, a)| (a.taken_at, *id));
+    all
 }
 
 fn text(s: impl Into<String>) -> RwSignal<String> {
@@ -471,6 +495,15 @@ struct SnapshotContent {
     support_type: String,
     /// id, category, description, outcome.
     incidents: Vec<(String, String, String, String)>,
+    /// Each incident's location, in the order of `incidents` (a field of
+    /// its own so that drafts kept before locations still read).
+    #[serde(default)]
+    incident_locations: Vec<Option<Location>>,
+    #[serde(default)]
+    location: Option<Location>,
+    /// The photos' references only; their bytes are in IndexedDB.
+    #[serde(default)]
+    photos: Vec<(AttachmentId, Attachment)>,
 }
 
 impl Draft {
@@ -517,6 +550,9 @@ impl Draft {
                         )
                     })
                     .collect(),
+                incident_locations: self.incidents.get().iter().map(|i| i.location.get()).collect(),
+                location: self.location.get(),
+                photos: self.photos.get(),
             },
         }
     }
@@ -545,6 +581,7 @@ impl Draft {
             .enumerate()
             .map(|(n, (id, category, description, outcome))| {
                 let i = IncidentDraft::new(base + n as u32, None);
+                i.location.set(c.incident_locations.get(n).copied().flatten());
                 i.id.set(id.clone());
                 if let Some(v) = IncidentCategory::from_code(category) {
                     i.category.set(v);
@@ -557,6 +594,8 @@ impl Draft {
             })
             .collect();
         self.incidents.set(incidents);
+        self.location.set(c.location);
+        self.photos.set(c.photos.clone());
     }
 
     fn new(from: Option<&Record>) -> Self {
@@ -569,6 +608,8 @@ impl Draft {
             members: text(""),
             area: text(""),
             incidents: RwSignal::new(Vec::new()),
+            location: RwSignal::new(None),
+            photos: RwSignal::new(from.map(photos_in_order).unwrap_or_default()),
             giver: text(""),
             receiver: text(""),
             support_type: RwSignal::new(SupportType::Money),
@@ -587,6 +628,7 @@ impl Draft {
                 d.end.set(p.end.to_string());
                 d.members.set(p.members_present.to_string());
                 d.area.set(p.area.clone());
+                d.location.set(p.location);
                 d.incidents
                     .set(p.incidents.iter().enumerate().map(|(k, i)| IncidentDraft::new(k as u32, Some(i))).collect());
             }
@@ -756,11 +798,18 @@ impl Draft {
                                 false,
                             )?,
                             outcome: i.outcome.get_untracked(),
-                            location: None,
+                            location: i.location.get_untracked(),
                         })
                     })
                     .collect::<Result<Vec<_>, FieldError>>()?;
-                Activity::Patrol(Patrol { start, end, members_present: members, area, incidents, location: None })
+                Activity::Patrol(Patrol {
+                    start,
+                    end,
+                    members_present: members,
+                    area,
+                    incidents,
+                    location: self.location.get_untracked(),
+                })
             }
             RecordKind::HouseholdSupport => {
                 let support_type = self.support_type.get_untracked();
@@ -847,7 +896,7 @@ impl Draft {
             note,
             review: Review::new_unreviewed(),
             activity,
-            attachments: Default::default(),
+            attachments: self.photos.get_untracked().into_iter().collect(),
         })
     }
 }

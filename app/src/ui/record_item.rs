@@ -1,10 +1,12 @@
-//! One record in a model's log: kind, day, a one-line summary, whether it
-//! has left the phone yet and then where it stands in review.
+//! One record in a model's log: kind, day, a one-line summary (with the
+//! patrol's location), its photos' thumbnails, whether it has left the
+//! phone yet and then where it stands in review.
 
 use kheo_shared::codes::{ReviewState, SupportType};
 use kheo_shared::record::{Activity, Record};
 use leptos::prelude::*;
 
+use super::photos::PhotoStrip;
 use super::{format, labels};
 use crate::i18n::*;
 use crate::state::{Screen, use_ui};
@@ -26,6 +28,7 @@ pub fn RecordItem(
     let summary = summary(i18n, record.activity.clone());
     let review = record.review.clone();
     let deleted = record.deleted;
+    let photos: Vec<_> = record.photos().map(|(_, a)| a.clone()).collect();
     // Who logged it, by name, when it was someone else: a team shares one log.
     let own = ui.account.with_untracked(|a| a.as_ref().is_some_and(|a| a.username == record.author));
     let author = (!own).then(|| crate::people::name(&record.author));
@@ -68,6 +71,9 @@ pub fn RecordItem(
                 </span>
                 <span class="summary">{summary}</span>
                 {(!record.note.is_empty()).then(|| view! { <span class="muted note">{record.note.clone()}</span> })}
+                // Inside the card's button: a tap opens the record, where
+                // each photo opens full size.
+                <PhotoStrip photos=photos/>
                 {author.map(|name| view! {
                     <span class="muted author">{move || t_string!(i18n, log.by, name = name.clone()).to_string()}</span>
                 })}
@@ -93,6 +99,9 @@ pub(super) fn summary(i18n: labels::I18n, activity: Activity) -> impl Fn() -> St
             }
             if !p.incidents.is_empty() {
                 parts.push(format!("{}: {}", t_string!(i18n, form.incidents), p.incidents.len()));
+            }
+            if let Some(l) = &p.location {
+                parts.push(format!("{}: {}", t_string!(i18n, location.label), super::location::coordinates(l)));
             }
             parts.join(" · ")
         }

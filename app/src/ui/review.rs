@@ -13,6 +13,7 @@ use kheo_shared::schema::conflicts::FieldConflict;
 use leptos::prelude::*;
 
 use super::labels::{self, I18n};
+use super::photos::PhotoStrip;
 use super::record_item::summary;
 use super::{format, role};
 use crate::catalog;
@@ -312,6 +313,7 @@ fn Item(item: QueueItem, selected: RwSignal<BTreeSet<RecordId>>) -> impl IntoVie
         }
     });
     let author = crate::people::name(&record.author);
+    let photos: Vec<_> = record.photos().map(|(_, a)| a.clone()).collect();
     view! {
         <li class="review-item" class:selected=is_selected data-record=id.to_string() data-kind=kind.code()
             data-state=state.code()>
@@ -336,6 +338,7 @@ fn Item(item: QueueItem, selected: RwSignal<BTreeSet<RecordId>>) -> impl IntoVie
                     {(!conflicts.is_empty()).then(|| view! { <Conflicts conflicts/> })}
                 </span>
             </label>
+            <PhotoStrip photos=photos zoom=true/>
         </li>
     }
 }

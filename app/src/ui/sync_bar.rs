@@ -1,5 +1,6 @@
 //! The sync bar: one calm line saying whether the phone has a network, how
-//! many changes wait and when the last sync happened. Being offline is
+//! many changes wait, how many photos wait (apart: they follow the
+//! changes and may wait for Wi-Fi) and when the last sync happened. Being offline is
 //! normal for a volunteer, so it is said plainly, not as an error; only
 //! what needs the person's action (a refusal, a device no longer allowed to
 //! sync) stands out in red.
@@ -23,6 +24,7 @@ pub fn SyncBar() -> impl IntoView {
     let server_trouble = move || ui.sync.with(|s| s.problem == Some(SyncProblem::Server));
     let running = move || online() && ui.sync.with(|s| s.running);
     let pending = move || ui.sync.with(|s| s.pending);
+    let photos = move || ui.sync.with(|s| s.photos_pending);
     view! {
         <section class="syncbar" id="sync-bar" class:offline=move || !online() || server_trouble()
             data-running=move || if ui.sync.with(|s| s.running) { "1" } else { "0" }
@@ -48,6 +50,16 @@ pub fn SyncBar() -> impl IntoView {
                         } else {
                             String::new()
                         }}
+                    </span>
+                    // Photos go after the changes, and may wait for Wi-Fi:
+                    // counted apart, so "0 changes" stays true of records.
+                    <span id="sync-photos" data-pending=move || photos().to_string()
+                        data-bytes=move || ui.sync.with(|s| s.photo_bytes_sent).to_string()>
+                        {move || (photos() > 0).then(|| if ui.sync.with(|s| s.photos_held) {
+                            t_string!(i18n, sync.photos_wifi, n = photos()).to_string()
+                        } else {
+                            t_string!(i18n, sync.photos_waiting, n = photos()).to_string()
+                        })}
                     </span>
                     <span id="sync-last" class:muted=move || !online()>
                         {move || (!running() && pending() == 0).then(|| match status().last_ok {
@@ -76,6 +88,11 @@ pub fn SyncBar() -> impl IntoView {
                     SyncProblem::Other(reason) => t_string!(i18n, sync.err_other, reason).to_string(),
                 };
                 Some(view! { <div class="row error" id="sync-error" role="alert">{text}</div> })
+            })}
+            {move || ui.sync.with(|s| s.photos_refused.clone()).map(|(n, reason)| view! {
+                <div class="row error" id="photos-refused" role="alert">
+                    {t_string!(i18n, sync.photos_refused, n, reason).to_string()}
+                </div>
             })}
         </section>
     }

@@ -285,8 +285,9 @@ fn two_phones_adding_the_first_photo_offline_keep_both() {
 fn evidence_out_of_bounds_is_refused_with_its_path() {
     use crate::evidence::{AttachmentId, limits};
     let base = testdata::patrol(RecordId::new_random(), "2025-03-08", 1);
-    type Change = Box<dyn Fn(&mut Record)>;
-    let cases: Vec<(&str, Change)> = vec![
+    // A key the refusal's path ends with, and the edit that breaks it.
+    type Case = (&'static str, Box<dyn Fn(&mut Record)>);
+    let cases: Vec<Case> = vec![
         (
             "bytes",
             Box::new(|r| {

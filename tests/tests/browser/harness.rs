@@ -415,6 +415,19 @@ async fn wait_for_chromedriver(url: &str) {
     panic!("chromedriver did not start on {url}");
 }
 
+/// Records of `model` (logs of 2025 and 2026) as the server holds them,
+/// read by a fresh simulated device of the home commune.
+pub async fn server_records(ts: &TestServer, model: kheo_shared::ids::ModelId, who: &str) -> Vec<Record> {
+    let mut device = ts.device_as(who, kheo_shared::codes::Role::Volunteer, kheo_tests::HOME_UNIT).await;
+    device.sync(&ts.url).await.expect("the checking device syncs");
+    let mut records = Vec::new();
+    for year in [2025, 2026] {
+        let log = kheo_shared::ids::DocId::log(model, year).expect("a valid year");
+        records.extend(device.records(&log).into_values());
+    }
+    records
+}
+
 /// A commune decision on a record, as the review screen writes it.
 pub fn decided(record: &Record, state: ReviewState, reviewer: &str, comment: &str) -> Record {
     let mut r = record.clone();

@@ -7,6 +7,7 @@
 mod daily;
 mod harness;
 mod phone;
+mod photos;
 mod review;
 mod scenarios;
 mod staff;

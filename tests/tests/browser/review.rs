@@ -3,22 +3,13 @@
 //! staff approve several records at once, with concurrent edits shown.
 
 use kheo_shared::codes::{ReviewState, Role};
-use kheo_shared::ids::{DocId, ModelId, RecordId};
+use kheo_shared::ids::RecordId;
 use kheo_shared::record::{Activity, Record};
 use kheo_shared::testdata;
-use kheo_tests::{Device, HOME_UNIT, TestServer};
+use kheo_tests::{Device, HOME_UNIT};
 use serde_json::json;
 
-use crate::harness::{Phone, decided, one_at_a_time, server_with_app};
-
-/// Records of `model` as the server holds them, read by a fresh simulated
-/// device of the home commune.
-async fn server_records(ts: &TestServer, model: ModelId, who: &str) -> Vec<Record> {
-    let mut device = ts.device_as(who, Role::Volunteer, HOME_UNIT).await;
-    device.sync(&ts.url).await.expect("the checking device syncs");
-    let log = DocId::log(model, 2025).expect("a valid year");
-    device.records(&log).into_values().collect()
-}
+use crate::harness::{Phone, decided, one_at_a_time, server_records, server_with_app};
 
 /// The record a review item stands for.
 fn item(id: &str) -> String {

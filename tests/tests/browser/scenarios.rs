@@ -1,24 +1,11 @@
 //! The five scenarios a volunteer's phone must get through.
 
 use kheo_shared::codes::Role;
-use kheo_shared::ids::{DocId, ModelId};
+use kheo_shared::ids::ModelId;
 use kheo_shared::record::Activity;
-use kheo_tests::{HOME_UNIT, TestServer};
+use kheo_tests::HOME_UNIT;
 
-use crate::harness::{Phone, one_at_a_time, server_with_app};
-
-/// Records of `model` as the server holds them, read by a fresh simulated
-/// device of the home commune.
-async fn server_records(ts: &TestServer, model: ModelId, who: &str) -> Vec<kheo_shared::record::Record> {
-    let mut device = ts.device_as(who, Role::Volunteer, HOME_UNIT).await;
-    device.sync(&ts.url).await.expect("the checking device syncs");
-    let mut records = Vec::new();
-    for year in [2025, 2026] {
-        let log = DocId::log(model, year).expect("a valid year");
-        records.extend(device.records(&log).into_values());
-    }
-    records
-}
+use crate::harness::{Phone, one_at_a_time, server_records, server_with_app};
 
 /// Adds a patrol with two incidents through the form.
 async fn add_patrol(phone: &Phone, model: ModelId, area: &str) {
