@@ -199,7 +199,7 @@ async fn prepare(config: &Config) -> anyhow::Result<Prepared> {
     }
     let filled = sync::quiet::backfill_heads(store.as_ref()).await.context("storing the documents' heads")?;
     if filled > 0 {
-        tracing::info!(documents = filled, "stored the heads of documents written before heads were kept");
+        tracing::info!(documents = filled, "stored the heads of documents written without them");
     }
     let metrics = Arc::new(metrics::Metrics::new());
     let (writer, writer_task) = Writer::spawn(store.clone(), metrics.clone());
