@@ -28,7 +28,6 @@
 //! server already holds is a no-op, and a sync state that was not saved only
 //! means the next round re-negotiates what both sides have.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,12 +139,13 @@ impl SyncService {
         let scope = Scope { who, org };
         // Before anything of the answer is made: whatever is written after
         // it is either in the answer or moves the cursor the phone keeps.
-        let cursor = match full || quiet.is_some() {
-            true => {
-                Some(quiet::QuietCursor::new(who, crate::changes::scope_cursor(self.store.as_ref(), org, who).await?))
-            }
+        // The same rows name what a full request's device lacks.
+        let units = crate::changes::scope_units(org, who);
+        let scoped = match full || quiet.is_some() {
+            true => Some(self.store.versions_in_units(units.as_deref()).await?),
             false => None,
         };
+        let cursor = scoped.as_deref().map(|v| quiet::QuietCursor::new(who, crate::changes::Cursor::of(v)));
         let models: Vec<ModelId> = requested.iter().map(DocId::model).collect();
         let known = self.directory.units_of(&models).await.map_err(AppError::from)?;
         if let Err(refusal) = pipeline::check_read_scope(&scope, &known, &messages) {
@@ -222,13 +222,15 @@ impl SyncService {
         let (missing, complete) = match quiet {
             Some(since) if Some(since) == cursor => (Vec::new(), true),
             Some(_) => {
-                let units = crate::changes::scope_units(org, who);
                 let scope_docs = self.store.heads_in_units(&who.device_id, units.as_deref()).await?;
                 let news = quiet::news(scope_docs, &requested);
                 replies.extend(self.tell(news.tell).await?);
                 (news.missing, !news.truncated)
             }
-            None if full => (self.missing(&scope, &requested).await?, true),
+            None if full => {
+                let scoped = scoped.unwrap_or_default().into_iter().map(|(id, _)| id);
+                (scoped.filter(|id| !requested.contains(id)).collect(), true)
+            }
             None => (Vec::new(), true),
         };
         let cursor = cursor.filter(|_| complete).map(|c| c.to_string());
@@ -261,17 +263,6 @@ impl SyncService {
                 tracing::error!(%id, error = %e, "could not reload a refused request's document");
             }
         }
-    }
-
-    /// Documents in scope that the device did not name.
-    async fn missing(&self, scope: &Scope<'_>, requested: &BTreeSet<DocId>) -> Result<Vec<DocId>, AppError> {
-        let stored = self.store.doc_ids().await?;
-        let units = self.directory.model_units().await?;
-        Ok(stored
-            .into_iter()
-            .filter(|id| !requested.contains(id))
-            .filter(|id| units.get(&id.model()).is_some_and(|unit| scope.covers(unit)))
-            .collect())
     }
 
     /// Quarantines what a refusal keeps; returns its error.
