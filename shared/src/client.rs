@@ -38,8 +38,8 @@ use automerge::{ActorId, AutoCommit, transaction::CommitOptions};
 
 use crate::ids::DocId;
 use crate::protocol::{
-    DocMessage, MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_OPS_PER_REQUEST, PROTOCOL_VERSION, SyncRequest,
-    SyncResponse,
+    DocMessage, Keep, MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_OPS_PER_REQUEST, MAX_RELEASE,
+    PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
 use crate::scalars::Timestamp;
 
@@ -78,6 +78,12 @@ pub struct Replica {
     quiet_session: bool,
     /// Documents in play this session: sent, or named by the server.
     engaged: std::collections::BTreeSet<DocId>,
+    /// What this device keeps of its scope; `None`, all of it.
+    keep: Option<Keep>,
+    /// Documents dropped from the device that the server has not yet been
+    /// told about, and those told in the request now in flight.
+    releasing: std::collections::BTreeSet<DocId>,
+    release_sent: Vec<DocId>,
 }
 
 /// The server refused a document's changes. They stay on the device, shown
@@ -109,7 +115,47 @@ impl Replica {
             session_cursor: None,
             quiet_session: false,
             engaged: Default::default(),
+            keep: None,
+            releasing: Default::default(),
+            release_sent: Vec::new(),
         }
+    }
+
+    /// Sets what this device keeps of its scope (its `release` list is
+    /// the replica's own business and is ignored here).
+    pub fn set_keep(&mut self, keep: Option<Keep>) {
+        self.keep = keep.map(|k| Keep { release: Vec::new(), ..k });
+    }
+
+    /// Asks for a document this device does not hold: it is created empty,
+    /// so that the next request asks the server for it.
+    pub fn fetch(&mut self, id: DocId) {
+        self.releasing.remove(&id);
+        let actor = &self.actor;
+        self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
+    }
+
+    /// Drops a document the server holds all of, and tells the server in
+    /// the next request, so that it is no longer offered. Refuses (returns
+    /// false) while the document holds anything the server is not known to
+    /// hold, or a refusal the device still shows: nothing is lost by it.
+    pub fn release(&mut self, id: &DocId) -> bool {
+        let Some(doc) = self.docs.get_mut(id) else { return false };
+        let synced = self.saved.get(id).is_some_and(|s| !s.shared_heads.is_empty());
+        if !synced || self.rejected.contains_key(id) || has_news(doc, self.saved.get(id)) {
+            return false;
+        }
+        self.docs.remove(id);
+        self.saved.remove(id);
+        self.session.remove(id);
+        self.engaged.remove(id);
+        self.releasing.insert(*id);
+        true
+    }
+
+    /// Released documents the server has not yet confirmed forgetting.
+    pub fn pending_releases(&self) -> impl Iterator<Item = &DocId> {
+        self.releasing.iter()
     }
 
     /// Records that the server refused `id` as it is now.
@@ -177,6 +223,7 @@ impl Replica {
         self.session_cursor = None;
         self.quiet_session = false;
         self.engaged.clear();
+        self.release_sent.clear();
     }
 
     /// Drops whatever a failed or cut-off request left in flight. The
@@ -255,12 +302,20 @@ impl Replica {
                 None => {}
             }
         }
-        SyncRequest { v: PROTOCOL_VERSION, docs, full, held, quiet }
+        let keep = self.keep.clone().map(|mut keep| {
+            self.release_sent = self.releasing.iter().take(MAX_RELEASE).copied().collect();
+            keep.release = self.release_sent.iter().map(DocId::to_string).collect();
+            keep
+        });
+        SyncRequest { v: PROTOCOL_VERSION, docs, full, held, quiet, keep }
     }
 
     /// Applies the server's answer. Documents the server names as missing
     /// are created empty so that the next request asks for them.
     pub fn receive(&mut self, response: SyncResponse) -> Result<(), ClientError> {
+        for id in std::mem::take(&mut self.release_sent) {
+            self.releasing.remove(&id);
+        }
         if !self.answered {
             // Only the first answer's cursor covers what the session then
             // delivers; a later one may name writes no round carried.
@@ -466,6 +521,40 @@ mod tests {
         phone.edit(log, Timestamp(1), |d| schema::put_record(d, &r)).unwrap();
         assert!(phone.rejections().is_empty(), "a new edit clears the rejection");
         assert_eq!(phone.request(false).docs.len(), 1);
+    }
+
+    #[test]
+    fn a_document_is_released_only_once_the_server_holds_all_of_it() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else { unreachable!() };
+        let mut phone = Replica::new(ActorId::random());
+        phone.set_keep(Some(Keep { only_synced: true, ..Keep::default() }));
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
+        assert!(!phone.release(&log), "never synced: the server may lack it");
+        // As if a session had ended with the server holding these heads.
+        let heads = phone.heads(&log);
+        let mut state = sync::State::new();
+        state.shared_heads = heads;
+        phone.saved.insert(log, state);
+        let r = testdata::meeting(RecordId::new_random(), "2025-01-01", 3);
+        phone.edit(log, Timestamp(1), |d| schema::put_record(d, &r)).unwrap();
+        assert!(!phone.release(&log), "a record the server lacks stays");
+        let heads = phone.heads(&log);
+        phone.saved.get_mut(&log).unwrap().shared_heads = heads;
+        assert!(phone.release(&log));
+        assert!(phone.doc(&log).is_none());
+
+        phone.start_session();
+        let request = phone.request(true);
+        assert_eq!(request.keep.as_ref().unwrap().release, [log.to_string()]);
+        assert!(request.keep.unwrap().only_synced);
+        phone.abort_session();
+        assert_eq!(phone.request(true).keep.unwrap().release.len(), 1, "a cut-off request is told again");
+        phone.receive(SyncResponse { v: 1, docs: vec![], missing: vec![], cursor: None }).unwrap();
+        assert_eq!(phone.pending_releases().count(), 0, "answered: the server forgot it");
+        assert!(phone.request(false).keep.unwrap().release.is_empty());
+        phone.fetch(log);
+        assert!(phone.doc(&log).is_some(), "asked for again, it comes back empty until the next sync");
     }
 
     #[test]

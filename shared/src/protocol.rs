@@ -58,12 +58,58 @@ pub struct SyncRequest {
     /// documents sends one small request instead of 1,000 messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quiet: Option<String>,
+    /// What the device keeps of its scope; absent, all of it. A staff
+    /// device at province scale cannot hold the province (§6 *What a
+    /// device keeps*).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<Keep>,
 }
 
 impl SyncRequest {
     /// A request with only these messages (a session's later rounds).
     pub fn of(docs: Vec<DocMessage>) -> Self {
-        SyncRequest { v: PROTOCOL_VERSION, docs, full: false, held: Vec::new(), quiet: None }
+        SyncRequest { v: PROTOCOL_VERSION, docs, full: false, held: Vec::new(), quiet: None, keep: None }
+    }
+}
+
+/// Most ids one request may release.
+pub const MAX_RELEASE: usize = MAX_DOCS_PER_REQUEST;
+
+/// The part of its scope a device keeps: what the server names in
+/// `missing` and tells a quiet device about. A document the device has
+/// synced (and not released) is always kept; a document outside the rest
+/// of the rule reaches the device when it sends a message for it (opening a
+/// model fetches it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keep {
+    /// Activity logs of years before this one are not offered (model
+    /// profiles always are, unless `only_synced`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_from: Option<i32>,
+    /// Only the documents this device has synced are offered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_synced: bool,
+    /// Documents the device has dropped from its storage: the server
+    /// forgets its sync state with each, so they are no longer offered. A
+    /// released id cannot also carry a message in the same request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "bounded::seq::<_, _, MAX_RELEASE>")]
+    pub release: Vec<String>,
+}
+
+impl Keep {
+    /// Whether the rule offers `id` to a device that has (`synced`) or has
+    /// not synced it.
+    pub fn offers(&self, id: &DocId, synced: bool) -> bool {
+        if synced {
+            return true;
+        }
+        if self.only_synced {
+            return false;
+        }
+        match (id, self.logs_from) {
+            (DocId::Log { year, .. }, Some(from)) => *year >= from,
+            _ => true,
+        }
     }
 }
 
@@ -281,13 +327,26 @@ mod tests {
 
     #[test]
     fn lists_past_their_limit_are_refused_while_decoding() {
-        let request =
-            SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD + 1], quiet: None };
+        let request = SyncRequest {
+            v: 1,
+            docs: vec![],
+            full: true,
+            held: vec![String::new(); MAX_HELD + 1],
+            quiet: None,
+            keep: None,
+        };
         match decode::<SyncRequest>(&encode(&request)) {
             Err(DecodeError::TooMany(message)) => assert!(message.contains("200000"), "{message}"),
             other => panic!("{other:?}"),
         }
-        let request = SyncRequest { v: 1, docs: vec![], full: true, held: vec![String::new(); MAX_HELD], quiet: None };
+        let request = SyncRequest {
+            v: 1,
+            docs: vec![],
+            full: true,
+            held: vec![String::new(); MAX_HELD],
+            quiet: None,
+            keep: None,
+        };
         assert_eq!(decode::<SyncRequest>(&encode(&request)).unwrap().held.len(), MAX_HELD);
     }
     use super::*;
@@ -311,7 +370,30 @@ mod tests {
             full: true,
             held: Vec::new(),
             quiet: None,
+            keep: Some(Keep { logs_from: Some(2025), only_synced: false, release: vec!["model/x".into()] }),
         }
+    }
+
+    #[test]
+    fn keep_offers_what_the_device_synced_and_what_its_rule_names() {
+        let model = ModelId::new_random();
+        let (profile, old, new) =
+            (DocId::Model(model), DocId::log(model, 2023).unwrap(), DocId::log(model, 2025).unwrap());
+        let all = Keep::default();
+        assert!([profile, old, new].iter().all(|id| all.offers(id, false)));
+        let recent = Keep { logs_from: Some(2024), ..Keep::default() };
+        assert!(recent.offers(&profile, false) && recent.offers(&new, false));
+        assert!(!recent.offers(&old, false), "an older year is not offered");
+        assert!(recent.offers(&old, true), "unless the device synced it");
+        let opened = Keep { only_synced: true, ..Keep::default() };
+        assert!([profile, old, new].iter().all(|id| !opened.offers(id, false) && opened.offers(id, true)));
+    }
+
+    #[test]
+    fn a_release_past_its_limit_is_refused_while_decoding() {
+        let keep = Keep { release: vec![String::new(); MAX_RELEASE + 1], ..Keep::default() };
+        let request = SyncRequest { keep: Some(keep), ..SyncRequest::of(Vec::new()) };
+        assert!(matches!(decode::<SyncRequest>(&encode(&request)), Err(DecodeError::TooMany(_))));
     }
 
     #[test]

@@ -172,6 +172,9 @@ pub struct WriteBatch {
     /// the batch. A document written without them is stored with heads
     /// unknown, which a quiet sync counts as news: never wrong, only slower.
     pub heads: BTreeMap<DocId, Vec<u8>>,
+    /// (device, document): sync states to forget, for documents the
+    /// device released (`Keep::release`): the server no longer offers them.
+    pub released_states: Vec<(String, DocId)>,
 }
 
 /// One document of a scope, as a quiet sync compares it.
@@ -196,6 +199,7 @@ impl WriteBatch {
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
             && self.sync_states.is_empty()
+            && self.released_states.is_empty()
             && self.model_units.is_empty()
             && self.device_seen.is_none()
             && self.read_model.is_empty()

@@ -264,6 +264,13 @@ async fn write_batch(tx: &mut Tx<'_>, batch: &WriteBatch, now: i64) -> Result<Co
     for write in &batch.read_model {
         write_read_model(tx, write).await?;
     }
+    for (device, doc) in &batch.released_states {
+        sqlx::query("DELETE FROM sync_states WHERE device = ? AND doc_id = ?")
+            .bind(device)
+            .bind(doc.to_string())
+            .execute(&mut **tx)
+            .await?;
+    }
     for (device, doc, state) in &batch.sync_states {
         sqlx::query(
             "INSERT INTO sync_states (device, doc_id, state) VALUES (?, ?, ?) \

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kheo_shared::ids::DocId;
-use kheo_shared::protocol::{DocMessage, MAX_DOCS_PER_REQUEST, MAX_HELD, PROTOCOL_VERSION, SyncRequest};
+use kheo_shared::protocol::{DocMessage, Keep, MAX_DOCS_PER_REQUEST, MAX_HELD, PROTOCOL_VERSION, SyncRequest};
 
 use crate::error::AppError;
 use crate::gate::{Gate, GateError, GatedMessage};
@@ -19,6 +19,12 @@ pub struct Decoded {
     pub full: bool,
     /// A quiet request's cursor (see [`super::quiet`]).
     pub quiet: Option<super::quiet::QuietCursor>,
+    /// What the device keeps of its scope (its `release` list emptied
+    /// into `released`); `None`, all of it.
+    pub keep: Option<Keep>,
+    /// Documents the device dropped: their sync states go with this
+    /// request's write, and they are no longer offered.
+    pub released: BTreeSet<DocId>,
 }
 
 /// Checks the version and the counts, and gates every message with one
@@ -50,7 +56,16 @@ pub fn decode(request: SyncRequest) -> Result<Decoded, AppError> {
     for id in &request.held {
         requested.insert(DocId::parse(id).map_err(|e| AppError::BadDocumentId(e.to_string()))?);
     }
-    Ok(Decoded { messages, requested, full: request.full, quiet })
+    let mut keep = request.keep;
+    let mut released = BTreeSet::new();
+    for id in keep.as_mut().map(|k| std::mem::take(&mut k.release)).unwrap_or_default() {
+        let id = DocId::parse(&id).map_err(|e| AppError::BadDocumentId(e.to_string()))?;
+        if messages.contains_key(&id) {
+            return Err(AppError::MalformedBody(format!("{id} is both released and sent")));
+        }
+        released.insert(id);
+    }
+    Ok(Decoded { messages, requested, full: request.full, quiet, keep, released })
 }
 
 fn decode_messages(docs: Vec<DocMessage>, gate: &mut Gate) -> Result<BTreeMap<DocId, GatedMessage>, AppError> {

@@ -28,12 +28,13 @@
 //! server already holds is a no-op, and a sync state that was not saved only
 //! means the next round re-negotiates what both sides have.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::sync::State;
 use kheo_shared::ids::{DocId, ModelId};
-use kheo_shared::protocol::{PROTOCOL_VERSION, SyncRequest, SyncResponse};
+use kheo_shared::protocol::{Keep, PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use kheo_shared::scalars::Timestamp;
 use tokio::sync::OwnedMutexGuard;
 
@@ -43,8 +44,8 @@ use crate::docs::{DocCache, HotDoc};
 use crate::error::AppError;
 use crate::org::OrgTree;
 use crate::read_model::ReadModelWrite;
-use crate::store::Store;
 use crate::store::directory::{Directory, QuarantineEntry};
+use crate::store::{ScopeDoc, Store};
 use crate::writer::{WriteError, Writer};
 
 pub mod before;
@@ -111,6 +112,16 @@ impl From<crate::store::StoreError> for Retry {
     }
 }
 
+/// The documents of a scope that a device keeping `keep` is offered:
+/// those it synced and did not just release, and those its rule names.
+fn offered<'a>(
+    docs: Vec<ScopeDoc>,
+    keep: &'a Keep,
+    released: &'a BTreeSet<DocId>,
+) -> impl Iterator<Item = ScopeDoc> + 'a {
+    docs.into_iter().filter(move |d| !released.contains(&d.id) && keep.offers(&d.id, d.state.is_some()))
+}
+
 impl SyncService {
     pub async fn handle(&self, who: &Principal, org: &OrgTree, request: SyncRequest) -> Result<SyncResponse, AppError> {
         let mut request = Some(request);
@@ -132,7 +143,7 @@ impl SyncService {
     }
 
     async fn attempt(&self, who: &Principal, org: &OrgTree, request: SyncRequest) -> Result<SyncResponse, Retry> {
-        let Decoded { messages, requested, full, quiet } = decode(request)?;
+        let Decoded { messages, requested, full, quiet, keep, released } = decode(request)?;
         if quiet.is_some_and(|q| !q.is_for(who)) {
             return Err(AppError::StaleCursor.into());
         }
@@ -141,9 +152,13 @@ impl SyncService {
         // it is either in the answer or moves the cursor the phone keeps.
         // The same rows name what a full request's device lacks.
         let units = crate::changes::scope_units(org, who);
-        let scoped = match full || quiet.is_some() {
-            true => Some(self.store.versions_in_units(units.as_deref()).await?),
-            false => None,
+        let scoped = match (full || quiet.is_some(), &keep) {
+            (false, _) => None,
+            (true, None) => Some(self.store.versions_in_units(units.as_deref()).await?),
+            (true, Some(keep)) => {
+                let docs = self.store.heads_in_units(&who.device_id, units.as_deref()).await?;
+                Some(offered(docs, keep, &released).map(|d| (d.id, d.version)).collect())
+            }
         };
         let cursor = scoped.as_deref().map(|v| quiet::QuietCursor::new(who, crate::changes::Cursor::of(v)));
         let models: Vec<ModelId> = requested.iter().map(DocId::model).collect();
@@ -179,7 +194,7 @@ impl SyncService {
             }
             plan(now, who, org, &known, inputs)
         };
-        let Plan { installs, batch, replies, model_units: _ } = match planned {
+        let Plan { installs, mut batch, replies, model_units: _ } = match planned {
             Ok(plan) => plan,
             Err(refusal) => {
                 self.restore_dirty(&ids, &mut guards).await;
@@ -187,6 +202,7 @@ impl SyncService {
             }
         };
 
+        batch.released_states = released.iter().map(|id| (who.device_id.clone(), *id)).collect();
         // Every check passed: install the bookkeeping (assignments only).
         let mut written = Vec::with_capacity(installs.len());
         for install in installs {
@@ -222,7 +238,10 @@ impl SyncService {
         let (missing, complete) = match quiet {
             Some(since) if Some(since) == cursor => (Vec::new(), true),
             Some(_) => {
-                let scope_docs = self.store.heads_in_units(&who.device_id, units.as_deref()).await?;
+                let mut scope_docs = self.store.heads_in_units(&who.device_id, units.as_deref()).await?;
+                if let Some(keep) = &keep {
+                    scope_docs = offered(scope_docs, keep, &released).collect();
+                }
                 let news = quiet::news(scope_docs, &requested);
                 replies.extend(self.tell(news.tell).await?);
                 (news.missing, !news.truncated)

@@ -65,7 +65,7 @@ impl Sim {
     }
 
     fn handle(&mut self, who: &Principal, now: Timestamp, request: SyncRequest) -> Result<SyncResponse, AppError> {
-        let Decoded { messages, requested, full, quiet } = decode(request)?;
+        let Decoded { messages, requested, full, quiet, .. } = decode(request)?;
         if quiet.is_some_and(|q| !q.is_for(who)) {
             return Err(AppError::StaleCursor);
         }

@@ -49,13 +49,14 @@ fn empty_doc_message() -> Vec<u8> {
 fn request_with(id: &str, msg: Vec<u8>) -> Vec<u8> {
     let mut m = DocMessage::new(DocId::Model(new_model()), msg);
     m.id = id.to_owned();
-    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false, held: Vec::new(), quiet: None })
+    protocol::encode(&SyncRequest { v: 1, docs: vec![m], full: false, held: Vec::new(), quiet: None, keep: None })
 }
 
 #[tokio::test]
 async fn truncated_body_is_refused() {
     let server = server_with_data().await;
-    let mut body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new(), quiet: None });
+    let mut body =
+        protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new(), quiet: None, keep: None });
     body.truncate(body.len() - 6);
     expect_refusal(&server, body, 400, "malformed_body").await;
 }
@@ -105,9 +106,10 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
         full: false,
         held: Vec::new(),
         quiet: None,
+        keep: None,
     };
     expect_refusal(&server, protocol::encode(&dup), 400, "duplicate_document").await;
-    let future = SyncRequest { v: 99, docs: vec![], full: false, held: Vec::new(), quiet: None };
+    let future = SyncRequest { v: 99, docs: vec![], full: false, held: Vec::new(), quiet: None, keep: None };
     expect_refusal(&server, protocol::encode(&future), 400, "unsupported_version").await;
 }
 
@@ -115,7 +117,8 @@ async fn duplicate_documents_and_unknown_versions_are_refused() {
 async fn wrong_headers_are_refused() {
     let server = server_with_data().await;
     let before = server.store_fingerprint().await;
-    let body = protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new(), quiet: None });
+    let body =
+        protocol::encode(&SyncRequest { v: 1, docs: vec![], full: true, held: Vec::new(), quiet: None, keep: None });
     let http = reqwest::Client::new();
     let url = format!("{}{}", server.url, protocol::SYNC_PATH);
     let no_token = http
@@ -209,7 +212,7 @@ async fn bytes_after_the_cbor_message_are_refused() {
     assert!(!request.docs.is_empty());
     let cbor = protocol::gunzip(&protocol::encode(&request), protocol::MAX_INFLATED_BYTES).unwrap();
     let second = protocol::gunzip(
-        &protocol::encode(&SyncRequest { v: 1, docs: vec![], full: false, held: Vec::new(), quiet: None }),
+        &protocol::encode(&SyncRequest { v: 1, docs: vec![], full: false, held: Vec::new(), quiet: None, keep: None }),
         protocol::MAX_INFLATED_BYTES,
     )
     .unwrap();

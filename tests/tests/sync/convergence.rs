@@ -63,8 +63,14 @@ async fn a_new_phone_receives_every_document_of_its_scope() {
 
     // A full request may name held documents without a message for them.
     let held: Vec<String> = newcomer.replica.doc_ids().map(ToString::to_string).collect();
-    let ask =
-        |held: Vec<String>| kheo_shared::protocol::SyncRequest { v: 1, docs: vec![], full: true, held, quiet: None };
+    let ask = |held: Vec<String>| kheo_shared::protocol::SyncRequest {
+        v: 1,
+        docs: vec![],
+        full: true,
+        held,
+        quiet: None,
+        keep: None,
+    };
     let http = reqwest::Client::new();
     let missing = |body: Vec<u8>| {
         let (http, url, token) = (http.clone(), server.url.clone(), newcomer.token.clone());
@@ -138,6 +144,7 @@ async fn a_change_that_arrives_before_its_dependency_is_kept() {
             full: false,
             held: Vec::new(),
             quiet: None,
+            keep: None,
         })
     };
     let http = reqwest::Client::new();
@@ -194,6 +201,7 @@ async fn an_old_protocol_client_still_syncs() {
                 full: false,
                 held: vec![],
                 quiet: None,
+                keep: None,
             };
             let answer = kheo_tests::post_raw(http, url, token, protocol::encode(&request)).await.unwrap();
             assert!(answer.status().is_success(), "{}", answer.status());

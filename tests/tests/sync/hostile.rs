@@ -25,6 +25,7 @@ fn request(log: DocId, msg: Vec<u8>) -> Vec<u8> {
         full: false,
         held: Vec::new(),
         quiet: None,
+        keep: None,
     })
 }
 

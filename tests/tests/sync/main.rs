@@ -10,6 +10,7 @@ mod concurrency;
 mod convergence;
 mod durability;
 mod hostile;
+mod keep;
 mod load;
 mod migrate_store;
 mod model_list;
