@@ -24,7 +24,9 @@
 //!   its filters, and approving or returning records (pure, tested natively);
 //! * [`route`]: each screen's address in the browser's history (Back, reload);
 //! * [`state`]: the signals screens render from;
-//! * `ui`: the screens, in Vietnamese by default (leptos_i18n, `locales/`).
+//! * `ui`: the screens, in Vietnamese by default (leptos_i18n, `locales/`);
+//! * [`boot`]: how the page starts the app: the whole app, or the login
+//!   module first (`kheo-login`) and the whole app after the login.
 //!
 //! The shell (`static/`: page, service worker, manifest) is assembled with
 //! the WebAssembly by `cargo xtask build-app`.
@@ -32,6 +34,7 @@
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 
 pub mod api;
+pub mod boot;
 pub mod catalog;
 pub mod device;
 pub mod geo;
@@ -49,7 +52,10 @@ pub mod sync;
 pub mod ui;
 pub mod uploads;
 
-#[cfg(target_arch = "wasm32")]
+/// The whole app's entry point; off (the `start` feature) in the login
+/// module, which has an entry point of its own and would otherwise link
+/// the whole app in with it.
+#[cfg(all(target_arch = "wasm32", feature = "start"))]
 #[wasm_bindgen::prelude::wasm_bindgen(start)]
 pub fn start() {
     leptos::mount::mount_to_body(ui::App);

@@ -3,7 +3,7 @@
 // so each build gets its own cache and the old one is dropped on activate.
 const BUILD = '__KHEO_BUILD__';
 const CACHE = 'kheo-shell-' + BUILD;
-const SHELL = ['/index.html', '/kheo_app.js', '/kheo_app_bg.wasm', '/style.css', '/manifest.webmanifest', '/icon.svg', '/icon-192.png', '/icon-512.png'];
+const SHELL = ['/index.html', '/kheo_login.js', '/kheo_login_bg.wasm', '/kheo_app.js', '/kheo_app_bg.wasm', '/style.css', '/manifest.webmanifest', '/icon.svg', '/icon-192.png', '/icon-512.png'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(

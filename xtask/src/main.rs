@@ -1,7 +1,8 @@
 //! `cargo xtask ...`: the tasks that need more than cargo.
 //!
-//! * `build-app [--dev]`: the WebAssembly app bundle in `app/dist/`
-//!   (cargo build for wasm32, wasm-bindgen, wasm-opt, static files, sizes);
+//! * `build-app [--dev]`: the WebAssembly app bundle in `app/dist/`: the
+//!   login module and the whole app (cargo build for wasm32, wasm-bindgen,
+//!   wasm-opt, each), static files, sizes;
 //! * `run [ARGS]`: build the app, then the server with `--demo --app-dir app/dist ARGS`;
 //! * `test [ARGS]`: install what the tests need, build the app, `cargo test --workspace ARGS`
 //!   on the embedded store; then, when `KHEO_TEST_DATABASE_URL` names a
@@ -28,6 +29,9 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const APP_CRATE: &str = "kheo-app";
 /// `kheo-app` as a file name: what rustc names the `.wasm`.
 const APP_LIB: &str = "kheo_app";
+/// The login module (`app/login`), and its file name.
+const LOGIN_CRATE: &str = "kheo-login";
+const LOGIN_LIB: &str = "kheo_login";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// What `sw.js` says in place of the build hash.
@@ -265,35 +269,46 @@ fn ensure_browser() -> Result<()> {
     Ok(())
 }
 
-/// cargo build (wasm32) → wasm-bindgen → wasm-opt (release) → static files → sizes.
+/// The app's WebAssembly modules, as (crate, library file name): the login
+/// module a phone with no stored login downloads first, and the whole app
+/// (`app/src/boot.rs` says how the page starts them).
+const MODULES: [(&str, &str); 2] = [(LOGIN_CRATE, LOGIN_LIB), (APP_CRATE, APP_LIB)];
+
+/// For each module: cargo build (wasm32) → wasm-bindgen → wasm-opt (release);
+/// then the static files and the sizes.
 ///
 /// What wasm-bindgen, wasm-opt and the compressors make of a module is kept
-/// in `target/xtask/<profile>/` and reused while cargo's module is unchanged.
+/// in `target/xtask/<profile>/<module>/` and reused while cargo's module is unchanged.
 fn build_app(root: &Path, tools: &Tools, dev: bool) -> Result<()> {
     let profile = if dev { "dev" } else { "wasm-release" };
-    let mut build = cargo(root);
-    build.args(["build", "-p", APP_CRATE, "--target", WASM_TARGET, "--profile", profile]);
-    run(&mut build)?;
-
     let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let target_dir = if target_dir.is_absolute() { target_dir } else { root.join(target_dir) };
     let profile_dir = if dev { "debug" } else { profile };
-    let wasm = target_dir.join(WASM_TARGET).join(profile_dir).join(format!("{APP_LIB}.wasm"));
-    ensure!(wasm.exists(), "cargo built no {}", wasm.display());
 
-    let stage = target_dir.join("xtask").join(profile_dir);
-    let stamp = target_dir.join("xtask").join(format!("{profile_dir}.input"));
-    let mut input = Sha256::new();
-    input.update(std::fs::read(&wasm)?);
-    input.update(format!("{} {dev} {WASM_FEATURES:?}", tools.wasm_bindgen.display()));
-    let input = hex(&input.finalize());
-    let bg_name = format!("{APP_LIB}_bg.wasm");
-    let js_name = format!("{APP_LIB}.js");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&input) && stage.join(&bg_name).exists() {
-        eprintln!("xtask: {} is unchanged; reusing {}", wasm.display(), stage.display());
-    } else {
-        stage_bundle(tools, &wasm, &stage, dev)?;
-        std::fs::write(&stamp, &input)?;
+    let mut stages = Vec::new();
+    for (krate, lib) in MODULES {
+        // One cargo run per module: built in one run, cargo would unify
+        // kheo-app's features and link the whole app's entry point (and so
+        // the whole app) into the login module.
+        let mut build = cargo(root);
+        build.args(["build", "-p", krate, "--target", WASM_TARGET, "--profile", profile]);
+        run(&mut build)?;
+        let wasm = target_dir.join(WASM_TARGET).join(profile_dir).join(format!("{lib}.wasm"));
+        ensure!(wasm.exists(), "cargo built no {}", wasm.display());
+
+        let stage = target_dir.join("xtask").join(profile_dir).join(lib);
+        let stamp = target_dir.join("xtask").join(format!("{profile_dir}-{lib}.input"));
+        let mut input = Sha256::new();
+        input.update(std::fs::read(&wasm)?);
+        input.update(format!("{} {dev} {WASM_FEATURES:?}", tools.wasm_bindgen.display()));
+        let input = hex(&input.finalize());
+        if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&input) && stage.join(bg_name(lib)).exists() {
+            eprintln!("xtask: {} is unchanged; reusing {}", wasm.display(), stage.display());
+        } else {
+            stage_bundle(tools, &wasm, &stage, lib, dev)?;
+            std::fs::write(&stamp, &input)?;
+        }
+        stages.push(stage);
     }
 
     let dist = root.join("app/dist");
@@ -301,13 +316,17 @@ fn build_app(root: &Path, tools: &Tools, dev: bool) -> Result<()> {
         std::fs::remove_dir_all(&dist).with_context(|| format!("removing {}", dist.display()))?;
     }
     std::fs::create_dir_all(&dist)?;
-    copy_tree(&stage, &dist)?;
+    for stage in &stages {
+        copy_tree(stage, &dist)?;
+    }
     let statics = copy_tree(&root.join("app/static"), &dist)?;
 
     // The build id covers everything the service worker caches.
     let mut hash = Sha256::new();
-    for name in [&js_name, &bg_name] {
-        hash.update(std::fs::read(dist.join(name))?);
+    for (_, lib) in MODULES {
+        for name in [js_name(lib), bg_name(lib)] {
+            hash.update(std::fs::read(dist.join(name))?);
+        }
     }
     for file in &statics {
         hash.update(file.to_string_lossy().as_bytes());
@@ -323,35 +342,55 @@ fn build_app(root: &Path, tools: &Tools, dev: bool) -> Result<()> {
 
     let mut report =
         format!("build {build_id} ({})\n", if dev { "dev: no wasm-opt, fast compression" } else { "release" });
-    for name in [&bg_name, &js_name] {
-        let size = |suffix: &str| std::fs::metadata(dist.join(format!("{name}{suffix}"))).map(|m| m.len());
-        report.push_str(&format!(
-            "{name}: {} raw, {} gzip, {} brotli\n",
-            human(size("")?),
-            human(size(".gz")?),
-            human(size(".br")?)
-        ));
+    let mut brotli_total = Vec::new();
+    for (_, lib) in MODULES {
+        let mut module = 0;
+        for name in [bg_name(lib), js_name(lib)] {
+            let size = |suffix: &str| std::fs::metadata(dist.join(format!("{name}{suffix}"))).map(|m| m.len());
+            module += size(".br")?;
+            report.push_str(&format!(
+                "{name}: {} raw, {} gzip, {} brotli\n",
+                human(size("")?),
+                human(size(".gz")?),
+                human(size(".br")?)
+            ));
+        }
+        brotli_total.push(module);
     }
+    report.push_str(&format!(
+        "before the login screen ({LOGIN_LIB}): {} brotli; the whole app ({APP_LIB}): {} brotli\n",
+        human(brotli_total[0]),
+        human(brotli_total[1])
+    ));
     std::fs::write(dist.join("size.txt"), &report)?;
     print!("{report}");
     println!("app built in {}", dist.display());
     Ok(())
 }
 
-/// wasm-bindgen, wasm-opt (release) and the `.gz`/`.br` copies of the large files, into `stage`.
-fn stage_bundle(tools: &Tools, wasm: &Path, stage: &Path, dev: bool) -> Result<()> {
+/// What wasm-bindgen names a module's WebAssembly, and its JS.
+fn bg_name(lib: &str) -> String {
+    format!("{lib}_bg.wasm")
+}
+
+fn js_name(lib: &str) -> String {
+    format!("{lib}.js")
+}
+
+/// wasm-bindgen, wasm-opt (release) and the `.gz`/`.br` copies of one module's files, into `stage`.
+fn stage_bundle(tools: &Tools, wasm: &Path, stage: &Path, lib: &str, dev: bool) -> Result<()> {
     if stage.exists() {
         std::fs::remove_dir_all(stage).with_context(|| format!("removing {}", stage.display()))?;
     }
     std::fs::create_dir_all(stage)?;
     let mut bindgen = Command::new(&tools.wasm_bindgen);
-    bindgen.args(["--target", "web", "--no-typescript", "--out-name", APP_LIB, "--out-dir"]).arg(stage).arg(wasm);
+    bindgen.args(["--target", "web", "--no-typescript", "--out-name", lib, "--out-dir"]).arg(stage).arg(wasm);
     if dev {
         bindgen.arg("--debug");
     }
     run(&mut bindgen)?;
 
-    let bg_wasm = stage.join(format!("{APP_LIB}_bg.wasm"));
+    let bg_wasm = stage.join(bg_name(lib));
     if !dev {
         let mut opt = Command::new(&tools.wasm_opt);
         opt.arg("-Oz").args(WASM_FEATURES).arg(&bg_wasm).arg("-o").arg(&bg_wasm);
@@ -361,7 +400,7 @@ fn stage_bundle(tools: &Tools, wasm: &Path, stage: &Path, dev: bool) -> Result<(
     // Sent by the server to browsers that accept them. Best compression for a
     // release; fast levels for a dev build (its sizes are only indicative).
     let (gzip_level, brotli_quality) = if dev { (1, 4) } else { (9, 11) };
-    for name in [format!("{APP_LIB}_bg.wasm"), format!("{APP_LIB}.js")] {
+    for name in [bg_name(lib), js_name(lib)] {
         let bytes = std::fs::read(stage.join(&name))?;
         std::fs::write(stage.join(format!("{name}.gz")), gzip(&bytes, gzip_level)?)?;
         std::fs::write(stage.join(format!("{name}.br")), brotli(&bytes, brotli_quality)?)?;

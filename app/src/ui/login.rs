@@ -1,5 +1,9 @@
 //! The login form: the one step that needs the network. A successful login
-//! stores the session and opens the device; everything after works offline.
+//! stores the session and hands it on (`on_login`): the whole app opens the
+//! device; the login module a first visit downloads (`kheo-login`) hands
+//! over to the whole app. Everything after works offline.
+
+use std::sync::Arc;
 
 use kheo_shared::protocol::LoginRequest;
 use leptos::prelude::*;
@@ -7,13 +11,14 @@ use leptos::task::spawn_local;
 
 use crate::api::{self, ApiError};
 use crate::i18n::*;
-use crate::state::use_ui;
 use crate::store::{self, Session};
 
+/// What a successful login does with the session it stored.
+pub type OnLogin = Arc<dyn Fn(Session) + Send + Sync>;
+
 #[component]
-pub fn Login() -> impl IntoView {
+pub fn Login(on_login: OnLogin) -> impl IntoView {
     let i18n = use_i18n();
-    let ui = use_ui();
     let login = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
     let working = RwSignal::new(false);
@@ -35,6 +40,7 @@ pub fn Login() -> impl IntoView {
             secret: secret.get_untracked(),
             device_label,
         };
+        let on_login = on_login.clone();
         spawn_local(async move {
             let result = api::login(&request).await;
             working.set(false);
@@ -48,7 +54,7 @@ pub fn Login() -> impl IntoView {
                         return;
                     }
                     secret.set(String::new());
-                    super::open_device(ui, session);
+                    on_login(session);
                 }
                 Err(e) => error.set(Some(explain(i18n, &e))),
             }

@@ -1,7 +1,9 @@
 //! The screens. [`App`] picks the language, opens the device of a stored
 //! login (or shows the login form), and starts background sync; the shell
 //! then shows the sync bar over one screen at a time (see
-//! [`crate::state::Screen`]).
+//! [`crate::state::Screen`]). [`LoginOnly`] is the login form alone, what
+//! the first module of a phone with no login shows (`kheo-login`, see
+//! [`crate::boot`]).
 
 mod format;
 mod labels;
@@ -34,18 +36,45 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// The login form alone, in the language chosen on this phone; `on_login`
+/// gets the stored session.
 #[component]
-fn Root() -> impl IntoView {
+pub fn LoginOnly(on_login: login::OnLogin) -> impl IntoView {
+    view! {
+        <I18nContextProvider>
+            <LoginRoot on_login/>
+        </I18nContextProvider>
+    }
+}
+
+#[component]
+fn LoginRoot(on_login: login::OnLogin) -> impl IntoView {
     let i18n = use_i18n();
-    // Vietnamese unless the user chose otherwise on this phone; the
-    // browser's own language says little about who holds the phone. Set in
-    // an effect because the provider's own effect first applies the
-    // browser's language, and effects run in the order they were made.
+    keep_chosen_language(i18n);
+    let storage_ok = store::available();
+    view! {
+        <Show when=move || storage_ok fallback=move || view! { <p class="banner error">{t!(i18n, storage_unavailable)}</p> }>
+            <login::Login on_login=on_login.clone()/>
+        </Show>
+    }
+}
+
+/// Vietnamese unless the user chose otherwise on this phone; the browser's
+/// own language says little about who holds the phone. Set in an effect
+/// because the provider's own effect first applies the browser's language,
+/// and effects run in the order they were made.
+fn keep_chosen_language(i18n: labels::I18n) {
     let chosen = match store::locale().as_deref() {
         Some("en") => Locale::en,
         _ => Locale::vi,
     };
     Effect::new(move |_| i18n.set_locale(chosen));
+}
+
+#[component]
+fn Root() -> impl IntoView {
+    let i18n = use_i18n();
+    keep_chosen_language(i18n);
     let ui = Ui::new();
     provide_context(ui);
     sync::watch_network(ui);
@@ -57,7 +86,7 @@ fn Root() -> impl IntoView {
     let storage_ok = store::available();
     view! {
         <Show when=move || storage_ok fallback=move || view! { <p class="banner error">{t!(i18n, storage_unavailable)}</p> }>
-            <Show when=move || ui.account.with(Option::is_some) fallback=|| view! { <login::Login/> }>
+            <Show when=move || ui.account.with(Option::is_some) fallback=move || view! { <login::Login on_login=std::sync::Arc::new(move |session| open_device(ui, session))/> }>
                 <Shell/>
             </Show>
         </Show>

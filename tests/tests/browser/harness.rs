@@ -32,7 +32,7 @@ pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
 pub fn app_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/dist");
     assert!(
-        dir.join("index.html").is_file() && dir.join("kheo_app_bg.wasm").is_file(),
+        ["index.html", "kheo_login_bg.wasm", "kheo_app_bg.wasm"].iter().all(|f| dir.join(f).is_file()),
         "the app is not built at {}: run `cargo xtask build-app` (or `cargo xtask test`, which builds it)",
         dir.display()
     );
@@ -169,6 +169,13 @@ impl Phone {
             .emulate_network_conditions(conditions)
             .await
             .unwrap_or_else(|e| panic!("{}: network conditions: {e}", self.name));
+    }
+
+    /// Runs `script` in every page this phone opens from now on, before the
+    /// page's own scripts (to watch what the page does from its start).
+    pub async fn before_each_page(&self, script: &str) {
+        self.cdp("Page.enable", json!({})).await;
+        self.cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": script })).await;
     }
 
     pub async fn open(&self, url: &str) {
@@ -356,7 +363,10 @@ impl Phone {
         self.wait_js(
             "the app shell in the cache",
             "return caches.keys().then(async (keys) => {
-               for (const k of keys) { if (await (await caches.open(k)).match('/kheo_app_bg.wasm')) return true; }
+               for (const k of keys) {
+                 const cache = await caches.open(k);
+                 if (await cache.match('/kheo_app_bg.wasm') && await cache.match('/kheo_login_bg.wasm')) return true;
+               }
                return false;
              });",
             vec![],
