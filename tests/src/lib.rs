@@ -23,6 +23,8 @@ use kheo_shared::record::Record;
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema;
 
+pub mod province;
+
 /// A server on `127.0.0.1:0` over a store that lives as long as this value
 /// (or longer, across [`TestServer::restart`]), with the demo organisation
 /// tree and a commune staff device of Tam Thăng that creates models.
@@ -58,20 +60,44 @@ impl TestServer {
         Self::start_on(None, |_| {}).await
     }
 
+    /// Starts over a store that `seed` filled first, with the server not
+    /// yet running (so nothing it caches predates the seed), and returns
+    /// what `seed` returned.
+    pub async fn start_seeded<T>(
+        adjust: impl FnOnce(&mut Config),
+        seed: impl AsyncFnOnce(&kheo_server::store::Database) -> T,
+    ) -> (TestServer, T) {
+        let database = kheo_server::store::scratch::scratch_database().await;
+        Self::start_seeded_on(database, adjust, seed).await
+    }
+
     async fn start_on(
         database: Option<kheo_server::store::scratch::ScratchDatabase>,
         adjust: impl FnOnce(&mut Config),
     ) -> TestServer {
+        Self::start_seeded_on(database, adjust, async |_| ()).await.0
+    }
+
+    async fn start_seeded_on<T>(
+        database: Option<kheo_server::store::scratch::ScratchDatabase>,
+        adjust: impl FnOnce(&mut Config),
+        seed: impl AsyncFnOnce(&kheo_server::store::Database) -> T,
+    ) -> (TestServer, T) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = Config::for_tests(dir.path().to_owned());
         config.database_url = database.as_ref().map(|d| d.url.clone());
         adjust(&mut config);
+        let store = kheo_server::store::open(config.database_url.as_deref(), &config.data_dir)
+            .await
+            .expect("the store opens for seeding");
+        let seeded = seed(&store).await;
+        store.close().await;
         let server = kheo_server::start(config.clone()).await.expect("server starts");
         server.accounts.replace_org(kheo_server::org::demo()).await.expect("demo tree installs");
         let url = server.url();
         let mut this = TestServer { server: Some(server), dir, database, url, config, staff: None };
         this.staff = Some(Box::new(this.device_as("staff", Role::CommuneStaff, HOME_UNIT).await));
-        this
+        (this, seeded)
     }
 
     pub fn accounts(&self) -> &kheo_server::accounts::Accounts {

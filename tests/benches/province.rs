@@ -1,0 +1,277 @@
+//! Staff devices at province scale (issue 11, goal 7), in headless Chromium
+//! over a province-sized store of real documents ([`kheo_tests::province`]):
+//!
+//! ```text
+//! cargo xtask build-app && cargo bench -p kheo-tests --bench province
+//! cargo bench -p kheo-tests --bench province -- 0   # no records outside the home commune
+//! ```
+//!
+//! For a commune staff account of the home commune and a province staff
+//! account, each on a fresh browser profile: log in, wait for the first
+//! sync, then print the bytes the sync downloaded (the page's resource
+//! timing of `/api/v1/sync`, bodies as on the wire), the documents held,
+//! the localStorage used (keys and values, UTF-16), the cold open with the
+//! network off (reload to the model list, by the page's own clock) and
+//! opening the busy model of 2,000 records this year (tap to its records
+//! on screen), online and then offline. A sync that fills the browser's
+//! storage is reported as such, with what it held when it stopped.
+//!
+//! A benchmark, not a browser test: the seed alone takes longer than the
+//! browser suite may spend on one test. `tests/browser/province.rs` checks
+//! the same figures on a small seed.
+
+// The browser tests' harness, shared as a file: a bench uses part of it.
+#[allow(dead_code)]
+#[path = "../tests/browser/harness.rs"]
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::Phone;
+use kheo_server::Config;
+use kheo_shared::codes::Role;
+use kheo_tests::province::{self, Plan, Seeded};
+use kheo_tests::{HOME_UNIT, TestServer};
+use serde_json::{Value, json};
+
+/// How long a first sync may take before the bench says it did not finish.
+const FIRST_SYNC_LIMIT: Duration = Duration::from_secs(420);
+/// Cold opens per account; the median is the figure.
+const COLD_OPENS: usize = 3;
+
+fn main() {
+    let mut plan = Plan::province();
+    if let Some(n) = std::env::args().skip(1).find_map(|a| a.parse().ok()) {
+        plan.other_records = n;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(run(plan));
+}
+
+async fn run(plan: Plan) {
+    let app = harness::app_dir();
+    let (ts, seeded) = TestServer::start_seeded(
+        move |c: &mut Config| c.app_dir = Some(app),
+        async |db| province::seed(db.store.as_ref(), &kheo_server::org::demo(), plan).await.expect("the seed"),
+    )
+    .await;
+    println!("{}", seeded.describe());
+    let profiles = tempfile::tempdir().expect("profiles");
+    let mut all = Vec::new();
+    for (name, role, unit) in
+        [("commune-staff", Role::CommuneStaff, HOME_UNIT), ("province-staff", Role::ProvinceStaff, "QNA")]
+    {
+        let (user, secret) = ts.account(name, role, unit).await;
+        let phone = Phone::launch(name, &profiles.path().join(name)).await;
+        let figures = measure(&phone, &ts, &seeded, &user, &secret).await;
+        println!("{name}: {figures}");
+        all.push((name, figures));
+        phone.quit().await;
+    }
+    println!("== summary ({})", seeded.describe());
+    for (name, f) in &all {
+        println!("{name:<15} {f}");
+    }
+}
+
+/// What one account's browser downloaded, kept and took.
+#[derive(Debug, Default)]
+struct Figures {
+    first_sync: Option<Duration>,
+    /// The sync bar's words when the first sync did not finish.
+    stopped: Option<String>,
+    sync_requests: u64,
+    sync_body_bytes: u64,
+    sync_transfer_bytes: u64,
+    other_api_bytes: u64,
+    docs: u64,
+    models: u64,
+    storage_chars: u64,
+    cold_open_ms: Vec<f64>,
+    busy_online: Option<(f64, u64)>,
+    busy_offline: Option<(f64, u64)>,
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.first_sync, &self.stopped) {
+            (Some(t), _) => write!(f, "first sync {:.1} s", t.as_secs_f64())?,
+            (None, Some(why)) => write!(f, "first sync DID NOT FINISH ({why:?})")?,
+            (None, None) => write!(f, "first sync DID NOT FINISH")?,
+        }
+        write!(
+            f,
+            "; downloaded {:.2} MB in {} sync requests ({:.2} MB with headers; other API {:.1} KB); held {} documents \
+             ({} models); localStorage {:.2} MB ({} chars x 2)",
+            self.sync_body_bytes as f64 / 1e6,
+            self.sync_requests,
+            self.sync_transfer_bytes as f64 / 1e6,
+            self.other_api_bytes as f64 / 1e3,
+            self.docs,
+            self.models,
+            self.storage_chars as f64 * 2.0 / 1e6,
+            self.storage_chars,
+        )?;
+        let mut opens = self.cold_open_ms.clone();
+        opens.sort_by(f64::total_cmp);
+        if let Some(median) = opens.get(opens.len() / 2) {
+            write!(f, "; cold open offline {median:.0} ms (runs {opens:.0?})")?;
+        }
+        for (label, open) in [("online", &self.busy_online), ("offline", &self.busy_offline)] {
+            match open {
+                Some((ms, shown)) => write!(f, "; busy model {label} {ms:.0} ms to {shown} records on screen")?,
+                None => write!(f, "; busy model {label}: not on the device")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs in every page before its own scripts: keeps every request's timing
+/// (the default buffer holds 250) and notes when the model list first shows.
+const WATCH: &str = "
+  performance.setResourceTimingBufferSize(1000000);
+  new MutationObserver((_, observer) => {
+    const shown = document.querySelector('#models [data-model], #no-models');
+    if (shown && !window.__kheoListShown) {
+      window.__kheoListShown = performance.now();
+      observer.disconnect();
+    }
+  }).observe(document, { childList: true, subtree: true });
+";
+
+/// Bytes per API path, the documents and the storage the page holds now.
+const COUNT: &str = "
+  let syncs = 0, body = 0, transfer = 0, other = 0;
+  for (const e of performance.getEntriesByType('resource')) {
+    const path = new URL(e.name).pathname;
+    if (path === '/api/v1/sync') { syncs += 1; body += e.encodedBodySize; transfer += e.transferSize; }
+    else if (path.startsWith('/api/')) { other += e.encodedBodySize; }
+  }
+  let chars = 0, docs = 0, models = 0;
+  for (let i = 0; i < localStorage.length; i++) {
+    const key = localStorage.key(i);
+    chars += key.length + (localStorage.getItem(key) || '').length;
+    if (key.startsWith('kheo.doc.')) { docs += 1; if (key.startsWith('kheo.doc.model/')) models += 1; }
+  }
+  return { syncs, body, transfer, other, chars, docs, models };
+";
+
+/// Taps `arguments[0]` and resolves, at the first frame that shows a
+/// record of the log, with the milliseconds since the tap and how many
+/// records are on screen.
+const OPEN_TIMED: &str = "
+  const card = document.querySelector(arguments[0]);
+  const started = performance.now();
+  card.click();
+  return new Promise((resolve) => {
+    const look = () => {
+      const shown = document.querySelectorAll('#records .record').length;
+      if (shown > 0) requestAnimationFrame(() => resolve([performance.now() - started, shown]));
+      else if (performance.now() - started > 60000) resolve(null);
+      else requestAnimationFrame(look);
+    };
+    look();
+  });
+";
+
+async fn measure(phone: &Phone, ts: &TestServer, seeded: &Seeded, user: &str, secret: &str) -> Figures {
+    let mut figures = Figures::default();
+    phone.before_each_page(WATCH).await;
+    phone.open(&ts.url).await;
+    phone.fill("#login-user", user).await;
+    phone.fill("#login-secret", secret).await;
+    let started = Instant::now();
+    phone.click("#login-submit").await;
+    phone.wait_for("#sync-bar").await;
+    match first_sync(phone, started).await {
+        Ok(took) => figures.first_sync = Some(took),
+        Err(why) => figures.stopped = Some(why),
+    }
+    let counted = phone.js(COUNT, vec![]).await;
+    let n = |k: &str| counted[k].as_u64().unwrap_or(0);
+    figures.sync_requests = n("syncs");
+    figures.sync_body_bytes = n("body");
+    figures.sync_transfer_bytes = n("transfer");
+    figures.other_api_bytes = n("other");
+    figures.docs = n("docs");
+    figures.models = n("models");
+    figures.storage_chars = n("chars");
+    println!("{}: after the first sync {counted}", phone.name);
+    phone.wait_offline_ready().await;
+
+    let busy = format!("[data-model='{}']", seeded.busy);
+    figures.busy_online = open_busy(phone, &busy).await;
+    phone.set_online(false).await;
+    for _ in 0..COLD_OPENS {
+        phone.reload().await;
+        let shown =
+            phone.wait_js("the model list after a cold open", "return window.__kheoListShown || null;", vec![]).await;
+        figures.cold_open_ms.push(shown.as_f64().unwrap_or(f64::NAN));
+    }
+    phone.screenshot("province-cold-open").await;
+    figures.busy_offline = open_busy(phone, &busy).await;
+    phone.screenshot("province-busy-model").await;
+    phone.set_online(true).await;
+    figures
+}
+
+/// Waits for the first sync to finish; gives up at [`FIRST_SYNC_LIMIT`],
+/// or once an error has stood for a minute with storage no longer growing.
+async fn first_sync(phone: &Phone, started: Instant) -> Result<Duration, String> {
+    let mut stuck_since: Option<(Instant, u64)> = None;
+    loop {
+        let state = phone
+            .js(
+                "const p = document.querySelector('#sync-pending');
+                 const bar = document.querySelector('#sync-bar');
+                 const error = document.querySelector('#sync-error');
+                 const done = !!p && p.dataset.pending === '0' && !error && !!bar
+                   && bar.dataset.running === '0' && bar.dataset.synced === '1'
+                   && !document.querySelector('#sync-last').innerText.includes('Chưa đồng bộ');
+                 let chars = 0;
+                 for (let i = 0; i < localStorage.length; i++) chars += (localStorage.getItem(localStorage.key(i)) || '').length;
+                 return { done, error: error ? error.innerText : null, chars };",
+                vec![],
+            )
+            .await;
+        if state["done"] == json!(true) {
+            return Ok(started.elapsed());
+        }
+        let chars = state["chars"].as_u64().unwrap_or(0);
+        let error = state["error"].as_str().map(str::to_owned);
+        stuck_since = match (stuck_since, &error) {
+            (Some((since, at)), Some(_)) if at == chars => Some((since, at)),
+            (_, Some(_)) => Some((Instant::now(), chars)),
+            (_, None) => None,
+        };
+        let stuck = stuck_since.is_some_and(|(since, _)| since.elapsed() > Duration::from_secs(60));
+        if stuck || started.elapsed() > FIRST_SYNC_LIMIT {
+            phone.screenshot("province-first-sync-stopped").await;
+            let bar = phone.text("#sync-bar").await;
+            return Err(format!("after {:.0} s: {}", started.elapsed().as_secs_f64(), error.unwrap_or(bar)));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Finds the busy model in the list (searching by its name when the
+/// first page does not show it), opens it timed, and goes back.
+async fn open_busy(phone: &Phone, card: &str) -> Option<(f64, u64)> {
+    if phone.count(card).await == 0 && phone.count("#models-q").await > 0 {
+        phone.fill("#models-q", "Kim Đới").await;
+        phone.click("#models-search").await;
+        let found = Instant::now();
+        while phone.count(card).await == 0 && found.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    if phone.count(card).await == 0 {
+        return None;
+    }
+    let timed: Value = phone.js(OPEN_TIMED, vec![json!(card)]).await;
+    let opened = timed.as_array().map(|a| (a[0].as_f64().unwrap_or(f64::NAN), a[1].as_u64().unwrap_or(0)));
+    phone.click("#back").await;
+    phone.wait_for("#models [data-model], #no-models").await;
+    opened
+}
