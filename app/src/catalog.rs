@@ -52,7 +52,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    fn accepts(&self, r: &Record) -> bool {
+    pub fn accepts(&self, r: &Record) -> bool {
         (self.include_deleted || !r.deleted)
             && self.kind.is_none_or(|k| r.kind() == k)
             && self.month.is_none_or(|(y, m)| r.occurred_on.0.year() == y && u8::from(r.occurred_on.0.month()) == m)
@@ -70,6 +70,117 @@ pub fn records(replica: &Replica, model: ModelId, filter: Filter) -> Vec<Record>
         .collect();
     out.sort_by(|a, b| b.occurred_on.cmp(&a.occurred_on).then(b.created_at.cmp(&a.created_at)).then(a.id.cmp(&b.id)));
     out
+}
+
+/// What the model page needs of a record to order, filter and count it,
+/// read without the rest of the record (its details, photos, texts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: kheo_shared::ids::RecordId,
+    pub log: DocId,
+    pub occurred_on: kheo_shared::scalars::Day,
+    pub created_at: Timestamp,
+    pub kind: RecordKind,
+    pub review: kheo_shared::codes::ReviewState,
+}
+
+impl Entry {
+    fn passes(&self, filter: &Filter) -> bool {
+        filter.kind.is_none_or(|k| self.kind == k)
+            && filter
+                .month
+                .is_none_or(|(y, m)| self.occurred_on.0.year() == y && u8::from(self.occurred_on.0.month()) == m)
+    }
+}
+
+/// A model's live records as its page lists them, read out of the replica
+/// once per revision: newest first (as [`records`] orders them), and which
+/// of them the server may not hold yet. A busy team's year holds thousands
+/// of records; only those shown are read in full ([`ModelLog::records`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelLog {
+    pub entries: Vec<Entry>,
+    pub unsynced: std::collections::BTreeSet<kheo_shared::ids::RecordId>,
+}
+
+impl ModelLog {
+    /// Logs that fail to read are left out, as [`records`] leaves them.
+    pub fn read(replica: &mut Replica, model: ModelId) -> ModelLog {
+        let unsynced = unsynced(replica, model);
+        let mut entries: Vec<Entry> =
+            log_ids(replica, model).filter_map(|id| replica.doc(&id).and_then(|d| entries(d, id))).flatten().collect();
+        entries.sort_by(|a, b| {
+            b.occurred_on.cmp(&a.occurred_on).then(b.created_at.cmp(&a.created_at)).then(a.id.cmp(&b.id))
+        });
+        ModelLog { entries, unsynced }
+    }
+
+    /// The entries `filter` keeps (deleted records are never entries).
+    pub fn filtered<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries.iter().filter(move |e| e.passes(filter))
+    }
+
+    /// These entries' records, read and checked in full, in the same order;
+    /// one that no longer reads (changed since) is left out.
+    pub fn records<'a>(replica: &Replica, entries: impl IntoIterator<Item = &'a Entry>) -> Vec<Record> {
+        entries
+            .into_iter()
+            .filter_map(|e| {
+                let doc = replica.doc(&e.log)?;
+                schema::read_log_records(doc, &e.log, [e.id.to_string()]).ok()?.pop()
+            })
+            .collect()
+    }
+
+    /// Months (year, month) that have records, newest first.
+    pub fn months(&self) -> Vec<(i32, u8)> {
+        let mut months: Vec<(i32, u8)> =
+            self.entries.iter().map(|e| (e.occurred_on.0.year(), u8::from(e.occurred_on.0.month()))).collect();
+        months.dedup();
+        months
+    }
+}
+
+/// The live records' entries of one log; `None` when a record's entry
+/// does not read (the log is then one [`unreadable_logs`] names).
+fn entries<D: ReadDoc>(doc: &D, log: DocId) -> Option<Vec<Entry>> {
+    let root = schema::reader::MapReader::root(doc);
+    let mut out = Vec::new();
+    for key in root.keys() {
+        let Ok(id) = key.parse::<kheo_shared::ids::RecordId>() else { continue };
+        let m = root.map(&key).ok()?;
+        if m.bool_or_false("deleted").ok()? {
+            continue;
+        }
+        out.push(Entry {
+            id,
+            log,
+            occurred_on: m.day("occurred_on").ok()?,
+            created_at: m.timestamp("created_at").ok()?,
+            kind: m.code("kind").ok()?,
+            review: m.map("review").ok()?.code("state").ok()?,
+        });
+    }
+    Some(out)
+}
+
+/// How many live records the model's logs hold, without reading them: a
+/// list of models counts thousands of records it never shows.
+pub fn record_count(replica: &Replica, model: ModelId) -> usize {
+    use automerge::{ROOT, ScalarValue, Value};
+    let live = |doc: &automerge::AutoCommit, key: &str| match doc.get(ROOT, key) {
+        Ok(Some((Value::Object(_), record))) => !matches!(
+            doc.get(&record, "deleted"),
+            Ok(Some((Value::Scalar(s), _))) if matches!(s.as_ref(), ScalarValue::Boolean(true))
+        ),
+        _ => false,
+    };
+    log_ids(replica, model)
+        .filter_map(|id| replica.doc(&id))
+        .map(|doc| {
+            doc.keys(ROOT).filter(|key| key.parse::<kheo_shared::ids::RecordId>().is_ok() && live(doc, key)).count()
+        })
+        .sum()
 }
 
 /// Months (year, month) that have records of the model, newest first.
@@ -129,11 +240,21 @@ fn read_log<D: ReadDoc>(doc: &D, id: &DocId) -> Option<Vec<Record>> {
 /// hold yet: absent at the heads the phone and the server share, or saved
 /// or reviewed since (a save always moves `updated_at`, a decision
 /// `review/reviewed_at`).
-pub fn unsynced(replica: &Replica, model: ModelId) -> std::collections::BTreeSet<kheo_shared::ids::RecordId> {
+pub fn unsynced(replica: &mut Replica, model: ModelId) -> std::collections::BTreeSet<kheo_shared::ids::RecordId> {
     let mut out = std::collections::BTreeSet::new();
-    for log in log_ids(replica, model) {
+    let logs: Vec<DocId> = log_ids(replica, model).collect();
+    for log in logs {
+        let mut shared = replica.shared_heads(&log);
+        shared.sort();
+        let mut heads = replica.heads(&log);
+        heads.sort();
+        // A log at the heads the server acknowledged holds nothing new: the
+        // usual case, and checking it record by record costs more than the
+        // rest of the page (reads at old heads are Automerge's slow path).
+        if heads == shared {
+            continue;
+        }
         let Some(doc) = replica.doc(&log) else { continue };
-        let shared = replica.shared_heads(&log);
         for key in doc.keys(automerge::ROOT) {
             // Header keys (`type`, `model`, ...) are not record ids.
             if let Ok(id) = key.parse::<kheo_shared::ids::RecordId>()
@@ -246,6 +367,13 @@ mod tests {
         assert_eq!(jan.len(), 2);
         assert_eq!(months(&phone, model), vec![(2025, 1), (2024, 12)]);
         assert_eq!(models(&phone).len(), 1);
+        assert_eq!(record_count(&phone, model), 3);
+        let log = ModelLog::read(&mut phone, model);
+        assert_eq!(ModelLog::records(&phone, &log.entries), all, "the same records in the same order");
+        assert_eq!(log.months(), months(&phone, model));
+        assert_eq!(log.unsynced.len(), 3, "nothing was synced");
+        let filter = Filter { kind: Some(RecordKind::Patrol), ..Filter::default() };
+        assert_eq!(ModelLog::records(&phone, log.filtered(&filter)), patrols);
     }
 
     #[test]
@@ -256,6 +384,8 @@ mod tests {
         r.deleted = true;
         save_record(&mut phone, model, &r, Timestamp(2)).unwrap();
         assert!(records(&phone, model, Filter::default()).is_empty());
+        assert_eq!(record_count(&phone, model), 0);
+        assert!(ModelLog::read(&mut phone, model).entries.is_empty());
         assert_eq!(records(&phone, model, Filter { include_deleted: true, ..Filter::default() }).len(), 1);
         assert!(record(&phone, model, r.id).is_some_and(|r| r.deleted));
     }

@@ -13,6 +13,10 @@ use crate::i18n::*;
 use crate::review::QueueState;
 use crate::state::{Screen, use_ui};
 
+/// Records shown at first, and added by each "show more": a screenful
+/// several times over, a fraction of a busy year.
+const PAGE: usize = 50;
+
 #[component]
 pub fn ModelPage(model: ModelId) -> impl IntoView {
     let i18n = use_i18n();
@@ -24,39 +28,59 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
         ui.revision.track();
         device::with(|d| catalog::model(&d.replica, model)).flatten()
     };
-    // The record just saved comes first, wherever its day puts it in the log.
+    // The log read once per revision (a sync or a save moves it): the list,
+    // the months and the review filter all come from this one reading.
+    let model_log = Memo::new(move |_| {
+        ui.revision.track();
+        ui.sync.track();
+        device::with(|d| catalog::ModelLog::read(&mut d.replica, model)).unwrap_or_default()
+    });
+    // A busy team logs thousands of records a year: the newest page shows
+    // first, and more on request.
+    let shown = RwSignal::new(PAGE);
+    // The record just saved comes first, wherever its day puts it in the
+    // log. Only the records shown are read in full; the review filter needs
+    // whole records (edits since a decision), so it reads what it filters.
     let records = move || {
+        // An edit that moves no entry (a note, a figure) still shows.
         ui.revision.track();
         ui.sync.track();
         let filter = Filter { kind: kind.get(), month: month.get(), include_deleted: false };
-        let (mut list, unsynced) =
-            device::with(|d| (catalog::records(&d.replica, model, filter), catalog::unsynced(&d.replica, model)))
-                .unwrap_or_default();
-        if let Some(wanted) = review.get() {
-            list.retain(|r| QueueState::of(r).passes(wanted, r));
-        }
-        if let Some(saved) = ui.last_saved.get()
-            && let Some(at) = list.iter().position(|r| r.id == saved)
-        {
-            let record = list.remove(at);
-            list.insert(0, record);
-        }
-        list.into_iter().map(|r| (unsynced.contains(&r.id), r)).collect::<Vec<_>>()
+        let wanted = review.get();
+        let saved = ui.last_saved.get();
+        let limit = shown.get();
+        model_log.with(|log| {
+            device::with(|d| {
+                let mut entries: Vec<&catalog::Entry> = log.filtered(&filter).collect();
+                if let Some(saved) = saved
+                    && let Some(at) = entries.iter().position(|e| e.id == saved)
+                {
+                    let entry = entries.remove(at);
+                    entries.insert(0, entry);
+                }
+                let (page, total) = match wanted {
+                    None => {
+                        (catalog::ModelLog::records(&d.replica, entries.iter().copied().take(limit)), entries.len())
+                    }
+                    Some(wanted) => {
+                        let mut all = catalog::ModelLog::records(&d.replica, entries);
+                        all.retain(|r| QueueState::of(r).passes(wanted, r));
+                        let total = all.len();
+                        all.truncate(limit);
+                        (all, total)
+                    }
+                };
+                let page = page.into_iter().map(|r| (log.unsynced.contains(&r.id), r)).collect::<Vec<_>>();
+                (page, total)
+            })
+            .unwrap_or_default()
+        })
     };
     on_cleanup(move || ui.last_saved.set(None));
     // The review filter once there is a review to filter by; until then the
     // log keeps its room on a small screen.
-    let reviewed = move || {
-        ui.revision.track();
-        device::with(|d| {
-            catalog::records(&d.replica, model, Filter::default()).iter().any(|r| r.review.state != ReviewState::New)
-        })
-        .unwrap_or(false)
-    };
-    let months = move || {
-        ui.revision.track();
-        device::with(|d| catalog::months(&d.replica, model)).unwrap_or_default()
-    };
+    let reviewed = move || model_log.with(|log| log.entries.iter().any(|e| e.review != ReviewState::New));
+    let months = move || model_log.with(catalog::ModelLog::months);
     // Commune staff and above manage models (the server's `model_needs_staff`).
     let staff = super::role() >= Role::CommuneStaff;
     let rejections = move || {
@@ -147,17 +171,23 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
             </Show>
         </div>
         {move || {
-            let list = records();
+            let (list, total) = records();
             if list.is_empty() {
                 view! { <p class="hint" id="no-records">{t!(i18n, log.empty)}</p> }.into_any()
             } else {
+                let more = total - list.len();
                 view! {
-                    <ul class="cards" id="records">
+                    <ul class="cards" id="records" data-total=total>
                         {list.into_iter().map(|(unsynced, r)| {
                             let just_saved = ui.last_saved.get_untracked() == Some(r.id);
                             view! { <RecordItem model record=r unsynced just_saved/> }
                         }).collect_view()}
                     </ul>
+                    {(more > 0).then(|| view! {
+                        <button class="secondary wide" id="records-more" on:click=move |_| shown.update(|n| *n += PAGE)>
+                            {move || t_string!(i18n, log.show_more, n = more.min(PAGE), total = total).to_string()}
+                        </button>
+                    })}
                 }.into_any()
             }
         }}
