@@ -4,6 +4,7 @@
 //! ```text
 //! cargo xtask build-app && cargo bench -p kheo-tests --bench province
 //! cargo bench -p kheo-tests --bench province -- 0   # no records outside the home commune
+//! cargo bench -p kheo-tests --bench province -- province   # the province staff account only
 //! ```
 //!
 //! For a commune staff account of the home commune and a province staff
@@ -27,12 +28,12 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::Phone;
+use harness::{Held, Phone};
 use kheo_server::Config;
 use kheo_shared::codes::Role;
 use kheo_tests::province::{self, Plan, Seeded};
 use kheo_tests::{HOME_UNIT, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// How long a first sync may take before the bench says it did not finish.
 const FIRST_SYNC_LIMIT: Duration = Duration::from_secs(420);
@@ -44,11 +45,13 @@ fn main() {
     if let Some(n) = std::env::args().skip(1).find_map(|a| a.parse().ok()) {
         plan.other_records = n;
     }
+    // `commune` or `province` measures that account only.
+    let only: Option<String> = std::env::args().skip(1).find(|a| ["commune", "province"].contains(&a.as_str()));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    rt.block_on(run(plan));
+    rt.block_on(run(plan, only));
 }
 
-async fn run(plan: Plan) {
+async fn run(plan: Plan, only: Option<String>) {
     let app = harness::app_dir();
     let (ts, seeded) = TestServer::start_seeded(
         move |c: &mut Config| c.app_dir = Some(app),
@@ -61,6 +64,9 @@ async fn run(plan: Plan) {
     for (name, role, unit) in
         [("commune-staff", Role::CommuneStaff, HOME_UNIT), ("province-staff", Role::ProvinceStaff, "QNA")]
     {
+        if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
         let (user, secret) = ts.account(name, role, unit).await;
         let phone = Phone::launch(name, &profiles.path().join(name)).await;
         let figures = measure(&phone, &ts, &seeded, &user, &secret).await;
@@ -80,13 +86,7 @@ struct Figures {
     first_sync: Option<Duration>,
     /// The sync bar's words when the first sync did not finish.
     stopped: Option<String>,
-    sync_requests: u64,
-    sync_body_bytes: u64,
-    sync_transfer_bytes: u64,
-    other_api_bytes: u64,
-    docs: u64,
-    models: u64,
-    storage_chars: u64,
+    held: Held,
     cold_open_ms: Vec<f64>,
     busy_online: Option<(f64, u64)>,
     busy_offline: Option<(f64, u64)>,
@@ -99,18 +99,19 @@ impl std::fmt::Display for Figures {
             (None, Some(why)) => write!(f, "first sync DID NOT FINISH ({why:?})")?,
             (None, None) => write!(f, "first sync DID NOT FINISH")?,
         }
+        let h = &self.held;
+        let models = h.docs.iter().filter(|d| d.starts_with("model/")).count();
         write!(
             f,
             "; downloaded {:.2} MB in {} sync requests ({:.2} MB with headers; other API {:.1} KB); held {} documents \
-             ({} models); localStorage {:.2} MB ({} chars x 2)",
-            self.sync_body_bytes as f64 / 1e6,
-            self.sync_requests,
-            self.sync_transfer_bytes as f64 / 1e6,
-            self.other_api_bytes as f64 / 1e3,
-            self.docs,
-            self.models,
-            self.storage_chars as f64 * 2.0 / 1e6,
-            self.storage_chars,
+             ({models} models); localStorage {:.2} MB ({} chars x 2)",
+            h.sync_body_bytes as f64 / 1e6,
+            h.sync_requests,
+            h.sync_transfer_bytes as f64 / 1e6,
+            h.other_api_bytes as f64 / 1e3,
+            h.docs.len(),
+            h.storage_bytes() as f64 / 1e6,
+            h.storage_chars,
         )?;
         let mut opens = self.cold_open_ms.clone();
         opens.sort_by(f64::total_cmp);
@@ -127,57 +128,11 @@ impl std::fmt::Display for Figures {
     }
 }
 
-/// Runs in every page before its own scripts: keeps every request's timing
-/// (the default buffer holds 250) and notes when the model list first shows.
-const WATCH: &str = "
-  performance.setResourceTimingBufferSize(1000000);
-  new MutationObserver((_, observer) => {
-    const shown = document.querySelector('#models [data-model], #no-models');
-    if (shown && !window.__kheoListShown) {
-      window.__kheoListShown = performance.now();
-      observer.disconnect();
-    }
-  }).observe(document, { childList: true, subtree: true });
-";
-
-/// Bytes per API path, the documents and the storage the page holds now.
-const COUNT: &str = "
-  let syncs = 0, body = 0, transfer = 0, other = 0;
-  for (const e of performance.getEntriesByType('resource')) {
-    const path = new URL(e.name).pathname;
-    if (path === '/api/v1/sync') { syncs += 1; body += e.encodedBodySize; transfer += e.transferSize; }
-    else if (path.startsWith('/api/')) { other += e.encodedBodySize; }
-  }
-  let chars = 0, docs = 0, models = 0;
-  for (let i = 0; i < localStorage.length; i++) {
-    const key = localStorage.key(i);
-    chars += key.length + (localStorage.getItem(key) || '').length;
-    if (key.startsWith('kheo.doc.')) { docs += 1; if (key.startsWith('kheo.doc.model/')) models += 1; }
-  }
-  return { syncs, body, transfer, other, chars, docs, models };
-";
-
-/// Taps `arguments[0]` and resolves, at the first frame that shows a
-/// record of the log, with the milliseconds since the tap and how many
-/// records are on screen.
-const OPEN_TIMED: &str = "
-  const card = document.querySelector(arguments[0]);
-  const started = performance.now();
-  card.click();
-  return new Promise((resolve) => {
-    const look = () => {
-      const shown = document.querySelectorAll('#records .record').length;
-      if (shown > 0) requestAnimationFrame(() => resolve([performance.now() - started, shown]));
-      else if (performance.now() - started > 60000) resolve(null);
-      else requestAnimationFrame(look);
-    };
-    look();
-  });
-";
-
 async fn measure(phone: &Phone, ts: &TestServer, seeded: &Seeded, user: &str, secret: &str) -> Figures {
     let mut figures = Figures::default();
-    phone.before_each_page(WATCH).await;
+    // Scripts wait for a page that a province's documents keep busy.
+    phone.driver.set_script_timeout(Duration::from_secs(300)).await.expect("script timeout");
+    phone.watch_pages().await;
     phone.open(&ts.url).await;
     phone.fill("#login-user", user).await;
     phone.fill("#login-secret", secret).await;
@@ -188,26 +143,14 @@ async fn measure(phone: &Phone, ts: &TestServer, seeded: &Seeded, user: &str, se
         Ok(took) => figures.first_sync = Some(took),
         Err(why) => figures.stopped = Some(why),
     }
-    let counted = phone.js(COUNT, vec![]).await;
-    let n = |k: &str| counted[k].as_u64().unwrap_or(0);
-    figures.sync_requests = n("syncs");
-    figures.sync_body_bytes = n("body");
-    figures.sync_transfer_bytes = n("transfer");
-    figures.other_api_bytes = n("other");
-    figures.docs = n("docs");
-    figures.models = n("models");
-    figures.storage_chars = n("chars");
-    println!("{}: after the first sync {counted}", phone.name);
+    figures.held = phone.held().await;
     phone.wait_offline_ready().await;
 
     let busy = format!("[data-model='{}']", seeded.busy);
     figures.busy_online = open_busy(phone, &busy).await;
     phone.set_online(false).await;
     for _ in 0..COLD_OPENS {
-        phone.reload().await;
-        let shown =
-            phone.wait_js("the model list after a cold open", "return window.__kheoListShown || null;", vec![]).await;
-        figures.cold_open_ms.push(shown.as_f64().unwrap_or(f64::NAN));
+        figures.cold_open_ms.push(phone.cold_open().await);
     }
     phone.screenshot("province-cold-open").await;
     figures.busy_offline = open_busy(phone, &busy).await;
@@ -221,8 +164,11 @@ async fn measure(phone: &Phone, ts: &TestServer, seeded: &Seeded, user: &str, se
 async fn first_sync(phone: &Phone, started: Instant) -> Result<Duration, String> {
     let mut stuck_since: Option<(Instant, u64)> = None;
     loop {
-        let state = phone
-            .js(
+        // A page busy applying thousands of documents answers no script for
+        // a while: that is a state of the sync, not a failure of the bench.
+        let state = match phone
+            .driver
+            .execute(
                 "const p = document.querySelector('#sync-pending');
                  const bar = document.querySelector('#sync-bar');
                  const error = document.querySelector('#sync-error');
@@ -234,7 +180,17 @@ async fn first_sync(phone: &Phone, started: Instant) -> Result<Duration, String>
                  return { done, error: error ? error.innerText : null, chars };",
                 vec![],
             )
-            .await;
+            .await
+        {
+            Ok(answer) => answer.json().clone(),
+            Err(e) => {
+                println!("{}: no answer after {:.0} s ({e:.80})", phone.name, started.elapsed().as_secs_f64());
+                if started.elapsed() > FIRST_SYNC_LIMIT {
+                    return Err(format!("the page stopped answering after {:.0} s", started.elapsed().as_secs_f64()));
+                }
+                continue;
+            }
+        };
         if state["done"] == json!(true) {
             return Ok(started.elapsed());
         }
@@ -269,8 +225,7 @@ async fn open_busy(phone: &Phone, card: &str) -> Option<(f64, u64)> {
     if phone.count(card).await == 0 {
         return None;
     }
-    let timed: Value = phone.js(OPEN_TIMED, vec![json!(card)]).await;
-    let opened = timed.as_array().map(|a| (a[0].as_f64().unwrap_or(f64::NAN), a[1].as_u64().unwrap_or(0)));
+    let opened = phone.open_timed(card).await;
     phone.click("#back").await;
     phone.wait_for("#models [data-model], #no-models").await;
     opened

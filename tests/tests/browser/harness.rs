@@ -395,6 +395,94 @@ impl Phone {
         v.as_str().and_then(|s| s.parse().ok()).unwrap_or(0)
     }
 
+    /// From the next page on, keeps every request's timing (the default
+    /// buffer holds 250) and notes when the model list first shows, for
+    /// [`Phone::held`] and [`Phone::cold_open`].
+    pub async fn watch_pages(&self) {
+        self.before_each_page(
+            "performance.setResourceTimingBufferSize(1000000);
+             new MutationObserver((_, observer) => {
+               if (!window.__kheoListShown && document.querySelector('#models [data-model], #no-models')) {
+                 window.__kheoListShown = performance.now();
+                 observer.disconnect();
+               }
+             }).observe(document, { childList: true, subtree: true });",
+        )
+        .await;
+    }
+
+    /// What this page downloaded from the API and what the phone keeps.
+    pub async fn held(&self) -> Held {
+        let v = self
+            .js(
+                "let syncs = 0, body = 0, transfer = 0, other = 0;
+                 for (const e of performance.getEntriesByType('resource')) {
+                   const path = new URL(e.name).pathname;
+                   if (path === '/api/v1/sync') { syncs += 1; body += e.encodedBodySize; transfer += e.transferSize; }
+                   else if (path.startsWith('/api/')) { other += e.encodedBodySize; }
+                 }
+                 let chars = 0;
+                 const docs = [];
+                 for (let i = 0; i < localStorage.length; i++) {
+                   const key = localStorage.key(i);
+                   chars += key.length + (localStorage.getItem(key) || '').length;
+                   if (key.startsWith('kheo.doc.')) docs.push(key.slice('kheo.doc.'.length));
+                 }
+                 return { syncs, body, transfer, other, chars, docs };",
+                vec![],
+            )
+            .await;
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        let mut docs: Vec<String> =
+            v["docs"].as_array().into_iter().flatten().filter_map(|d| d.as_str().map(str::to_owned)).collect();
+        docs.sort();
+        Held {
+            sync_requests: n("syncs"),
+            sync_body_bytes: n("body"),
+            sync_transfer_bytes: n("transfer"),
+            other_api_bytes: n("other"),
+            storage_chars: n("chars"),
+            docs,
+        }
+    }
+
+    /// Reloads (with the network off, a cold open from the worker's cache
+    /// and the phone's storage) and returns the milliseconds from the
+    /// navigation to the model list on screen, by the page's own clock.
+    /// Needs [`Phone::watch_pages`].
+    pub async fn cold_open(&self) -> f64 {
+        self.reload().await;
+        let shown =
+            self.wait_js("the model list after a reload", "return window.__kheoListShown || null;", vec![]).await;
+        shown.as_f64().unwrap_or(f64::NAN)
+    }
+
+    /// Taps `selector` and returns, at the first frame that shows a record
+    /// of the log, the milliseconds since the tap and how many records are
+    /// on screen; `None` after a minute with none.
+    pub async fn open_timed(&self, selector: &str) -> Option<(f64, u64)> {
+        self.wait_for(selector).await;
+        let v = self
+            .js(
+                "const card = document.querySelector(arguments[0]);
+                 const started = performance.now();
+                 card.click();
+                 return new Promise((resolve) => {
+                   const look = () => {
+                     const shown = document.querySelectorAll('#records .record').length;
+                     if (shown > 0) requestAnimationFrame(() => resolve([performance.now() - started, shown]));
+                     else if (performance.now() - started > 60000) resolve(null);
+                     else requestAnimationFrame(look);
+                   };
+                   look();
+                 });",
+                vec![json!(selector)],
+            )
+            .await;
+        let v = v.as_array()?;
+        Some((v.first()?.as_f64()?, v.get(1)?.as_u64()?))
+    }
+
     pub async fn quit(mut self) {
         let _ = self.driver.clone().quit().await;
         let _ = self.chromedriver.kill();
@@ -405,6 +493,27 @@ impl Phone {
 impl Drop for Phone {
     fn drop(&mut self) {
         let _ = self.chromedriver.kill();
+    }
+}
+
+/// What a phone downloaded and keeps ([`Phone::held`]).
+#[derive(Debug, Clone, Default)]
+pub struct Held {
+    pub sync_requests: u64,
+    /// `/api/v1/sync` answers' bodies as on the wire, and with their headers.
+    pub sync_body_bytes: u64,
+    pub sync_transfer_bytes: u64,
+    /// Every other `/api/` answer's body.
+    pub other_api_bytes: u64,
+    /// localStorage keys and values, in characters (UTF-16: 2 bytes each).
+    pub storage_chars: u64,
+    /// The documents stored, by id (`model/<uuid>`, `log/<uuid>/<year>`).
+    pub docs: Vec<String>,
+}
+
+impl Held {
+    pub fn storage_bytes(&self) -> u64 {
+        self.storage_chars * 2
     }
 }
 

@@ -8,6 +8,7 @@ mod daily;
 mod harness;
 mod phone;
 mod photos;
+mod province;
 mod review;
 mod scenarios;
 mod staff;
