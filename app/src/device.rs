@@ -49,6 +49,7 @@ pub fn open(session: Session) -> Vec<String> {
         automerge::ActorId::random()
     });
     let mut replica = Replica::new(actor);
+    crate::held::apply_rule(&mut replica, session.account.role);
     let damaged = store::load_replica(&mut replica);
     DEVICE.with(|d| *d.borrow_mut() = Some(Device { session, replica }));
     damaged

@@ -38,6 +38,7 @@ pub mod boot;
 pub mod catalog;
 pub mod device;
 pub mod geo;
+pub mod held;
 pub mod models;
 pub mod org;
 pub mod people;

@@ -93,6 +93,67 @@ impl QueueFilter {
     }
 }
 
+/// The server's review queue for the same filter, a page at a time: what
+/// a device whose rule leaves part of its scope on the server
+/// ([`crate::held`]) reads to fetch the logs it lacks. "Awaiting review"
+/// also shows returned records fixed since, which the server lists as
+/// returned, so it asks for both.
+pub fn server_queries(filter: &QueueFilter, limit: usize) -> Vec<String> {
+    let mut common = vec![format!("limit={limit}")];
+    if let Some(unit) = &filter.unit {
+        common.push(format!("unit={}", query_safe(unit)));
+    }
+    if let Some(model) = filter.model {
+        common.push(format!("model={model}"));
+    }
+    if let Some(kind) = filter.kind {
+        common.push(format!("kind={}", kheo_shared::codes::Code::code(kind)));
+    }
+    if let Some(from) = filter.from {
+        common.push(format!("from={from}"));
+    }
+    if let Some(to) = filter.to {
+        common.push(format!("to={to}"));
+    }
+    let states: Vec<Option<&str>> = match filter.state {
+        None => vec![None],
+        Some(QueueState::New) => vec![Some("new"), Some("returned")],
+        Some(s) => vec![Some(s.code())],
+    };
+    states
+        .into_iter()
+        .map(|state| {
+            let mut query = common.clone();
+            query.extend(state.map(|s| format!("state={s}")));
+            format!("/api/v1/review/queue?{}", query.join("&"))
+        })
+        .collect()
+}
+
+/// Unit codes are letters, digits and dots; anything else is dropped
+/// rather than sent unescaped.
+fn query_safe(code: &str) -> String {
+    code.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect()
+}
+
+/// The logs holding the records the server's queue names (by model id and
+/// day) that `holds` says the device lacks: newest first, each once.
+pub fn logs_lacking<'a>(
+    named: impl IntoIterator<Item = (&'a str, &'a str)>,
+    holds: impl Fn(&DocId) -> bool,
+) -> Vec<DocId> {
+    let mut out = Vec::new();
+    for (model, day) in named {
+        let Ok(model) = model.parse::<ModelId>() else { continue };
+        let Some(day) = Day::parse(day) else { continue };
+        let Ok(log) = DocId::log(model, day.year()) else { continue };
+        if !holds(&log) && !out.contains(&log) {
+            out.push(log);
+        }
+    }
+    out
+}
+
 /// One record in the queue, with where it comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueItem {
@@ -646,5 +707,25 @@ mod tests {
         let item = queue(&a, &org, &QueueFilter::default()).remove(0);
         assert_eq!(item.state, QueueState::Approved);
         assert_eq!(item.conflicts.len(), 1);
+    }
+
+    #[test]
+    fn the_server_queue_is_asked_for_what_the_filter_shows_and_names_the_logs_lacking() {
+        let model = ModelId::new_random();
+        let filter = QueueFilter { unit: Some("QNA.TK.TT".into()), ..QueueFilter::awaiting() };
+        assert_eq!(
+            server_queries(&filter, 500),
+            [
+                "/api/v1/review/queue?limit=500&unit=QNA.TK.TT&state=new",
+                "/api/v1/review/queue?limit=500&unit=QNA.TK.TT&state=returned"
+            ],
+            "awaiting review includes returned records fixed since"
+        );
+        let all = QueueFilter { model: Some(model), ..QueueFilter::default() };
+        assert_eq!(server_queries(&all, 10), [format!("/api/v1/review/queue?limit=10&model={model}")]);
+        let (m, held) = (model.to_string(), DocId::log(model, 2026).unwrap());
+        let named =
+            [(m.as_str(), "2026-05-01"), (m.as_str(), "2024-03-01"), (m.as_str(), "2024-01-01"), ("x", "2024-01-01")];
+        assert_eq!(logs_lacking(named, |id| *id == held), [DocId::log(model, 2024).unwrap()]);
     }
 }

@@ -1,8 +1,10 @@
 //! The device's persistent state in browser storage (localStorage, through
 //! gloo-storage): the login session, every Automerge document with its own
 //! sync state, the server's refusals, when the last sync succeeded, the
-//! drafts of forms and the settings. Photos' bytes are not here but in
-//! IndexedDB (`photo_store`); a record and a draft hold only their hashes.
+//! drafts of forms and the settings; for staff devices, the releases the
+//! server has not confirmed and when each document was last opened
+//! (`held`). Photos' bytes are not here but in IndexedDB (`photo_store`);
+//! a record and a draft hold only their hashes.
 //!
 //! Each document is one storage entry holding both the saved document and
 //! its sync state. One `setItem` replaces an entry whole or not at all, so a
@@ -29,6 +31,10 @@ const LOCALE_KEY: &str = "kheo.locale";
 /// The cursor the phone is caught up to (`Replica::finish_session`).
 const QUIET_KEY: &str = "kheo.quiet";
 const PHOTOS_WIFI_KEY: &str = "kheo.photos_wifi_only";
+/// Released documents the server may not have heard of yet (`held`).
+const RELEASING_KEY: &str = "kheo.releasing";
+/// When each document the device's rule does not keep was last opened.
+const OPENED_KEY: &str = "kheo.opened";
 const DOC_PREFIX: &str = "kheo.doc.";
 /// Entries that failed to load are moved here rather than deleted: a
 /// damaged document may still hold something a person can recover.
@@ -182,6 +188,9 @@ pub fn load_replica(replica: &mut Replica) -> Vec<String> {
         }
     }
     restore_rejections(replica);
+    for id in releasing() {
+        replica.resume_release(id);
+    }
     if damaged.is_empty() {
         replica.set_quiet_cursor(LocalStorage::get(QUIET_KEY).ok());
     } else {
@@ -252,4 +261,49 @@ fn restore_rejections(replica: &mut Replica) {
             replica.reject(id, &r.error, r.rule.as_deref(), &r.message);
         }
     }
+}
+
+/// Characters each stored document takes (localStorage counts UTF-16
+/// characters against its quota of about 5 million).
+pub fn doc_sizes() -> Vec<(DocId, usize)> {
+    let storage = LocalStorage::raw();
+    keys()
+        .into_iter()
+        .filter_map(|key| {
+            let id = DocId::parse(key.strip_prefix(DOC_PREFIX)?).ok()?;
+            let value = storage.get_item(&key).ok().flatten()?;
+            Some((id, key.len() + value.len()))
+        })
+        .collect()
+}
+
+/// Removes a document's entry (after the replica released it).
+pub fn delete_doc(id: &DocId) {
+    LocalStorage::delete(format!("{DOC_PREFIX}{id}"));
+}
+
+fn releasing() -> Vec<DocId> {
+    let stored: Vec<String> = LocalStorage::get(RELEASING_KEY).unwrap_or_default();
+    stored.iter().filter_map(|id| DocId::parse(id).ok()).collect()
+}
+
+/// Records the releases the server has not confirmed, so that a page
+/// closed before the next sync still tells the server.
+pub fn save_releasing(replica: &Replica) -> Result<(), StoreError> {
+    let ids: Vec<String> = replica.pending_releases().map(DocId::to_string).collect();
+    if ids.is_empty() {
+        LocalStorage::delete(RELEASING_KEY);
+        return Ok(());
+    }
+    Ok(LocalStorage::set(RELEASING_KEY, ids)?)
+}
+
+pub fn opened() -> BTreeMap<DocId, i64> {
+    let stored: BTreeMap<String, i64> = LocalStorage::get(OPENED_KEY).unwrap_or_default();
+    stored.into_iter().filter_map(|(id, at)| Some((DocId::parse(&id).ok()?, at))).collect()
+}
+
+pub fn save_opened(opened: &BTreeMap<DocId, i64>) -> Result<(), StoreError> {
+    let stored: BTreeMap<String, i64> = opened.iter().map(|(id, at)| (id.to_string(), *at)).collect();
+    Ok(LocalStorage::set(OPENED_KEY, stored)?)
 }

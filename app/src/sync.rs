@@ -198,6 +198,7 @@ async fn session(ui: Ui) -> Result<(), SyncProblem> {
         }
     });
     if result.is_ok() {
+        crate::held::tidy();
         let _ = store::save_last_sync(js_sys::Date::now() as i64);
         crate::org::refresh_if_stale(&token).await;
         crate::people::refresh_if_stale(&token).await;
@@ -279,6 +280,8 @@ fn receive(ui: Ui, response: kheo_shared::protocol::SyncResponse) -> Result<bool
                 storage = Err(e);
             }
         }
+        // The server confirmed the releases the request named.
+        let _ = store::save_releasing(&d.replica);
         Ok(storage)
     })
     .unwrap_or(Err(SyncProblem::Unauthorized))?;

@@ -746,7 +746,14 @@ pub struct QueueFilter {
     pub kind: Option<String>,
     /// `new`, `approved`, `returned` or `edited_after_approval`.
     pub state: Option<String>,
+    /// At most this many records (1 to 1000), the newest: a device that
+    /// fetches the logs it lacks asks for a page, not a province.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
 }
+
+/// The largest `limit` of the review queue.
+pub const MAX_QUEUE_LIMIT: usize = 1000;
 
 /// A record in the queue, with where it comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -768,6 +775,11 @@ pub async fn review_queue(
     let from = f.from.clone().unwrap_or_else(|| "2000-01-01".into());
     let to = f.to.clone().unwrap_or_else(|| "2100-12-31".into());
     Period::parse(&from, &to)?;
+    let limit = match f.limit {
+        None => usize::MAX,
+        Some(n @ 1..=MAX_QUEUE_LIMIT) => n,
+        Some(n) => return Err(AppError::BadRequest(format!("limit {n} is not between 1 and {MAX_QUEUE_LIMIT}"))),
+    };
     let mut models = models_in_scope(store, org, scope).await?;
     models.retain(|_, m| {
         f.unit.as_deref().is_none_or(|u| org.is_within(&m.unit, u)) && f.model.as_deref().is_none_or(|id| m.model == id)
@@ -787,6 +799,7 @@ pub async fn review_queue(
                 item,
             })
         })
+        .take(limit)
         .collect())
 }
 

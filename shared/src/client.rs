@@ -140,8 +140,8 @@ impl Replica {
     /// false) while the document holds anything the server is not known to
     /// hold, or a refusal the device still shows: nothing is lost by it.
     pub fn release(&mut self, id: &DocId) -> bool {
+        let synced = self.synced(id);
         let Some(doc) = self.docs.get_mut(id) else { return false };
-        let synced = self.saved.get(id).is_some_and(|s| !s.shared_heads.is_empty());
         if !synced || self.rejected.contains_key(id) || has_news(doc, self.saved.get(id)) {
             return false;
         }
@@ -156,6 +156,32 @@ impl Replica {
     /// Released documents the server has not yet confirmed forgetting.
     pub fn pending_releases(&self) -> impl Iterator<Item = &DocId> {
         self.releasing.iter()
+    }
+
+    /// Restores a release that storage recorded and the server may not
+    /// have heard of (the page closed first). A document held again since
+    /// (opened, or its storage entry outlived the record) is not released.
+    pub fn resume_release(&mut self, id: DocId) {
+        if !self.docs.contains_key(&id) {
+            self.releasing.insert(id);
+        }
+    }
+
+    /// Whether the current session sent `id` or heard about it: a document
+    /// asked for that is still empty after such a session does not exist.
+    pub fn in_session(&self, id: &DocId) -> bool {
+        self.engaged.contains(id)
+    }
+
+    /// What this device keeps of its scope, as set by [`Replica::set_keep`].
+    pub fn keep(&self) -> Option<&Keep> {
+        self.keep.as_ref()
+    }
+
+    /// Whether the server is known to hold some of the document (it has
+    /// been through a sync that shared heads with the server).
+    pub fn synced(&self, id: &DocId) -> bool {
+        self.saved.get(id).is_some_and(|s| !s.shared_heads.is_empty())
     }
 
     /// Records that the server refused `id` as it is now.
@@ -555,6 +581,19 @@ mod tests {
         assert!(phone.request(false).keep.unwrap().release.is_empty());
         phone.fetch(log);
         assert!(phone.doc(&log).is_some(), "asked for again, it comes back empty until the next sync");
+    }
+
+    #[test]
+    fn a_release_storage_recorded_is_told_again_unless_the_document_is_back() {
+        let (gone, back) = (DocId::log(ModelId::new_random(), 2024).unwrap(), DocId::Model(ModelId::new_random()));
+        let mut phone = Replica::new(ActorId::random());
+        phone.set_keep(Some(Keep { only_synced: true, ..Keep::default() }));
+        phone.fetch(back);
+        phone.resume_release(gone);
+        phone.resume_release(back);
+        assert_eq!(phone.pending_releases().collect::<Vec<_>>(), [&gone]);
+        phone.start_session();
+        assert_eq!(phone.request(true).keep.unwrap().release, [gone.to_string()]);
     }
 
     #[test]

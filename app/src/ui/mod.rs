@@ -5,6 +5,7 @@
 //! the first module of a phone with no login shows (`kheo-login`, see
 //! [`crate::boot`]).
 
+mod earlier_years;
 mod format;
 mod labels;
 mod location;
@@ -17,6 +18,7 @@ mod record_form;
 mod record_item;
 mod reports;
 mod review;
+mod review_gap;
 mod staff_models;
 mod sync_bar;
 

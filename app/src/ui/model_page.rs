@@ -5,6 +5,7 @@ use kheo_shared::codes::{Code, RecordKind, ReviewState, Role};
 use kheo_shared::ids::ModelId;
 use leptos::prelude::*;
 
+use super::earlier_years::{Arriving, EarlierYears};
 use super::record_item::RecordItem;
 use super::{format, labels};
 use crate::catalog::{self, Filter};
@@ -24,6 +25,7 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
     let kind = RwSignal::new(None::<RecordKind>);
     let month = RwSignal::new(None::<(i32, u8)>);
     let review = RwSignal::new(None::<QueueState>);
+    crate::held::open_model(model);
     let profile = move || {
         ui.revision.track();
         device::with(|d| catalog::model(&d.replica, model)).flatten()
@@ -122,6 +124,7 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                 <p>{p.description.clone()}</p>
             </details>
         })}
+        <Arriving model/>
         {move || rejections().into_iter().map(|(_, r)| {
             let rule = r.rule.clone().unwrap_or_default();
             let (code, error) = (r.rule.clone(), r.error.clone());
@@ -191,6 +194,7 @@ pub fn ModelPage(model: ModelId) -> impl IntoView {
                 }.into_any()
             }
         }}
+        <EarlierYears model/>
     }
 }
 

@@ -677,21 +677,61 @@ fn save_file(file: &Download, fallback: &str) -> Result<String, String> {
     Ok(name)
 }
 
-/// A typical model of the phone and the models replicated from it.
+/// A typical (or replicating) model as the server's model list gives it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct ListedModel {
+    id: String,
+    name: String,
+    unit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+struct ListedPage {
+    models: Vec<ListedModel>,
+}
+
+/// A typical model and the models replicated from it. The typical models
+/// are the phone's and, online, the server's (a province browser holds
+/// only the models it opened).
 #[component]
 fn Replications() -> impl IntoView {
     let i18n = use_i18n();
     let ui = use_ui();
+    let listed = RwSignal::new(Vec::<ListedModel>::new());
+    Effect::new(move |_| {
+        if !ui.online.get() {
+            return;
+        }
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            let mut found = Vec::new();
+            for status in ["typical", "replicating"] {
+                let path = format!("/api/v1/models?status={status}&per_page=100");
+                if let Ok(page) = api::get_json::<ListedPage>(&token, &path).await {
+                    found.extend(page.models);
+                }
+            }
+            listed.set(found);
+        });
+    });
     let typical = move || {
         ui.revision.track();
-        device::with(|d| {
+        let mut list = device::with(|d| {
             catalog::models(&d.replica)
                 .into_iter()
                 .filter(|m| crate::models::province_only(m.status))
                 .map(|m| (m.id.to_string(), m.name, m.unit))
                 .collect::<Vec<_>>()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+        listed.with(|l| {
+            for m in l {
+                if !list.iter().any(|(id, _, _)| *id == m.id) {
+                    list.push((m.id.clone(), m.name.clone(), m.unit.clone()));
+                }
+            }
+        });
+        list
     };
     let chosen = RwSignal::new(String::new());
     let answer = RwSignal::new(None::<Result<Vec<Replication>, Problem>>);

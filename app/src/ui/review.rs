@@ -2,7 +2,9 @@
 //! records from (one by one or every one shown), and a comment box with
 //! "approve" and "return" acting on the selection. Everything it shows and
 //! writes is on the phone, so it works with no network; decisions sync
-//! back to the volunteers in the background.
+//! back to the volunteers in the background. A staff device that keeps
+//! only part of its scope fetches the logs the server's queue names
+//! ([`super::review_gap`]).
 
 use std::collections::BTreeSet;
 
@@ -15,6 +17,7 @@ use leptos::prelude::*;
 use super::labels::{self, I18n};
 use super::photos::PhotoStrip;
 use super::record_item::summary;
+use super::review_gap::ServerRecords;
 use super::{format, role};
 use crate::catalog;
 use crate::device::{self, WriteFailure};
@@ -92,6 +95,7 @@ pub fn ReviewQueue() -> impl IntoView {
     view! {
         <h1>{t!(i18n, review.title)}</h1>
         <Filters filter/>
+        <ServerRecords filter/>
         <div class="review-bar">
             <label class="check" for="review-select-all">
                 <input type="checkbox" id="review-select-all" prop:checked=all_chosen

@@ -6,6 +6,7 @@
 
 mod daily;
 mod harness;
+mod held;
 mod phone;
 mod photos;
 mod province;

@@ -601,13 +601,15 @@ async fn province_staff_find_a_model_among_many_by_name_field_and_unit_page_by_p
     wait_exact(&phone, "#models-total", "5 models").await;
     phone.click("#language").await;
 
-    // Offline: the models on the phone, with the same filters, and the list says so.
+    // Offline: the models on the phone, with the same filters, and the list
+    // says so. A province browser holds only the model it opened.
     phone.set_online(false).await;
     phone.fill("#models-unit", "").await;
-    phone.fill("#models-q", "tam thang").await;
+    phone.fill("#models-q", "dien phuoc").await;
     phone.click("#models-search").await;
     phone.wait_for("#models-offline").await;
-    wait_exact(&phone, "#models-total", "40 mô hình").await;
+    wait_exact(&phone, "#models-total", "1 mô hình").await;
+    assert_eq!(phone.count(&format!("#models [data-model='{}']", dien_phuoc[0])).await, 1);
     phone.screenshot("models-offline").await;
 
     phone.quit().await;

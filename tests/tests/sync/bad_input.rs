@@ -236,7 +236,7 @@ async fn query_path_and_method_refusals_are_json() {
     let server = server_with_data().await;
     let admin = server.device_as("admin", Role::Admin, "QNA").await;
     let http = reqwest::Client::new();
-    let cases: [(reqwest::Method, &str, u16, &str); 17] = [
+    let cases: [(reqwest::Method, &str, u16, &str); 19] = [
         (reqwest::Method::GET, "/api/v1/reports/rollup", 400, "bad_query"),
         (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-01-01", 400, "bad_query"),
         (reqwest::Method::GET, "/api/v1/reports/rollup?from=2025-13-01&to=2025-12-31", 400, "bad_query"),
@@ -249,6 +249,8 @@ async fn query_path_and_method_refusals_are_json() {
         (reqwest::Method::GET, "/api/v1/reports/charts/records.svg?from=2025-01-01", 400, "bad_query"),
         (reqwest::Method::GET, "/api/v1/reports/charts/targets.svg?year=1e9", 400, "bad_query"),
         (reqwest::Method::GET, "/api/v1/review/queue?from=2025-02-30&to=2025-03-01", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/review/queue?limit=0", 400, "bad_query"),
+        (reqwest::Method::GET, "/api/v1/review/queue?limit=1001", 400, "bad_query"),
         (reqwest::Method::GET, "/api/v1/reports/replications/%FF", 400, "bad_path"),
         (reqwest::Method::PATCH, "/api/v1/admin/accounts/%C3%28", 400, "bad_path"),
         (reqwest::Method::GET, "/api/v1/login", 405, "method_not_allowed"),

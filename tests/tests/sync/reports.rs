@@ -347,6 +347,9 @@ async fn the_review_queue_filters_and_shows_edits_after_approval() {
     assert_eq!(queue("?kind=meeting").await.as_array().unwrap().len(), 2);
     assert_eq!(queue("?unit=QNA.TK.TT.KD").await.as_array().unwrap().len(), 0, "the model is commune-wide");
     assert_eq!(queue("?from=2025-03-02&to=2025-03-02").await.as_array().unwrap().len(), 1);
+    let newest = queue("?limit=2").await;
+    let newest: Vec<&serde_json::Value> = newest.as_array().unwrap().iter().map(|i| &i["record"]).collect();
+    assert_eq!(newest, [&serde_json::json!(c.id.to_string()), &serde_json::json!(b.id.to_string())], "the newest two");
     // Volunteers have no review queue.
     let response = reqwest::Client::new()
         .get(format!("{}/api/v1/review/queue", server.url))
