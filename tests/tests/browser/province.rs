@@ -85,3 +85,48 @@ async fn commune_staff_keep_only_their_commune_and_open_a_busy_log_a_page_at_a_t
     phone.wait_count("#records .record", 100).await;
     phone.quit().await;
 }
+
+#[tokio::test]
+async fn province_staff_keep_what_they_open_and_fetch_a_busy_log_when_asked() {
+    let _turn = one_at_a_time().await;
+    let app = app_dir();
+    let (ts, seeded) = TestServer::start_seeded(
+        move |c: &mut Config| c.app_dir = Some(app),
+        async |db| province::seed(db.store.as_ref(), &kheo_server::org::demo(), small()).await.expect("the seed"),
+    )
+    .await;
+    let (user, secret) = ts.account("tinh.province", Role::ProvinceStaff, "QNA").await;
+    let profiles = tempfile::tempdir().expect("profiles");
+    let phone = Phone::launch("province-staff", &profiles.path().join("a")).await;
+    phone.watch_pages().await;
+    phone.log_in(&ts.url, &user, &secret).await;
+    let held = phone.held().await;
+    println!("province staff after the first sync: {} documents, {} B stored", held.docs.len(), held.storage_bytes());
+    assert!(held.docs.is_empty(), "nothing of the province before anything is opened: {:?}", held.docs);
+
+    // The server's list finds the busy model; opening it fetches its recent years.
+    let busy = format!("[data-model='{}']", seeded.busy);
+    phone.fill("#models-q", "Kim Đới").await;
+    phone.click("#models-search").await;
+    let (ms, shown) = phone.open_timed(&busy).await.expect("the busy model's records arrive");
+    println!("the busy model fetched and on screen in {ms:.0} ms");
+    assert_eq!(shown, 50, "the newest page first");
+    phone.wait_synced().await;
+    let held = phone.held().await;
+    let m = seeded.busy;
+    let expected = [format!("log/{m}/2025"), format!("log/{m}/2026"), format!("model/{m}")];
+    assert_eq!(held.docs, expected, "what was opened, its recent years only");
+    assert!(held.storage_bytes() < STORAGE_QUOTA, "{} bytes of localStorage", held.storage_bytes());
+
+    // What was opened opens again with no network.
+    phone.click("#back").await;
+    phone.wait_offline_ready().await;
+    phone.set_online(false).await;
+    let open = phone.cold_open().await;
+    println!("cold open offline: {open:.0} ms");
+    assert!(open < 1_000.0, "a cold open takes {open:.0} ms");
+    let (ms, shown) = phone.open_timed(&busy).await.expect("the busy model opens offline");
+    println!("the busy model offline in {ms:.0} ms");
+    assert_eq!(shown, 50);
+    phone.quit().await;
+}
