@@ -19,15 +19,20 @@ fn small() -> Plan {
     Plan { home_models: 3, home_records: 12, busy_records: 2_000, other_models: 12, other_records: 2 }
 }
 
-#[tokio::test]
-async fn commune_staff_keep_only_their_commune_and_open_a_busy_log_a_page_at_a_time() {
-    let _turn = one_at_a_time().await;
+/// A server with the app over the [`small`] seed.
+async fn seeded_server() -> (TestServer, province::Seeded) {
     let app = app_dir();
-    let (ts, seeded) = TestServer::start_seeded(
+    TestServer::start_seeded(
         move |c: &mut Config| c.app_dir = Some(app),
         async |db| province::seed(db.store.as_ref(), &kheo_server::org::demo(), small()).await.expect("the seed"),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn commune_staff_keep_only_their_commune_and_open_a_busy_log_a_page_at_a_time() {
+    let _turn = one_at_a_time().await;
+    let (ts, seeded) = seeded_server().await;
     println!("{}", seeded.describe());
     let (user, secret) = ts.account("canbo.province", Role::CommuneStaff, HOME_UNIT).await;
     let profiles = tempfile::tempdir().expect("profiles");
@@ -89,12 +94,7 @@ async fn commune_staff_keep_only_their_commune_and_open_a_busy_log_a_page_at_a_t
 #[tokio::test]
 async fn province_staff_keep_what_they_open_and_fetch_a_busy_log_when_asked() {
     let _turn = one_at_a_time().await;
-    let app = app_dir();
-    let (ts, seeded) = TestServer::start_seeded(
-        move |c: &mut Config| c.app_dir = Some(app),
-        async |db| province::seed(db.store.as_ref(), &kheo_server::org::demo(), small()).await.expect("the seed"),
-    )
-    .await;
+    let (ts, seeded) = seeded_server().await;
     let (user, secret) = ts.account("tinh.province", Role::ProvinceStaff, "QNA").await;
     let profiles = tempfile::tempdir().expect("profiles");
     let phone = Phone::launch("province-staff", &profiles.path().join("a")).await;
