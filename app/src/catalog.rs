@@ -215,13 +215,14 @@ pub fn photos(replica: &Replica) -> Vec<kheo_shared::evidence::Attachment> {
         .collect()
 }
 
-/// Every log on the phone reads back valid (what [`photos`] lists is all
-/// the photos the phone's records name).
+/// Every log on the phone is loaded and reads back valid (what [`photos`]
+/// lists is all the photos the phone's records name).
 pub fn every_log_readable(replica: &Replica) -> bool {
-    replica
-        .doc_ids()
-        .filter(|id| matches!(id, DocId::Log { .. }))
-        .all(|id| replica.doc(id).and_then(|d| read_log(d, id)).is_some())
+    replica.all_loaded()
+        && replica
+            .doc_ids()
+            .filter(|id| matches!(id, DocId::Log { .. }))
+            .all(|id| replica.doc(id).and_then(|d| read_log(d, id)).is_some())
 }
 
 fn log_ids(replica: &Replica, model: ModelId) -> impl Iterator<Item = DocId> + '_ {

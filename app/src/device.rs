@@ -55,6 +55,28 @@ pub fn open(session: Session) -> Vec<String> {
     damaged
 }
 
+/// Loads the documents `open` left for later, a few per turn of the
+/// event loop so the first screen paints and answers meanwhile; says which
+/// failed to load (set aside, as at open). The sync waits for it.
+pub async fn load_rest(ui: crate::state::Ui) {
+    use leptos::prelude::Set;
+    const PER_TURN: usize = 4;
+    loop {
+        gloo_timers::future::sleep(std::time::Duration::from_millis(10)).await;
+        match with(|d| d.replica.load_some(PER_TURN)) {
+            Some(0) | None => break,
+            Some(_) => {}
+        }
+    }
+    let damaged = with(|d| store::set_aside_damaged(&mut d.replica)).unwrap_or_default();
+    if !damaged.is_empty() {
+        ui.notice.set(Some(crate::state::Notice::Error(damaged.join(", "))));
+    }
+    ui.changed();
+    // Only now do the logs name every photo the phone must keep.
+    crate::uploads::sweep();
+}
+
 pub fn close() {
     DEVICE.with(|d| *d.borrow_mut() = None);
 }

@@ -174,16 +174,16 @@ pub fn load_replica(replica: &mut Replica) -> Vec<String> {
             let stored: StoredDoc = LocalStorage::get(&key).map_err(|e| e.to_string())?;
             let doc = B64.decode(stored.doc).map_err(|e| e.to_string())?;
             let sync = B64.decode(stored.sync).map_err(|e| e.to_string())?;
-            replica.import(id, &doc, &sync).map_err(|e| e.to_string())
+            // Logs load when first needed or in the background: the phone
+            // opens on its models without loading every record first.
+            match id {
+                DocId::Log { .. } => replica.import_later(id, doc, &sync),
+                DocId::Model(_) => replica.import(id, &doc, &sync),
+            }
+            .map_err(|e| e.to_string())
         });
         if let Err(reason) = loaded {
-            web_sys::console::error_1(&format!("set aside {key}: {reason}").into());
-            if let Ok(raw) = LocalStorage::raw().get_item(&key)
-                && let Some(raw) = raw
-                && LocalStorage::raw().set_item(&format!("{QUARANTINE_PREFIX}{id_text}"), &raw).is_ok()
-            {
-                LocalStorage::delete(&key);
-            }
+            set_aside(id_text, &reason);
             damaged.push(id_text.to_owned());
         }
     }
@@ -196,6 +196,33 @@ pub fn load_replica(replica: &mut Replica) -> Vec<String> {
     } else {
         // A document set aside may have held what the cursor vouches for:
         // the next session lists every document again.
+        forget_quiet_cursor(replica);
+    }
+    damaged
+}
+
+/// Moves a stored document that does not load out of the way, kept for
+/// whoever can recover it.
+fn set_aside(id_text: &str, reason: &str) {
+    let key = format!("{DOC_PREFIX}{id_text}");
+    web_sys::console::error_1(&format!("set aside {key}: {reason}").into());
+    if let Ok(raw) = LocalStorage::raw().get_item(&key)
+        && let Some(raw) = raw
+        && LocalStorage::raw().set_item(&format!("{QUARANTINE_PREFIX}{id_text}"), &raw).is_ok()
+    {
+        LocalStorage::delete(&key);
+    }
+}
+
+/// Sets aside the documents that failed to load late (see
+/// `Replica::import_later`); their ids, for the notice. The cursor goes
+/// too: the server must send them again.
+pub fn set_aside_damaged(replica: &mut Replica) -> Vec<String> {
+    let damaged: Vec<String> = replica.take_damaged().iter().map(DocId::to_string).collect();
+    for id in &damaged {
+        set_aside(id, "does not load");
+    }
+    if !damaged.is_empty() {
         forget_quiet_cursor(replica);
     }
     damaged
@@ -222,6 +249,8 @@ pub fn forget_quiet_cursor(replica: &mut Replica) {
 /// Writes one document and its sync state as one storage entry.
 pub fn save_doc(replica: &mut Replica, id: &DocId) -> Result<(), StoreError> {
     let Some((doc, sync)) = replica.export(id) else { return Ok(()) };
+    // What failed to load is never written over.
+    set_aside_damaged(replica);
     let entry = StoredDoc { doc: B64.encode(doc), sync: B64.encode(sync) };
     Ok(LocalStorage::set(format!("{DOC_PREFIX}{id}"), entry)?)
 }

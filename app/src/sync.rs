@@ -138,6 +138,8 @@ pub fn watch_network(ui: Ui) {
 }
 
 async fn run(ui: Ui, mut wakes: UnboundedReceiver<()>) {
+    // A request loads every document at once: let the first screen paint first.
+    device::load_rest(ui).await;
     let mut failures: u32 = 0;
     loop {
         // Photos go after the documents that name them, so records never

@@ -84,6 +84,13 @@ pub struct Replica {
     /// told about, and those told in the request now in flight.
     releasing: std::collections::BTreeSet<DocId>,
     release_sent: Vec<DocId>,
+    /// Stored documents not loaded yet ([`Replica::import_later`]): every
+    /// method that reads or changes one loads it first, so nothing can
+    /// replace what storage holds with a fresh document.
+    unloaded: BTreeMap<DocId, Vec<u8>>,
+    /// Documents whose stored bytes failed to load late: the caller sets
+    /// their storage entries aside before writing them again.
+    damaged: std::collections::BTreeSet<DocId>,
 }
 
 /// The server refused a document's changes. They stay on the device, shown
@@ -118,6 +125,8 @@ impl Replica {
             keep: None,
             releasing: Default::default(),
             release_sent: Vec::new(),
+            unloaded: BTreeMap::new(),
+            damaged: Default::default(),
         }
     }
 
@@ -130,6 +139,7 @@ impl Replica {
     /// Asks for a document this device does not hold: it is created empty,
     /// so that the next request asks the server for it.
     pub fn fetch(&mut self, id: DocId) {
+        self.load(&id);
         self.releasing.remove(&id);
         let actor = &self.actor;
         self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
@@ -140,6 +150,7 @@ impl Replica {
     /// false) while the document holds anything the server is not known to
     /// hold, or a refusal the device still shows: nothing is lost by it.
     pub fn release(&mut self, id: &DocId) -> bool {
+        self.load(id);
         let synced = self.synced(id);
         let Some(doc) = self.docs.get_mut(id) else { return false };
         if !synced || self.rejected.contains_key(id) || has_news(doc, self.saved.get(id)) {
@@ -162,7 +173,7 @@ impl Replica {
     /// have heard of (the page closed first). A document held again since
     /// (opened, or its storage entry outlived the record) is not released.
     pub fn resume_release(&mut self, id: DocId) {
-        if !self.docs.contains_key(&id) {
+        if !self.docs.contains_key(&id) && !self.unloaded.contains_key(&id) {
             self.releasing.insert(id);
         }
     }
@@ -194,6 +205,10 @@ impl Replica {
 
     /// Documents refused by the server and not changed since.
     pub fn rejections(&mut self) -> BTreeMap<DocId, Rejection> {
+        let refused: Vec<DocId> = self.rejected.keys().copied().collect();
+        for id in &refused {
+            self.load(id);
+        }
         let current: Vec<(DocId, Vec<automerge::ChangeHash>)> = self
             .rejected
             .keys()
@@ -227,6 +242,7 @@ impl Replica {
         now: Timestamp,
         f: impl FnOnce(&mut AutoCommit) -> Result<R, E>,
     ) -> Result<R, E> {
+        self.load(&id);
         let actor = &self.actor;
         let doc = self.docs.entry(id).or_insert_with(|| AutoCommit::new().with_actor(actor.clone()));
         match f(doc) {
@@ -297,6 +313,7 @@ impl Replica {
     /// of this device's own (or never synced) and leaves the rest to the
     /// server, which answers for every document it holds news in.
     pub fn request(&mut self, full: bool) -> SyncRequest {
+        self.load_all();
         let rejected = self.rejections();
         let quiet = if full && !self.opened { self.quiet.clone() } else { None };
         let full = full && quiet.is_none();
@@ -348,6 +365,7 @@ impl Replica {
             self.answered = true;
             self.session_cursor = response.cursor.clone().filter(|c| c.len() <= crate::protocol::MAX_CURSOR_LEN);
         }
+        self.load_all();
         for m in response.docs {
             let id = m.doc_id()?;
             let msg = sync::Message::decode(&m.msg).map_err(|source| ClientError::BadMessage { doc: id, source })?;
@@ -368,7 +386,8 @@ impl Replica {
         Ok(())
     }
 
-    /// Local changes the server is not yet known to hold, over all documents.
+    /// Local changes the server is not yet known to hold, over the loaded
+    /// documents (the others count once [`Replica::load_some`] reached them).
     pub fn unsynced_changes(&mut self) -> usize {
         self.docs
             .iter_mut()
@@ -388,6 +407,7 @@ impl Replica {
 
     /// Storage form of one document and of its sync state.
     pub fn export(&mut self, id: &DocId) -> Option<(Vec<u8>, Vec<u8>)> {
+        self.load(id);
         let doc = self.docs.get_mut(id)?;
         let state = self.saved.get(id).map(sync::State::encode).unwrap_or_else(|| sync::State::new().encode());
         Some((doc.save(), state))
@@ -398,14 +418,69 @@ impl Replica {
         let corrupt = |reason: String| ClientError::Corrupt { doc: id, reason };
         let doc = AutoCommit::load(doc).map_err(|e| corrupt(e.to_string()))?.with_actor(self.actor.clone());
         let state = sync::State::decode(state).map_err(|e| corrupt(e.to_string()))?;
+        self.unloaded.remove(&id);
+        self.damaged.remove(&id);
         self.docs.insert(id, doc);
         self.saved.insert(id, state);
         Ok(())
     }
 
+    /// Restores a document's sync state from storage now and the document
+    /// when it is first needed (or [`Replica::load_some`] gets to it): a
+    /// phone opens on its model list without loading every log first.
+    /// Until then [`Replica::doc`] does not show it.
+    pub fn import_later(&mut self, id: DocId, doc: Vec<u8>, state: &[u8]) -> Result<(), ClientError> {
+        let state = sync::State::decode(state).map_err(|e| ClientError::Corrupt { doc: id, reason: e.to_string() })?;
+        self.docs.remove(&id);
+        self.saved.insert(id, state);
+        self.unloaded.insert(id, doc);
+        Ok(())
+    }
+
+    /// Loads up to `n` documents left by [`Replica::import_later`]; how
+    /// many are still left.
+    pub fn load_some(&mut self, n: usize) -> usize {
+        let ids: Vec<DocId> = self.unloaded.keys().take(n).copied().collect();
+        for id in &ids {
+            self.load(id);
+        }
+        self.unloaded.len()
+    }
+
+    /// Whether every stored document is loaded: only then do the documents
+    /// shown name everything the device holds.
+    pub fn all_loaded(&self) -> bool {
+        self.unloaded.is_empty()
+    }
+
+    /// Documents whose stored bytes failed to load late, since the last call.
+    pub fn take_damaged(&mut self) -> Vec<DocId> {
+        std::mem::take(&mut self.damaged).into_iter().collect()
+    }
+
+    fn load_all(&mut self) {
+        self.load_some(usize::MAX);
+    }
+
+    fn load(&mut self, id: &DocId) {
+        let Some(bytes) = self.unloaded.remove(id) else { return };
+        match AutoCommit::load(&bytes) {
+            Ok(doc) => {
+                self.docs.insert(*id, doc.with_actor(self.actor.clone()));
+            }
+            Err(_) => {
+                // As if never stored: the server sends it again, and the
+                // caller sets the stored bytes aside before saving over them.
+                self.saved.remove(id);
+                self.damaged.insert(*id);
+            }
+        }
+    }
+
     /// Drops a document and its sync state from memory: the undo of a new
     /// document whose first save failed. Storage is the caller's business.
     pub fn forget(&mut self, id: &DocId) {
+        self.unloaded.remove(id);
         self.docs.remove(id);
         self.saved.remove(id);
         self.session.remove(id);
@@ -414,6 +489,7 @@ impl Replica {
 
     /// Heads of a document, empty when absent.
     pub fn heads(&mut self, id: &DocId) -> Vec<automerge::ChangeHash> {
+        self.load(id);
         self.docs.get_mut(id).map(|d| d.get_heads()).unwrap_or_default()
     }
 }
@@ -594,6 +670,43 @@ mod tests {
         assert_eq!(phone.pending_releases().collect::<Vec<_>>(), [&gone]);
         phone.start_session();
         assert_eq!(phone.request(true).keep.unwrap().release, [gone.to_string()]);
+    }
+
+    #[test]
+    fn a_document_imported_later_is_loaded_before_anything_reads_or_changes_it() {
+        let log = DocId::log(ModelId::new_random(), 2025).unwrap();
+        let DocId::Log { model, year } = log else { unreachable!() };
+        let actor = ActorId::random();
+        let mut phone = Replica::new(actor.clone());
+        phone.edit(log, Timestamp(0), |d| schema::init_log(d, model, year)).unwrap();
+        let first = testdata::meeting(RecordId::new_random(), "2025-01-01", 3);
+        phone.edit(log, Timestamp(1), |d| schema::put_record(d, &first)).unwrap();
+        let (doc, state) = phone.export(&log).unwrap();
+
+        let mut reopened = Replica::new(actor.clone());
+        reopened.import_later(log, doc.clone(), &state).unwrap();
+        assert!(reopened.doc(&log).is_none(), "not shown before it is loaded");
+        let second = testdata::meeting(RecordId::new_random(), "2025-01-02", 4);
+        reopened.edit(log, Timestamp(2), |d| schema::put_record(d, &second)).unwrap();
+        let records = schema::read_log(reopened.doc(&log).unwrap(), &log).unwrap().records;
+        assert_eq!(records.len(), 2, "an edit lands on what storage held, never on a fresh document");
+
+        let mut later = Replica::new(actor.clone());
+        later.import_later(log, doc.clone(), &state).unwrap();
+        later.start_session();
+        assert_eq!(later.request(true).docs.len(), 1, "a request loads every document first");
+        let mut stepwise = Replica::new(actor.clone());
+        stepwise.import_later(log, doc, &state).unwrap();
+        assert!(!stepwise.all_loaded());
+        assert_eq!(stepwise.load_some(1), 0);
+        assert!(stepwise.doc(&log).is_some() && stepwise.all_loaded());
+
+        let mut damaged = Replica::new(actor);
+        damaged.import_later(log, b"garbage".to_vec(), &state).unwrap();
+        assert_eq!(damaged.load_some(8), 0);
+        assert!(damaged.doc(&log).is_none() && !damaged.synced(&log), "as if never stored");
+        assert_eq!(damaged.take_damaged(), [log], "named, for the caller to set aside");
+        assert!(damaged.take_damaged().is_empty());
     }
 
     #[test]

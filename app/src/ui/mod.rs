@@ -107,7 +107,7 @@ pub(crate) fn open_device(ui: Ui, session: store::Session) {
     ui.account.set(Some(account));
     ui.screen.set(crate::route::initial());
     ui.changed();
-    crate::uploads::sweep();
+    // The photo sweep runs once every log is loaded (`device::load_rest`).
     sync::start(ui);
 }
 
