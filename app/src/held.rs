@@ -131,6 +131,8 @@ fn fetch(wanted: &[DocId]) -> bool {
 
 /// A model page opened: its profile and recent logs, fetched if absent.
 pub fn open_model(model: ModelId) {
+    // Stored logs not loaded yet (the phone just opened) load now, before the page reads them.
+    device::with(|d| d.replica.load_now(|id| id.model() == model));
     let mut wanted = shown_on_open(model, this_year());
     // The earlier years already here were opened once: they stay while used.
     let held_logs: Vec<DocId> = device::with(|d| {

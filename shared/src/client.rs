@@ -447,6 +447,15 @@ impl Replica {
         self.unloaded.len()
     }
 
+    /// Loads now the documents left for later that `wanted` picks (a
+    /// model's logs, as its page opens).
+    pub fn load_now(&mut self, wanted: impl Fn(&DocId) -> bool) {
+        let ids: Vec<DocId> = self.unloaded.keys().filter(|id| wanted(id)).copied().collect();
+        for id in &ids {
+            self.load(id);
+        }
+    }
+
     /// Whether every stored document is loaded: only then do the documents
     /// shown name everything the device holds.
     pub fn all_loaded(&self) -> bool {
@@ -695,6 +704,12 @@ mod tests {
         later.import_later(log, doc.clone(), &state).unwrap();
         later.start_session();
         assert_eq!(later.request(true).docs.len(), 1, "a request loads every document first");
+        let mut picked = Replica::new(actor.clone());
+        picked.import_later(log, doc.clone(), &state).unwrap();
+        picked.load_now(|id| id.model() == ModelId::new_random());
+        assert!(picked.doc(&log).is_none(), "another model's log waits");
+        picked.load_now(|id| id.model() == model);
+        assert!(picked.doc(&log).is_some(), "its model's page loads it at once");
         let mut stepwise = Replica::new(actor.clone());
         stepwise.import_later(log, doc, &state).unwrap();
         assert!(!stepwise.all_loaded());

@@ -29,6 +29,8 @@ pub fn RecordForm(model: ModelId, record: Option<RecordId>) -> impl IntoView {
     let ui = use_ui();
     // A notice about an earlier save is not about this form.
     ui.notice.set(None);
+    // A form opened by a reload may come before the background load got to this model.
+    device::with(|d| d.replica.load_now(|id| id.model() == model));
     let existing = record.and_then(|id| device::with(|d| catalog::record(&d.replica, model, id)).flatten());
     let draft = Draft::new(existing.as_ref());
     if existing.is_none() {

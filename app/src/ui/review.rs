@@ -34,6 +34,8 @@ pub fn ReviewQueue() -> impl IntoView {
         return view! { <p class="hint" id="review-staff-only">{t!(i18n, review.staff_only)}</p> }.into_any();
     }
     let ui = use_ui();
+    // The queue reads every log: those the phone has not loaded yet load now.
+    device::with(|d| d.replica.load_now(|_| true));
     // Opens on what awaits a decision, not on everything ever reviewed.
     let filter = RwSignal::new(QueueFilter::awaiting());
     let selected = RwSignal::new(BTreeSet::<RecordId>::new());
