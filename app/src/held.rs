@@ -108,20 +108,17 @@ fn mark_opened(ids: &[DocId]) {
 
 /// Asks for `wanted` where the device lacks it; whether anything was asked.
 fn fetch(wanted: &[DocId]) -> bool {
+    // A device that keeps its whole scope has nothing to fetch or to remember.
     let asked = device::with(|d| {
-        if d.replica.keep().is_none() {
-            return false;
+        d.replica.keep()?;
+        let lacking: Vec<DocId> = wanted.iter().filter(|id| d.replica.doc(id).is_none()).copied().collect();
+        for id in &lacking {
+            d.replica.fetch(*id);
         }
-        let mut asked = false;
-        for id in wanted {
-            if d.replica.doc(id).is_none() {
-                d.replica.fetch(*id);
-                asked = true;
-            }
-        }
-        asked
+        Some(!lacking.is_empty())
     })
-    .unwrap_or(false);
+    .flatten();
+    let Some(asked) = asked else { return false };
     mark_opened(wanted);
     if asked {
         crate::sync::wake();
@@ -214,9 +211,9 @@ pub fn tidy() {
             opened.remove(id);
         }
     });
-    opened.retain(|id, at| {
-        *at >= now.saturating_sub(OPENED_FOR_MS) || device::with(|d| d.replica.doc(id).is_some()).unwrap_or(false)
-    });
+    let still_held: std::collections::BTreeSet<DocId> =
+        device::with(|d| d.replica.doc_ids().copied().collect()).unwrap_or_default();
+    opened.retain(|id, at| *at >= now.saturating_sub(OPENED_FOR_MS) || still_held.contains(id));
     let _ = store::save_opened(&opened);
 }
 

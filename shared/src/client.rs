@@ -441,9 +441,7 @@ impl Replica {
     /// many are still left.
     pub fn load_some(&mut self, n: usize) -> usize {
         let ids: Vec<DocId> = self.unloaded.keys().take(n).copied().collect();
-        for id in &ids {
-            self.load(id);
-        }
+        ids.iter().for_each(|id| self.load(id));
         self.unloaded.len()
     }
 
@@ -451,9 +449,7 @@ impl Replica {
     /// model's logs, as its page opens).
     pub fn load_now(&mut self, wanted: impl Fn(&DocId) -> bool) {
         let ids: Vec<DocId> = self.unloaded.keys().filter(|id| wanted(id)).copied().collect();
-        for id in &ids {
-            self.load(id);
-        }
+        ids.iter().for_each(|id| self.load(id));
     }
 
     /// Whether every stored document is loaded: only then do the documents
