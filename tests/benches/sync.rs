@@ -32,6 +32,16 @@
 //! * `quiet`: a phone holding 1,000 documents, nothing new on either side:
 //!   the quiet session (one request naming the cursor) next to the full
 //!   one it replaced (every document's message), in this run.
+//!
+//! Profiling only the measured windows (the 200 devices at once, and the
+//! pushes into the log of 10,000): with `KHEO_PERF_CTL` naming perf's
+//! control FIFO, the benchmark turns perf on and off around them:
+//!
+//! ```text
+//! mkfifo /tmp/ctl /tmp/ack
+//! KHEO_PERF_CTL=/tmp/ctl perf record -g --call-graph dwarf -D -1 \
+//!     --control=fifo:/tmp/ctl,/tmp/ack target/release/deps/sync-... throughput
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -246,6 +256,9 @@ async fn growth() {
         let (server, model, mut phone) = phone_with_log(held).await;
         let mut per_request = Vec::new();
         let mut round_trips = 0;
+        if held == 10_000 {
+            perf_ctl("enable");
+        }
         for r in records(2025, PUSHES) {
             phone.put_record(model, &r);
             let started = Instant::now();
@@ -253,6 +266,9 @@ async fn growth() {
             let server_time = started.elapsed().saturating_sub(traffic.device_time);
             per_request.push(server_time / traffic.round_trips as u32);
             round_trips = traffic.round_trips;
+        }
+        if held == 10_000 {
+            perf_ctl("disable");
         }
         per_request.sort();
         let median = ms(per_request[PUSHES / 2]);
@@ -369,7 +385,17 @@ async fn established_phones(server: &mut TestServer) -> (Vec<ModelId>, Vec<Devic
 
 /// Every device syncs at once, device `i` to `urls[i % urls.len()]`;
 /// returns the time until the last is done.
+/// Tells perf (`enable` or `disable`) through `KHEO_PERF_CTL`, when set.
+fn perf_ctl(cmd: &str) {
+    if let Ok(path) = std::env::var("KHEO_PERF_CTL") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().write(true).open(path).expect("ctl");
+        writeln!(f, "{cmd}").expect("ctl");
+    }
+}
+
 async fn all_at_once(devices: Vec<Device>, urls: &[String]) -> Duration {
+    perf_ctl("enable");
     let t = Instant::now();
     let handles: Vec<_> = devices
         .into_iter()
@@ -382,6 +408,7 @@ async fn all_at_once(devices: Vec<Device>, urls: &[String]) -> Duration {
     for h in handles {
         h.await.expect("device task");
     }
+    perf_ctl("disable");
     t.elapsed()
 }
 
@@ -483,7 +510,44 @@ async fn throughput_on(backend: Backend) -> f64 {
         concurrent / fsync_rate
     );
     println!("  most heads on a log     {max_heads}");
+    if backend == Backend::Sqlite {
+        server_process_throughput().await;
+    }
     concurrent
+}
+
+/// The same workload against the server as a process of its own on the
+/// same store, so that its CPU can be told from the simulated phones':
+/// whole sessions, then the phones' pushes built before the clock starts
+/// (the 200 phones then cost next to nothing, as real phones cost the
+/// server nothing).
+async fn server_process_throughput() {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_kheo-process"));
+    for how in [Phones::Sessions, Phones::Prebuilt] {
+        let mut server = TestServer::start().await;
+        let (models, devices) = established_phones(&mut server).await;
+        let mut process = server.spawn_process(binary).await;
+        let pids: Vec<u32> = process.child.id().into_iter().collect();
+        let before = CpuUse::now(&pids);
+        let urls = std::slice::from_ref(&process.url);
+        let (elapsed, what) = match how {
+            Phones::Sessions => (all_at_once(devices, urls).await, "whole sessions"),
+            Phones::Prebuilt => (pushes_at_once(devices, urls).await, "pushes built before"),
+        };
+        let cpu = CpuUse::now(&pids).minus(&before);
+        check_all_merged(&server, &models).await;
+        process.child.start_kill().ok();
+        process.child.wait().await.ok();
+        let per_record = |seconds: f64| 1e3 * seconds / TOTAL as f64;
+        println!(
+            "  server process, {what:<20} {:>5.0} records/s durable ({:.2} s); CPU per record: server {:.2} ms, \
+             simulated phones {:.2} ms",
+            TOTAL as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64(),
+            per_record(cpu.servers),
+            per_record(cpu.bench),
+        );
+    }
 }
 
 /// Scale-out on one PostgreSQL: the throughput workload against one server
@@ -575,6 +639,7 @@ async fn pushes_at_once(devices: Vec<Device>, urls: &[String]) -> Duration {
         })
         .collect();
     let http = reqwest::Client::new();
+    perf_ctl("enable");
     let t = Instant::now();
     let handles: Vec<_> = pushes
         .into_iter()
@@ -591,6 +656,7 @@ async fn pushes_at_once(devices: Vec<Device>, urls: &[String]) -> Duration {
     for h in handles {
         h.await.expect("push task");
     }
+    perf_ctl("disable");
     t.elapsed()
 }
 
