@@ -46,6 +46,8 @@ pub struct Change<'a> {
     pub before: &'a [ChangeHash],
     /// Root keys of a log the merge touched.
     pub touched: &'a BTreeSet<String>,
+    /// The changes the merge added.
+    pub added: &'a [automerge::Change],
     /// The unit of the log's model (unused for a model document).
     pub model_unit: Option<&'a str>,
     /// Changes that waited for a dependency, each checked against its own
@@ -60,7 +62,7 @@ fn schema_broken(e: schema::SchemaError) -> Violation {
 
 /// Checks a merge; returns the model's unit after it, for a model document.
 pub fn check_write(scope: &Scope<'_>, c: Change<'_>) -> Result<Option<String>, Violation> {
-    for change in c.merged.get_changes(c.before) {
+    for change in c.added {
         if *change.actor_id() != scope.who.actor && !c.waiting.contains(&change.hash()) {
             return Err(Violation {
                 rule: "foreign_actor",

@@ -61,7 +61,7 @@ pub(super) struct Finished {
 /// caller applies the [`Install`].
 pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp) -> Result<Finished, AppError> {
     let Prepared { id, mut state, merged } = p;
-    let Some(Merged { before, touched, waiting }) = merged else {
+    let Some(Merged { before: _, touched, added, waiting }) = merged else {
         let hot_doc = &mut hot.doc;
         let reply = guarded(id, "answer", || Ok(hot_doc.sync().generate_sync_message(&mut state)))?;
         return Ok(Finished { id, state, reply: reply.map(encode_reply), merge: None, heads: None });
@@ -71,12 +71,16 @@ pub(super) fn finish(p: Prepared, hot: &mut HotDoc, device: &str, now: Timestamp
         let doc = &mut hot.doc;
         let applied: Vec<ChangeHash> =
             hot.waiting.keys().filter(|h| doc.get_change_meta_by_hash(h).is_some()).copied().collect();
+        let mut added = added;
         if doc.get_heads().len() > MAX_HEADS {
             doc.empty_change(CommitOptions::default().with_time(now.millis() / 1000));
+            added.extend(doc.get_last_local_change());
         }
         let rows = read_model_rows(&id, doc, touched);
         let still_waiting = hot.waiting.len() - applied.len() + waiting.len();
-        let write = write_for(id, doc, (base, next), hot.chunks_since_snapshot, &before, &waiting, still_waiting == 0);
+        // A snapshot would drop changes still waiting for their dependencies.
+        let compact = hot.chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS && still_waiting == 0;
+        let write = write_for(id, doc, (base, next), compact, &added, &waiting);
         let heads = Some(crate::store::encode_heads(&doc.get_heads()));
         let reply = doc.sync().generate_sync_message(&mut state).map(encode_reply);
         let chunks_since_snapshot =
@@ -116,22 +120,22 @@ fn read_model_rows(id: &DocId, doc: &AutoCommit, touched: BTreeSet<String>) -> V
     }
 }
 
-/// What the store must add for a merge: the new changes, or a fresh
-/// snapshot once enough chunks piled up, made on `base` and making `next`.
+/// What the store must add for a merge: the changes it added (`added`,
+/// which is what `save_after` would give, without rebuilding them from the
+/// operation set), or a fresh snapshot once enough chunks piled up
+/// (`compact`); made on `base` and making `next`.
 fn write_for(
     id: DocId,
     doc: &mut AutoCommit,
     (base, next): (Version, Version),
-    chunks_since_snapshot: usize,
-    before: &[ChangeHash],
+    compact: bool,
+    added: &[automerge::Change],
     waiting: &[GatedChange],
-    nothing_waits: bool,
 ) -> DocWrite {
-    // A snapshot would drop changes still waiting for their dependencies.
-    if chunks_since_snapshot + 1 >= COMPACT_AFTER_CHUNKS && nothing_waits {
+    if compact {
         return DocWrite::Snapshot { doc: id, bytes: doc.save(), base, next };
     }
-    let mut chunk = if doc.get_heads() == before { Vec::new() } else { doc.save_after(before) };
+    let mut chunk: Vec<u8> = added.iter().flat_map(|c| c.raw_bytes().iter().copied()).collect();
     // Loading replays these; the ones already applied are skipped.
     for w in waiting {
         chunk.extend(&w.chunk);

@@ -10,19 +10,20 @@
 //! the store before anyone else reads it. What the document was before is
 //! read from the merged one at its old heads ([`super::before::Before`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
 
 use automerge::legacy::{Key, ObjectId, OpId};
-use automerge::sync::{State, SyncDoc};
-use automerge::{ActorId, AutoCommit, ChangeHash, Prop, ReadDoc};
+use automerge::sync::State;
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, Prop, ReadDoc};
 use kheo_shared::ids::DocId;
 use kheo_shared::scalars::Timestamp;
 use kheo_shared::schema::{self, SchemaError};
 
+use super::receive::receive;
 use super::{COMPACT_AFTER_CHUNKS, MAX_WAITING_BYTES_PER_DEVICE, MAX_WAITING_PER_DEVICE, WAITING_EXPIRES_AFTER};
 use crate::auth::Principal;
-use crate::docs::HotDoc;
+use crate::docs::{HotDoc, Waiting};
 use crate::error::AppError;
 use crate::gate::{GatedChange, GatedMessage};
 
@@ -38,6 +39,8 @@ pub(crate) struct Merged {
     pub(crate) before: Vec<ChangeHash>,
     /// Root keys of a log the merge touched.
     pub(crate) touched: BTreeSet<String>,
+    /// The changes the merge added, in the order Automerge applied them.
+    pub(crate) added: Vec<Change>,
     /// Received changes left waiting for a missing dependency: Automerge
     /// holds those in a queue that `save` leaves out.
     pub(crate) waiting: Vec<GatedChange>,
@@ -89,9 +92,7 @@ pub(crate) fn prepare_at(
     if changes.is_empty() {
         // Nothing to merge: only the sync state moves, which cannot break the document.
         let doc = &mut hot.doc;
-        guarded(id, "read the sync message", || {
-            doc.sync().receive_sync_message(&mut state, message).map_err(bad_message)
-        })?;
+        guarded(id, "read the sync message", || receive(doc, &mut state, message).map_err(bad_message))?;
         return Ok(Prepared { id, state, merged: None });
     }
     // A change the server lacks must be the device's own: phones relay
@@ -119,10 +120,12 @@ pub(crate) fn prepare_at(
     // Everything Automerge does with the document after it took the
     // device's changes is guarded too: a change it applied may leave it in
     // a state where even reading a change back panics.
-    let (after, waiting, touched) = guarded(id, "apply these changes", || {
-        merged.sync().receive_sync_message(&mut state, message).map_err(bad_message)?;
+    let queued = &hot.waiting;
+    let (after, waiting, added, touched) = guarded(id, "apply these changes", || {
+        receive(merged, &mut state, message).map_err(bad_message)?;
+        let added = added_changes(merged, &before, &fresh, queued);
         let touched =
-            touched_root_keys(merged, &before).map_err(|reason| AppError::BadChange { doc: id.to_string(), reason })?;
+            touched_root_keys(merged, &added).map_err(|reason| AppError::BadChange { doc: id.to_string(), reason })?;
         let after = merged.get_heads();
         // Changes whose dependencies have not arrived (a bloom filter false
         // positive on the sender's side, or a cut-off session) wait in
@@ -130,7 +133,7 @@ pub(crate) fn prepare_at(
         // they were delivered, would not send them again in this session.
         let waiting: Vec<GatedChange> =
             fresh.into_iter().filter(|c| merged.get_change_meta_by_hash(&c.hash).is_none()).collect();
-        Ok((after, waiting, touched))
+        Ok((after, waiting, added, touched))
     })?;
     check_waiting_budget(id, hot, &waiting, &who.device_id)?;
     if after == before && waiting.is_empty() {
@@ -144,11 +147,11 @@ pub(crate) fn prepare_at(
         if after == before {
             return Ok(BTreeSet::new());
         }
-        check_loadable(id, merged, &before)?;
+        check_rebuilds(id, merged, added.iter().map(Change::hash).collect())?;
         validate_merge(&id, merged, &before, touched)
             .map_err(|error| AppError::SchemaViolation { doc: id.to_string(), error })
     })?;
-    Ok(Prepared { id, state, merged: Some(Merged { before, touched, waiting }) })
+    Ok(Prepared { id, state, merged: Some(Merged { before, touched, added, waiting }) })
 }
 
 /// Accepted means loadable: Automerge may apply a change in memory that
@@ -163,8 +166,13 @@ pub(crate) fn prepare_at(
 /// experimental for its byte format, which nothing here keeps; the
 /// fuzzer checks this against a whole save and load on every case.
 pub fn check_loadable(id: DocId, merged: &mut AutoCommit, before: &[ChangeHash]) -> Result<(), AppError> {
+    let added = merged.get_changes_meta(before).iter().map(|c| c.hash).collect();
+    check_rebuilds(id, merged, added)
+}
+
+/// [`check_loadable`] for the changes already known to be the added ones.
+fn check_rebuilds(id: DocId, merged: &mut AutoCommit, added: BTreeSet<ChangeHash>) -> Result<(), AppError> {
     let broken = |reason: String| AppError::BadChange { doc: id.to_string(), reason };
-    let added: BTreeSet<ChangeHash> = merged.get_changes_meta(before).iter().map(|c| c.hash).collect();
     let rebuilt = merged
         .bundle(added.iter().copied())
         .and_then(|bundle| bundle.to_changes())
@@ -182,6 +190,36 @@ pub fn check_loadable(id: DocId, merged: &mut AutoCommit, before: &[ChangeHash])
 pub(crate) fn saves_and_loads(merged: &mut AutoCommit) -> bool {
     let saved = merged.save();
     AutoCommit::load(&saved).is_ok_and(|mut loaded| loaded.get_heads() == merged.get_heads())
+}
+
+/// The changes a merge added, from their chunks as received. Automerge's
+/// `get_changes` would rebuild each one from the operation set, which
+/// costs more than applying it. The hashes come from the merged document,
+/// so the list is exactly what it added; should a chunk not be at hand,
+/// the rebuild is the fallback.
+fn added_changes(
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    fresh: &[GatedChange],
+    queued: &BTreeMap<ChangeHash, Waiting>,
+) -> Vec<Change> {
+    let chunks: HashMap<ChangeHash, &[u8]> = fresh
+        .iter()
+        .map(|c| (c.hash, c.chunk.as_slice()))
+        .chain(queued.iter().map(|(hash, w)| (*hash, w.chunk.as_slice())))
+        .collect();
+    let hashes: Vec<ChangeHash> = doc.get_changes_meta(before).iter().map(|c| c.hash).collect();
+    let parsed: Option<Vec<Change>> = hashes
+        .iter()
+        .map(|hash| {
+            let chunk = chunks.get(hash)?;
+            Change::from_bytes(chunk.to_vec()).ok().filter(|c| c.hash() == *hash)
+        })
+        .collect();
+    parsed.unwrap_or_else(|| {
+        tracing::warn!("a merged change was not among the received chunks; rebuilding the merge's changes");
+        doc.get_changes(before)
+    })
 }
 
 /// Refuses a merge that would leave one device more waiting changes in a
@@ -254,10 +292,10 @@ fn validate_merge(
 /// operation on the root. A superset of what the merge visibly changed
 /// (an operation may lose a conflict), found at the cost of the changes:
 /// a diff or patches would walk the document or its paths.
-fn touched_root_keys(doc: &mut AutoCommit, before: &[ChangeHash]) -> Result<BTreeSet<String>, String> {
+fn touched_root_keys(doc: &AutoCommit, added: &[Change]) -> Result<BTreeSet<String>, String> {
     let mut touched = BTreeSet::new();
     let mut root_key_of: HashMap<(u64, ActorId), Option<String>> = HashMap::new();
-    for change in doc.get_changes(before) {
+    for change in added {
         for op in change.decode().operations {
             match op.obj {
                 ObjectId::Root => {

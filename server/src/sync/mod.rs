@@ -54,6 +54,7 @@ pub mod finish;
 pub(crate) mod merge;
 pub mod pipeline;
 pub mod quiet;
+mod receive;
 #[cfg(test)]
 mod tests;
 

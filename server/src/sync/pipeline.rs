@@ -170,6 +170,7 @@ pub fn plan(
                     merged: &mut hot.doc,
                     before: &m.before,
                     touched: &m.touched,
+                    added: &m.added,
                     model_unit: unit,
                     waiting: &waiting,
                 };
