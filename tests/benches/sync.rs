@@ -248,33 +248,43 @@ async fn backlog() {
 /// One record pushed into logs of growing size: the server's time per
 /// request (wall time on loopback less the simulated phone's own work),
 /// the median of several pushes, next to the smallest log's in this run.
+/// The pushes go to the four logs in turn, so that a noisy spell of the
+/// machine falls on every size alike.
 async fn growth() {
-    const PUSHES: usize = 15;
-    println!("growth: server time to take one new record, by the size of the log");
-    let mut baseline = None;
-    for held in [100usize, 1_000, 4_000, 10_000] {
-        let (server, model, mut phone) = phone_with_log(held).await;
-        let mut per_request = Vec::new();
-        let mut round_trips = 0;
-        if held == 10_000 {
-            perf_ctl("enable");
-        }
-        for r in records(2025, PUSHES) {
-            phone.put_record(model, &r);
+    const PUSHES: usize = 25;
+    const SIZES: [usize; 4] = [100, 1_000, 4_000, 10_000];
+    println!("growth: server time to take one new record, by the size of the log (median of {PUSHES}, interleaved)");
+    let mut logs = Vec::new();
+    for held in SIZES {
+        logs.push(phone_with_log(held).await);
+    }
+    let mut per_request = vec![Vec::new(); SIZES.len()];
+    let mut round_trips = vec![0; SIZES.len()];
+    for r in records(2025, PUSHES) {
+        for (i, (server, model, phone)) in logs.iter_mut().enumerate() {
+            phone.put_record(*model, &r);
+            let profiled = SIZES[i] == 10_000;
+            if profiled {
+                perf_ctl("enable");
+            }
             let started = Instant::now();
             let traffic = phone.sync_held(&server.url).await.expect("push");
             let server_time = started.elapsed().saturating_sub(traffic.device_time);
-            per_request.push(server_time / traffic.round_trips as u32);
-            round_trips = traffic.round_trips;
+            if profiled {
+                perf_ctl("disable");
+            }
+            per_request[i].push(server_time / traffic.round_trips as u32);
+            round_trips[i] = traffic.round_trips;
         }
-        if held == 10_000 {
-            perf_ctl("disable");
-        }
-        per_request.sort();
-        let median = ms(per_request[PUSHES / 2]);
+    }
+    let mut baseline = None;
+    for (i, held) in SIZES.iter().enumerate() {
+        per_request[i].sort();
+        let median = ms(per_request[i][PUSHES / 2]);
         let base = *baseline.get_or_insert(median);
         println!(
-            "  log of {held:>6}: {median:>7.2} ms per request ({round_trips} per push)  {:.2}x the log of 100",
+            "  log of {held:>6}: {median:>7.2} ms per request ({} per push)  {:.2}x the log of 100",
+            round_trips[i],
             median / base
         );
     }
