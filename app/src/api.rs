@@ -85,12 +85,26 @@ pub struct Changes {
 }
 
 /// "Anything new?" (`GET /api/v1/changes`): answers when something in the
-/// account's scope changed since `since`, or after `wait_secs`.
-pub async fn changes(token: &str, since: Option<&str>, wait_secs: u32) -> Result<Changes, ApiError> {
+/// account's scope changed since `since`, or after `wait_secs`; with the
+/// device's `keep`, only in what the device is offered.
+pub async fn changes(
+    token: &str,
+    since: Option<&str>,
+    wait_secs: u32,
+    keep: Option<&kheo_shared::protocol::Keep>,
+) -> Result<Changes, ApiError> {
     let mut path = format!("/api/v1/changes?wait={wait_secs}");
     if let Some(since) = since {
         path.push_str("&since=");
         path.push_str(&String::from(js_sys::encode_uri_component(since)));
+    }
+    if let Some(keep) = keep {
+        if keep.only_synced {
+            path.push_str("&only_synced=true");
+        }
+        if let Some(year) = keep.logs_from {
+            path.push_str(&format!("&logs_from={year}"));
+        }
     }
     get(token, &path).await?.json().await.map_err(|e| ApiError::Server(format!("changes answer: {e}")))
 }

@@ -95,10 +95,12 @@ async fn listen(ui: Ui, generation: u64) {
             sleep(LISTEN_IDLE).await;
             continue;
         }
-        let Some(token) = device::with(|d| d.session.token.clone()) else { return };
+        let Some((token, keep)) = device::with(|d| (d.session.token.clone(), d.replica.keep().cloned())) else {
+            return;
+        };
         // Without a cursor the server answers at once with one.
         let wait = if cursor.is_some() { LISTEN_WAIT_SECS } else { 0 };
-        match api::changes(&token, cursor.as_deref(), wait).await {
+        match api::changes(&token, cursor.as_deref(), wait, keep.as_ref()).await {
             Ok(answer) => {
                 failures = 0;
                 if answer.changed && current() {

@@ -16,11 +16,17 @@
 //! nothing kept by one process decides what is new. A poll only ever says
 //! "look now"; what the phone receives is still decided by the sync.
 //!
+//! A staff device that keeps only part of its scope (`Keep`, the same rule
+//! its syncs send) names it in the poll, and hears only of what it would
+//! be offered: a province browser that holds the ten models it opened is
+//! not woken, nor made to read the province's versions every check, by
+//! every phone's sync.
+//!
 //! A device keeps at most one waiting poll per process: a new one ends the
 //! one before (answered unchanged), so a phone that reconnects is never
 //! refused and a stolen token cannot pile up checks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +34,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kheo_shared::codes::Role;
+use kheo_shared::ids::DocId;
+use kheo_shared::protocol::Keep;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
@@ -110,9 +118,9 @@ impl ChangeFeed {
         ChangeFeed { store, waiting: Mutex::new(HashMap::new()), next_poll: AtomicU64::new(0), closing }
     }
 
-    /// The cursor of `who`'s scope now.
-    pub async fn cursor(&self, org: &OrgTree, who: &Principal) -> Result<Cursor, StoreError> {
-        scope_cursor(self.store.as_ref(), org, who).await
+    /// The cursor of `who`'s scope now, of what `keep` offers in it.
+    pub async fn cursor(&self, org: &OrgTree, who: &Principal, keep: Option<&Keep>) -> Result<Cursor, StoreError> {
+        scope_cursor(self.store.as_ref(), org, who, keep).await
     }
 
     /// Answers when the scope's cursor is no longer `since`, or after
@@ -121,17 +129,20 @@ impl ChangeFeed {
         &self,
         org: &OrgTree,
         who: &Principal,
+        keep: Option<&Keep>,
         since: Option<Cursor>,
         wait: Duration,
     ) -> Result<Answer, StoreError> {
         // Without a cursor the answer is at once: it takes no slot, so it
         // does not end the device's poll that is waiting.
-        let Some(since) = since else { return Ok(Answer { cursor: self.cursor(org, who).await?, changed: false }) };
+        let Some(since) = since else {
+            return Ok(Answer { cursor: self.cursor(org, who, keep).await?, changed: false });
+        };
         let deadline = Instant::now() + wait.min(MAX_WAIT);
         let slot = self.enter(&who.device_id);
         let mut closing = self.closing.clone();
         loop {
-            let cursor = self.cursor(org, who).await?;
+            let cursor = self.cursor(org, who, keep).await?;
             if cursor != since {
                 return Ok(Answer { cursor, changed: true });
             }
@@ -185,10 +196,37 @@ impl Drop for Slot<'_> {
     }
 }
 
-/// The cursor of `who`'s scope as the store holds it now.
-pub async fn scope_cursor(store: &dyn Store, org: &OrgTree, who: &Principal) -> Result<Cursor, StoreError> {
+/// The cursor of `who`'s scope as the store holds it now: of every
+/// document in it, or of those `keep` offers (the synced ones, and the
+/// rest its rule names, as a sync offers them).
+pub async fn scope_cursor(
+    store: &dyn Store,
+    org: &OrgTree,
+    who: &Principal,
+    keep: Option<&Keep>,
+) -> Result<Cursor, StoreError> {
     let units = scope_units(org, who);
-    Ok(Cursor::of(&store.versions_in_units(units.as_deref()).await?))
+    let Some(keep) = keep.filter(|k| k.only_synced || k.logs_from.is_some()) else {
+        return Ok(Cursor::of(&store.versions_in_units(units.as_deref()).await?));
+    };
+    let synced = store.versions_synced_by(&who.device_id).await?;
+    let versions = if keep.only_synced {
+        // The device's own documents, still in its scope: one small read
+        // for a province browser, whose scope is everything.
+        match units {
+            None => synced,
+            Some(units) => {
+                let scoped: HashSet<DocId> =
+                    store.versions_in_units(Some(&units)).await?.into_iter().map(|(id, _)| id).collect();
+                synced.into_iter().filter(|(id, _)| scoped.contains(id)).collect()
+            }
+        }
+    } else {
+        let synced: HashSet<DocId> = synced.into_iter().map(|(id, _)| id).collect();
+        let scoped = store.versions_in_units(units.as_deref()).await?;
+        scoped.into_iter().filter(|(id, _)| keep.offers(id, synced.contains(id))).collect()
+    };
+    Ok(Cursor::of(&versions))
 }
 
 /// The units whose models `who` may read, or `None` for all of them.

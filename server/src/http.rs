@@ -228,6 +228,13 @@ struct ChangesParams {
     /// Seconds to wait for a change, 0 to 25.
     #[param(minimum = 0, maximum = 25, default = 0)]
     wait: Option<u64>,
+    /// With `true`: hear only of the documents this device has synced (the
+    /// `only_synced` of the `keep` its syncs send).
+    only_synced: Option<bool>,
+    /// Hear of no activity log of a year before this one that this device
+    /// has not synced (the `logs_from` of its `keep`), 2000 to 2100.
+    #[param(minimum = 2000, maximum = 2100)]
+    logs_from: Option<i32>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -251,7 +258,8 @@ struct ChangesAnswer {
     security(("device_token" = [])),
     responses(
         (status = 200, description = "The scope's cursor, and whether it moved.", body = ChangesAnswer),
-        (status = 400, description = "`bad_query`: `since` is not a cursor, or `wait` is over 25.", body = ErrorBody),
+        (status = 400, description = "`bad_query`: `since` is not a cursor, `wait` is over 25, `only_synced` is not \
+            a boolean or `logs_from` not a year from 2000 to 2100.", body = ErrorBody),
         (status = 401, response = openapi::Unauthenticated),
         (status = 500, response = openapi::Internal),
     )
@@ -267,8 +275,17 @@ async fn changes(
     if wait > max {
         return Err(AppError::BadQuery(format!("wait is at most {max} seconds, not {wait}")));
     }
+    let (min, max_year) = (kheo_shared::ids::MIN_YEAR, kheo_shared::ids::MAX_YEAR);
+    if let Some(year) = p.logs_from.filter(|y| !(min..=max_year).contains(y)) {
+        return Err(AppError::BadQuery(format!("logs_from is a year from {min} to {max_year}, not {year}")));
+    }
+    let keep = (p.only_synced.is_some() || p.logs_from.is_some()).then(|| kheo_shared::protocol::Keep {
+        logs_from: p.logs_from,
+        only_synced: p.only_synced.unwrap_or(false),
+        release: Vec::new(),
+    });
     let org = state.accounts.org();
-    let answer = state.changes.wait(&org, &who, since, std::time::Duration::from_secs(wait)).await?;
+    let answer = state.changes.wait(&org, &who, keep.as_ref(), since, std::time::Duration::from_secs(wait)).await?;
     let body = ChangesAnswer { cursor: answer.cursor.to_string(), changed: answer.changed };
     // An answer is about this moment: no cache may keep it.
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())

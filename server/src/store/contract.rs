@@ -267,6 +267,31 @@ pub async fn versions_in_units_name_each_document_of_the_units_models_and_no_oth
     assert_eq!(store.versions_in_units(None).await.unwrap().len(), 6);
 }
 
+/// A device's synced documents: those it has a sync state with, stored,
+/// and no other device's.
+pub async fn versions_synced_by_name_the_devices_synced_documents_only<S: Store + Directory>(store: &S) {
+    let model = ModelId::new_random();
+    let docs = [DocId::Model(model), DocId::log(model, 2024).unwrap(), DocId::log(model, 2025).unwrap()];
+    let mut batch = WriteBatch::default();
+    batch.model_units.push((model, "QNA.TK.TT".into()));
+    for doc in docs {
+        let next = Version::NONE.next(P1);
+        batch.docs.push(DocWrite::Append { doc, chunk: b"c".to_vec(), base: Version::NONE, next });
+    }
+    batch.sync_states.push(("opened-two".into(), docs[2], b"s".to_vec()));
+    batch.sync_states.push(("opened-two".into(), docs[0], b"s".to_vec()));
+    batch.sync_states.push(("another".into(), docs[1], b"s".to_vec()));
+    // A state with a document the store does not hold names nothing.
+    batch.sync_states.push(("opened-two".into(), DocId::Model(ModelId::new_random()), b"s".to_vec()));
+    store.commit(&[batch]).await.unwrap();
+    let ids = |found: Vec<(DocId, Version)>| found.into_iter().map(|(id, _)| id).collect::<Vec<_>>();
+    let mut expected = vec![docs[0], docs[2]];
+    expected.sort_by_key(|id| id.to_string());
+    assert_eq!(ids(store.versions_synced_by("opened-two").await.unwrap()), expected);
+    assert_eq!(ids(store.versions_synced_by("another").await.unwrap()), [docs[1]]);
+    assert_eq!(store.versions_synced_by("never").await.unwrap(), []);
+}
+
 /// The rebuild's guard: rows read from a document are kept only while the
 /// document is still at the version they were read from.
 pub async fn rows_derived_from_a_document_are_kept_only_while_it_is_unchanged<S: Store + Directory + ReportStore>(
@@ -477,6 +502,7 @@ macro_rules! store_contract_tests {
             a_copy_catches_up_from_the_chunks_after_its_version,
             the_quarantine_is_capped_per_device_in_entries_and_bytes,
             versions_in_units_name_each_document_of_the_units_models_and_no_other,
+            versions_synced_by_name_the_devices_synced_documents_only,
             a_record_keeps_each_kinds_details_for_the_export,
             rows_derived_from_a_document_are_kept_only_while_it_is_unchanged,
             each_write_stores_its_heads_or_unknown_and_the_backfill_fills_them,

@@ -224,6 +224,11 @@ pub trait Store: Send + Sync + 'static {
     /// "anything new?" check compares (see [`crate::changes`]).
     async fn versions_in_units(&self, units: Option<&[String]>) -> Result<Vec<(DocId, Version)>, StoreError>;
 
+    /// The versions of the stored documents `device` has a sync state
+    /// with, in id order: what a device keeping only what it synced hears
+    /// of (see [`crate::changes`]).
+    async fn versions_synced_by(&self, device: &str) -> Result<Vec<(DocId, Version)>, StoreError>;
+
     /// For every stored document of the models in `units` (all when
     /// `None`), in id order: its stored heads and `device`'s sync state
     /// with it. What a quiet sync compares (see [`crate::sync::quiet`]).

@@ -380,6 +380,19 @@ impl Store for SqliteStore {
         rows.into_iter().map(VersionRow::parse).collect()
     }
 
+    async fn versions_synced_by(&self, device: &str) -> Result<Vec<(DocId, Version)>, StoreError> {
+        sqlx::query_as::<_, VersionRow>(
+            "SELECT d.id, d.version, d.writer FROM sync_states s JOIN documents d ON d.id = s.doc_id \
+             WHERE s.device = ? ORDER BY d.id",
+        )
+        .bind(device)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(VersionRow::parse)
+        .collect()
+    }
+
     async fn heads_in_units(&self, device: &str, units: Option<&[String]>) -> Result<Vec<ScopeDoc>, StoreError> {
         let rows = match units {
             None => {

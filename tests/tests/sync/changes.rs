@@ -14,10 +14,22 @@ use kheo_tests::TestServer;
 
 /// What one poll answered: (HTTP status, JSON body).
 async fn poll(url: &str, token: &str, since: Option<&str>, wait: u64) -> (u16, serde_json::Value) {
+    poll_keeping(url, token, since, wait, &[]).await
+}
+
+/// The same, naming the device's keep rule (`only_synced`, `logs_from`).
+async fn poll_keeping(
+    url: &str,
+    token: &str,
+    since: Option<&str>,
+    wait: u64,
+    keep: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let mut query = vec![("wait", wait.to_string())];
     if let Some(since) = since {
         query.push(("since", since.to_owned()));
     }
+    query.extend(keep.iter().map(|(k, v)| (*k, v.to_string())));
     let response = reqwest::Client::new()
         .get(format!("{url}/api/v1/changes"))
         .bearer_auth(token)
@@ -163,6 +175,66 @@ async fn bad_polls_get_a_clear_400_and_a_missing_token_401() {
     assert_eq!(response.status().as_u16(), 401);
     let (status, _) = poll(&url, &reader.token, None, 0).await;
     assert_eq!(status, 200);
+}
+
+/// A device keeping part of its scope, polling with its rule, hears of
+/// changes to what it would be offered, and of nothing else.
+#[tokio::test]
+async fn a_poll_with_a_keep_hears_only_of_what_the_device_is_offered() {
+    let mut server = TestServer::start().await;
+    let (opened, other) = (server.model().await, server.model().await);
+    let mut phone = server.device("keep-writer").await;
+    for model in [opened, other] {
+        phone.put_record(model, &testdata::meeting(RecordId::new_random(), "2025-03-01", 5));
+        phone.put_record(model, &testdata::meeting(RecordId::new_random(), "2023-03-01", 5));
+    }
+    while !phone.sync(&server.url).await.expect("sync").converged {}
+    let mut province = server.device_as("keep-province", Role::ProvinceStaff, "QNA").await;
+    province.replica.set_keep(Some(kheo_shared::protocol::Keep { only_synced: true, ..Default::default() }));
+    province.replica.fetch(kheo_shared::ids::DocId::log(opened, 2025).expect("log"));
+    while !province.sync(&server.url).await.expect("sync").converged {}
+    let commune = server.device_as("keep-commune", Role::CommuneStaff, kheo_tests::HOME_UNIT).await;
+    let url = server.url.clone();
+    let synced_only = [("only_synced", "true")];
+    let recent = [("logs_from", "2024")];
+    let now = async |token: &str, keep: &[(&str, &str)]| {
+        let (status, body) = poll_keeping(&url, token, None, 0, keep).await;
+        assert_eq!(status, 200, "{body}");
+        body["cursor"].as_str().expect("a cursor").to_owned()
+    };
+    let changed_since = async |token: &str, since: &str, keep: &[(&str, &str)]| {
+        let (status, body) = poll_keeping(&url, token, Some(since), 0, keep).await;
+        assert_eq!(status, 200, "{body}");
+        body["changed"].as_bool().expect("changed")
+    };
+
+    // A record in the model the province browser did not open.
+    let province_at = now(&province.token, &synced_only).await;
+    let province_everything = now(&province.token, &[]).await;
+    phone.put_record(other, &testdata::meeting(RecordId::new_random(), "2025-04-01", 6));
+    while !phone.sync(&server.url).await.expect("sync").converged {}
+    assert!(!changed_since(&province.token, &province_at, &synced_only).await, "an unopened model wakes no one");
+    assert!(changed_since(&province.token, &province_everything, &[]).await, "without the rule it would have");
+
+    // A record in a year the commune's rule does not keep.
+    let commune_at = now(&commune.token, &recent).await;
+    phone.put_record(opened, &testdata::meeting(RecordId::new_random(), "2023-04-01", 6));
+    while !phone.sync(&server.url).await.expect("sync").converged {}
+    assert!(!changed_since(&commune.token, &commune_at, &recent).await, "an old year the rule leaves out");
+    assert!(!changed_since(&province.token, &province_at, &synced_only).await, "nor a log it did not open");
+
+    // A record in the opened log, and in this year's: both hear of it.
+    phone.put_record(opened, &testdata::meeting(RecordId::new_random(), "2025-05-01", 7));
+    while !phone.sync(&server.url).await.expect("sync").converged {}
+    assert!(changed_since(&province.token, &province_at, &synced_only).await, "the opened log moved");
+    assert!(changed_since(&commune.token, &commune_at, &recent).await, "this year's log moved");
+
+    // A bad rule is a clear 400.
+    for keep in [[("only_synced", "maybe")], [("logs_from", "1999")], [("logs_from", "soon")]] {
+        let (status, body) = poll_keeping(&url, &province.token, None, 0, &keep).await;
+        assert_eq!(status, 400, "{keep:?}: {body}");
+        assert_eq!(body["error"], "bad_query", "{keep:?}: {body}");
+    }
 }
 
 #[tokio::test]
