@@ -5,6 +5,7 @@
 //! cargo xtask build-app && cargo bench -p kheo-tests --bench province
 //! cargo bench -p kheo-tests --bench province -- 0   # no records outside the home commune
 //! cargo bench -p kheo-tests --bench province -- province   # the province staff account only
+//! cargo bench -p kheo-tests --bench province -- poll       # the changes poll only, no browser
 //! ```
 //!
 //! For a commune staff account of the home commune and a province staff
@@ -16,6 +17,9 @@
 //! opening the busy model of 2,000 records this year (tap to its records
 //! on screen), online and then offline. A sync that fills the browser's
 //! storage is reported as such, with what it held when it stopped.
+//! Before the browsers: what one check of the "anything new?" poll costs
+//! the server for a province staff device, over its whole scope and over
+//! what it synced (`only_synced`, as the app asks).
 //!
 //! A benchmark, not a browser test: the seed alone takes longer than the
 //! browser suite may spend on one test. `tests/browser/province.rs` checks
@@ -46,7 +50,7 @@ fn main() {
         plan.other_records = n;
     }
     // `commune` or `province` measures that account only.
-    let only: Option<String> = std::env::args().skip(1).find(|a| ["commune", "province"].contains(&a.as_str()));
+    let only: Option<String> = std::env::args().skip(1).find(|a| ["commune", "province", "poll"].contains(&a.as_str()));
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     rt.block_on(run(plan, only));
 }
@@ -59,6 +63,10 @@ async fn run(plan: Plan, only: Option<String>) {
     )
     .await;
     println!("{}", seeded.describe());
+    poll_checks(&ts).await;
+    if only.as_deref() == Some("poll") {
+        return;
+    }
     let profiles = tempfile::tempdir().expect("profiles");
     let mut all = Vec::new();
     for (name, role, unit) in
@@ -78,6 +86,43 @@ async fn run(plan: Plan, only: Option<String>) {
     for (name, f) in &all {
         println!("{name:<15} {f}");
     }
+}
+
+/// One check of the changes poll (a cursor read from the store, answered
+/// at once) for a province staff device that has synced nothing: over the
+/// whole province, and with the `only_synced` the app sends. Alternated,
+/// median of 21.
+async fn poll_checks(ts: &TestServer) {
+    const RUNS: usize = 21;
+    let device = ts.device_as("poll-province", Role::ProvinceStaff, "QNA").await;
+    let http = reqwest::Client::new();
+    let check = async |query: &str| {
+        let started = Instant::now();
+        let answer = http
+            .get(format!("{}/api/v1/changes?wait=0{query}", ts.url))
+            .bearer_auth(&device.token)
+            .send()
+            .await
+            .expect("the poll");
+        assert!(answer.status().is_success(), "poll refused: {}", answer.status());
+        answer.bytes().await.expect("its answer");
+        started.elapsed().as_secs_f64() * 1e3
+    };
+    let (mut whole, mut synced) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        whole.push(check("").await);
+        synced.push(check("&only_synced=true").await);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (whole, synced) = (median(&mut whole), median(&mut synced));
+    println!(
+        "changes poll, one check for a province staff device: whole scope {whole:.1} ms, \
+         only what it synced {synced:.1} ms ({:.3}x)",
+        synced / whole
+    );
 }
 
 /// What one account's browser downloaded, kept and took.
