@@ -24,6 +24,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::{FutureExt, StreamExt};
 use gloo_timers::future::sleep;
 use kheo_shared::ids::DocId;
+use kheo_shared::protocol::PACKED_VERSION;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -242,6 +243,19 @@ async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
                 device::with(|d| {
                     d.replica.abort_session();
                     store::forget_quiet_cursor(&mut d.replica);
+                });
+                wake();
+                return Ok(());
+            }
+            // The server could not take packed changes (one older than version 2, or a pack
+            // it rebuilt otherwise): the same changes go again as Automerge wrote them.
+            Err(ApiError::Refused { body, .. })
+                if request.v == PACKED_VERSION
+                    && matches!(body.error.as_str(), "bad_packed" | "unsupported_version") =>
+            {
+                device::with(|d| {
+                    d.replica.abort_session();
+                    d.replica.stop_packing();
                 });
                 wake();
                 return Ok(());

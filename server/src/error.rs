@@ -19,7 +19,7 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("{0}")]
     MalformedBody(String),
-    #[error("protocol version {0} is not supported; this server speaks version 1")]
+    #[error("protocol version {0} is not supported; this server speaks versions 1 and 2")]
     UnsupportedVersion(u32),
     #[error("{0}")]
     BadDocumentId(String),
@@ -29,6 +29,9 @@ pub enum AppError {
     BadSyncMessage { doc: String, reason: String },
     #[error("{doc}: a change was refused: {reason}")]
     BadChange { doc: String, reason: String },
+    /// The device sends the changes as they are instead.
+    #[error("{doc}: {reason}; send the changes unpacked")]
+    BadPacked { doc: String, reason: String },
     #[error("{0}")]
     OverBudget(String),
     #[error("{doc}: {error}")]
@@ -114,6 +117,7 @@ impl AppError {
             | DuplicateDocument(_)
             | BadSyncMessage { .. }
             | BadChange { .. }
+            | BadPacked { .. }
             | BadRequest(_)
             | BadQuery(_)
             | BadPath(_) => StatusCode::BAD_REQUEST,
@@ -146,6 +150,7 @@ impl AppError {
             DuplicateDocument(_) => "duplicate_document",
             BadSyncMessage { .. } => "bad_sync_message",
             BadChange { .. } => "bad_change",
+            BadPacked { .. } => "bad_packed",
             OverBudget(_) => "over_budget",
             SchemaViolation { .. } => "schema_violation",
             BodyTooLarge(_) => "body_too_large",
@@ -174,7 +179,9 @@ impl AppError {
     pub fn body(&self) -> ErrorBody {
         let (doc, path, rule) = match self {
             AppError::SchemaViolation { doc, error } => (Some(doc.clone()), Some(error.path.clone()), None),
-            AppError::BadSyncMessage { doc, .. } | AppError::BadChange { doc, .. } => (Some(doc.clone()), None, None),
+            AppError::BadSyncMessage { doc, .. }
+            | AppError::BadChange { doc, .. }
+            | AppError::BadPacked { doc, .. } => (Some(doc.clone()), None, None),
             AppError::Forbidden { rule, doc, .. } => (doc.clone(), None, Some((*rule).to_owned())),
             _ => (None, None, None),
         };

@@ -38,7 +38,7 @@ use automerge::{ActorId, AutoCommit, transaction::CommitOptions};
 
 use crate::ids::DocId;
 use crate::protocol::{
-    DocMessage, Keep, MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_OPS_PER_REQUEST, MAX_RELEASE,
+    DocMessage, Keep, MAX_CHANGES_PER_REQUEST, MAX_DOCS_PER_REQUEST, MAX_OPS_PER_REQUEST, MAX_RELEASE, PACKED_VERSION,
     PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
 use crate::scalars::Timestamp;
@@ -91,6 +91,9 @@ pub struct Replica {
     /// Documents whose stored bytes failed to load late: the caller sets
     /// their storage entries aside before writing them again.
     damaged: std::collections::BTreeSet<DocId>,
+    /// Whether requests may carry packed changes (version 2): off once a
+    /// server refused them ([`Replica::stop_packing`]).
+    packing: bool,
 }
 
 /// The server refused a document's changes. They stay on the device, shown
@@ -127,7 +130,15 @@ impl Replica {
             release_sent: Vec::new(),
             unloaded: BTreeMap::new(),
             damaged: Default::default(),
+            packing: true,
         }
+    }
+
+    /// Sends changes as Automerge writes them from now on: the server
+    /// speaks version 1 only, or could not rebuild a pack (`bad_packed`).
+    /// The session in flight is to be aborted and started again.
+    pub fn stop_packing(&mut self) {
+        self.packing = false;
     }
 
     /// Sets what this device keeps of its scope (its `release` list is
@@ -337,8 +348,8 @@ impl Replica {
             let generated = doc.sync().generate_sync_message(state);
             match generated {
                 Some(msg) => {
-                    let msg = push_first(doc, state, msg);
-                    docs.push(DocMessage::new(*id, budget.fit(msg, state).encode()));
+                    let msg = budget.fit(push_first(doc, state, msg), state);
+                    docs.push(if self.packing { packed(*id, msg) } else { DocMessage::new(*id, msg.encode()) });
                     self.engaged.insert(*id);
                 }
                 None if full => held.push(id.to_string()),
@@ -350,7 +361,8 @@ impl Replica {
             keep.release = self.release_sent.iter().map(DocId::to_string).collect();
             keep
         });
-        SyncRequest { v: PROTOCOL_VERSION, docs, full, held, quiet, keep }
+        let v = if docs.iter().any(|d| d.packed.is_some()) { PACKED_VERSION } else { PROTOCOL_VERSION };
+        SyncRequest { v, docs, full, held, quiet, keep }
     }
 
     /// Applies the server's answer. Documents the server names as missing
@@ -561,6 +573,21 @@ fn push_first(doc: &mut AutoCommit, state: &mut sync::State, mut msg: sync::Mess
     }
     msg.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
     msg
+}
+
+/// A document's message with its changes packed when they are all this
+/// device's and pack exactly; as it is otherwise.
+fn packed(id: DocId, mut msg: sync::Message) -> DocMessage {
+    let changes: Option<Vec<automerge::Change>> =
+        msg.changes.iter().map(|raw| automerge::Change::from_bytes(raw.to_vec()).ok()).collect();
+    let pack = changes.filter(|c| !c.is_empty()).and_then(|c| crate::packed::pack(&c));
+    match pack {
+        Some(pack) => {
+            msg.changes = sync::ChunkList::empty();
+            DocMessage { packed: Some(serde_bytes::ByteBuf::from(pack)), ..DocMessage::new(id, msg.encode()) }
+        }
+        None => DocMessage::new(id, msg.encode()),
+    }
 }
 
 /// Whether a document has something of this device's own that the server

@@ -23,6 +23,7 @@ pub mod codes;
 pub mod evidence;
 pub mod ids;
 pub mod model;
+pub mod packed;
 pub mod protocol;
 pub mod record;
 pub mod report;

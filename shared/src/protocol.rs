@@ -15,6 +15,9 @@ use serde_bytes::ByteBuf;
 use crate::ids::DocId;
 
 pub const PROTOCOL_VERSION: u32 = 1;
+/// The version of a request whose messages may carry [`DocMessage::packed`]
+/// changes. Everything else is as in version 1, which servers still take.
+pub const PACKED_VERSION: u32 = 2;
 pub const SYNC_PATH: &str = "/api/v1/sync";
 pub const CONTENT_TYPE: &str = "application/cbor";
 
@@ -181,11 +184,16 @@ pub struct DocMessage {
     pub id: String,
     /// An encoded `automerge::sync::Message`.
     pub msg: ByteBuf,
+    /// Version 2, device to server: more changes of the message, packed
+    /// ([`crate::packed`]); the server rebuilds them and reads them as if
+    /// they were in `msg`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packed: Option<ByteBuf>,
 }
 
 impl DocMessage {
     pub fn new(id: DocId, msg: Vec<u8>) -> Self {
-        DocMessage { id: id.to_string(), msg: ByteBuf::from(msg) }
+        DocMessage { id: id.to_string(), msg: ByteBuf::from(msg), packed: None }
     }
 
     pub fn doc_id(&self) -> Result<DocId, crate::ids::IdError> {

@@ -44,7 +44,9 @@ pub enum Refusal {
     Change(ReadError),
 }
 
-pub fn read_message(bytes: &[u8], limits: &Limits) -> Result<GatedMessage, Refusal> {
+/// Reads a message, with `more` changes (rebuilt from a pack) as if they
+/// followed its own.
+pub fn read_message(bytes: &[u8], more: &[Vec<u8>], limits: &Limits) -> Result<GatedMessage, Refusal> {
     let mut r = Reader::new(bytes);
     let framing = Refusal::Message;
     let kind = r.byte().map_err(framing)?;
@@ -77,6 +79,15 @@ pub fn read_message(bytes: &[u8], limits: &Limits) -> Result<GatedMessage, Refus
         if changes.len() > limits.max_changes_per_request {
             return Err(framing(ReadError {
                 at,
+                what: format!("more than {} changes", limits.max_changes_per_request),
+            }));
+        }
+    }
+    for chunk in more {
+        changes.extend(read_chunks(chunk, limits).map_err(Refusal::Change)?);
+        if changes.len() > limits.max_changes_per_request {
+            return Err(framing(ReadError {
+                at: r.position(),
                 what: format!("more than {} changes", limits.max_changes_per_request),
             }));
         }

@@ -68,7 +68,24 @@ impl Gate {
 
     /// Checks one message and charges it to the request's budget.
     pub fn message(&mut self, bytes: &[u8]) -> Result<GatedMessage, GateError> {
-        let gated = message::read_message(bytes, &self.limits).map_err(|r| match r {
+        self.message_with(bytes, &[])
+    }
+
+    /// What is left of the request's budget for a pack to rebuild: no more
+    /// changes or operations than the gate would then take.
+    pub fn pack_budget(&self) -> kheo_shared::packed::Budget {
+        let l = &self.limits;
+        kheo_shared::packed::Budget {
+            changes: l.max_changes_per_request.saturating_sub(self.changes),
+            ops: 2 * l.max_ops_per_request.saturating_sub(self.ops),
+            deps_per_change: l.max_deps,
+            other_actors: l.max_other_actors,
+        }
+    }
+
+    /// [`Gate::message`] with changes rebuilt from the message's pack.
+    pub fn message_with(&mut self, bytes: &[u8], more: &[Vec<u8>]) -> Result<GatedMessage, GateError> {
+        let gated = message::read_message(bytes, more, &self.limits).map_err(|r| match r {
             Refusal::Message(e) => GateError::Message(e),
             Refusal::Change(e) => GateError::Change(e),
         })?;

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use kheo_shared::ids::DocId;
-use kheo_shared::protocol::{DocMessage, Keep, MAX_DOCS_PER_REQUEST, MAX_HELD, PROTOCOL_VERSION, SyncRequest};
+use kheo_shared::protocol::{
+    DocMessage, Keep, MAX_DOCS_PER_REQUEST, MAX_HELD, PACKED_VERSION, PROTOCOL_VERSION, SyncRequest,
+};
 
 use crate::error::AppError;
 use crate::gate::{Gate, GateError, GatedMessage};
@@ -30,8 +32,11 @@ pub struct Decoded {
 /// Checks the version and the counts, and gates every message with one
 /// budget for the request.
 pub fn decode(request: SyncRequest) -> Result<Decoded, AppError> {
-    if request.v != PROTOCOL_VERSION {
+    if request.v != PROTOCOL_VERSION && request.v != PACKED_VERSION {
         return Err(AppError::UnsupportedVersion(request.v));
+    }
+    if request.v == PROTOCOL_VERSION && request.docs.iter().any(|d| d.packed.is_some()) {
+        return Err(AppError::MalformedBody(format!("packed changes need protocol version {PACKED_VERSION}")));
     }
     if request.docs.len() > MAX_DOCS_PER_REQUEST {
         return Err(AppError::TooManyDocuments(format!(
@@ -72,7 +77,14 @@ fn decode_messages(docs: Vec<DocMessage>, gate: &mut Gate) -> Result<BTreeMap<Do
     let mut messages = BTreeMap::new();
     for m in docs {
         let id = m.doc_id().map_err(|e| AppError::BadDocumentId(e.to_string()))?;
-        let gated = gate.message(&m.msg).map_err(|e| match e {
+        // A pack is rebuilt into the changes it stands for, within what is
+        // left of the request's budget, and they pass the gate as any others.
+        let rebuilt = match &m.packed {
+            Some(pack) => kheo_shared::packed::unpack(pack, &gate.pack_budget())
+                .map_err(|e| AppError::BadPacked { doc: m.id.clone(), reason: e.to_string() })?,
+            None => Vec::new(),
+        };
+        let gated = gate.message_with(&m.msg, &rebuilt).map_err(|e| match e {
             GateError::Message(e) => AppError::BadSyncMessage { doc: m.id.clone(), reason: e.to_string() },
             GateError::Change(e) => AppError::BadChange { doc: m.id.clone(), reason: e.to_string() },
             GateError::OverBudget(message) => AppError::OverBudget(message),

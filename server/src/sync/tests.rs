@@ -529,6 +529,83 @@ fn a_reconnect_with_new_records_takes_one_round_trip() {
 }
 
 #[test]
+fn a_reconnect_sends_its_records_packed_and_the_server_holds_the_very_changes() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut phone, log) = phone_with_log(&mut server, &mut now);
+    for i in 0..20 {
+        phone.add_record(log, now, &testdata::any_record(RecordId::new_random(), "2025-06-01", i));
+    }
+    phone.replica.start_session();
+    let request = phone.replica.request(true);
+    assert_eq!(request.v, kheo_shared::protocol::PACKED_VERSION);
+    let m = &request.docs[0];
+    assert!(m.packed.is_some(), "the 20 changes go packed");
+    assert!(automerge::sync::Message::decode(&m.msg).expect("a message").changes.is_empty());
+    let response = server.handle(&phone.who, now, request).expect("accepted");
+    phone.replica.receive(response).expect("applies");
+    assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log), "the same change hashes, stored");
+    assert_eq!(records_of(&server.hots[&log].doc, &log).len(), 21);
+}
+
+#[test]
+fn a_phone_speaking_version_1_still_syncs() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut phone, log) = phone_with_log(&mut server, &mut now);
+    phone.replica.stop_packing();
+    for i in 0..5 {
+        phone.add_record(log, now, &testdata::any_record(RecordId::new_random(), "2025-06-01", i));
+    }
+    phone.replica.start_session();
+    let request = phone.replica.request(true);
+    assert_eq!(request.v, PROTOCOL_VERSION);
+    assert!(request.docs.iter().all(|m| m.packed.is_none()));
+    let response = server.handle(&phone.who, now, request).expect("accepted");
+    phone.replica.receive(response).expect("applies");
+    phone.sync(&mut server, &mut now).expect("the session ends");
+    assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log));
+    assert_eq!(records_of(&server.hots[&log].doc, &log).len(), 6);
+}
+
+#[test]
+fn a_pack_that_does_not_rebuild_is_refused_and_changes_nothing() {
+    let mut server = Sim::new();
+    let mut now = Timestamp(1_750_000_000_000);
+    let (mut phone, log) = phone_with_log(&mut server, &mut now);
+    for i in 0..3 {
+        phone.add_record(log, now, &testdata::any_record(RecordId::new_random(), "2025-06-01", i));
+    }
+    let mut refusals = 0;
+    for at in [0.2, 0.5, 0.8, 0.99] {
+        phone.replica.start_session();
+        let mut request = phone.replica.request(true);
+        let pack = request.docs[0].packed.as_mut().expect("packed");
+        let i = (pack.len() as f64 * at) as usize;
+        pack[i] ^= 0x10;
+        let before = server.fingerprint();
+        match server.handle(&phone.who, now, request) {
+            Err(AppError::BadPacked { .. }) => refusals += 1,
+            other => panic!("a damaged pack at {i} was not refused: {other:?}"),
+        }
+        assert!(server.fingerprint() == before, "the refusal changed the server");
+        phone.replica.abort_session();
+    }
+    assert_eq!(refusals, 4);
+    // A version-1 request may not carry a pack at all.
+    phone.replica.start_session();
+    let mut request = phone.replica.request(true);
+    request.v = PROTOCOL_VERSION;
+    assert!(matches!(server.handle(&phone.who, now, request), Err(AppError::MalformedBody(_))));
+    phone.replica.abort_session();
+    // The app's answer to `bad_packed`: the same changes, unpacked.
+    phone.replica.stop_packing();
+    phone.sync(&mut server, &mut now).expect("accepted unpacked");
+    assert_eq!(server.reloaded_heads(&log), phone.replica.heads(&log));
+    assert_eq!(records_of(&server.hots[&log].doc, &log).len(), 4);
+}
+
+#[test]
 fn a_backlog_larger_than_one_request_goes_over_several_within_the_budget() {
     let mut server = Sim::new();
     let mut now = Timestamp(1_750_000_000_000);
@@ -545,7 +622,10 @@ fn a_backlog_larger_than_one_request_goes_over_several_within_the_budget() {
             break;
         }
         for m in &request.docs {
-            let changes = automerge::sync::Message::decode(&m.msg).expect("a message").changes.len();
+            let packed = m.packed.as_ref().map_or(0, |p| {
+                kheo_shared::packed::unpack(p, &kheo_shared::packed::Budget::default()).expect("a pack").len()
+            });
+            let changes = automerge::sync::Message::decode(&m.msg).expect("a message").changes.len() + packed;
             assert!(changes <= kheo_shared::protocol::MAX_CHANGES_PER_REQUEST, "{changes} changes in one request");
         }
         rounds += 1;
