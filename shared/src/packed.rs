@@ -11,7 +11,7 @@
 //! A pack keeps only what varies:
 //!
 //! * each distinct sequence of operations (its **shape**: actions, objects,
-//!   the schema's keys by their index in [`KNOWN_KEYS`], predecessors)
+//!   the schema's keys by their index in [`DICTIONARY`], predecessors)
 //!   once, which every change of that form names;
 //! * per change, the gaps in its sequence number and first op counter
 //!   (zero when the changes follow one another), its time as a difference,
@@ -59,6 +59,8 @@ use automerge::legacy::{ElementId, Key, ObjectId, Op, OpId, OpType, SortedVec};
 use automerge::{ActorId, Change, ChangeHash, ExpandedChange, ObjType, ScalarValue};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
+
+use shape::{Action, KeyShape, OpRef, OpShape, Shape};
 
 /// Largest op counter, sequence number or start op a pack may name: far
 /// above any real document, far below where Automerge's arithmetic on
@@ -118,7 +120,7 @@ pub fn unpack(bytes: &[u8], budget: &Budget) -> Result<Vec<Vec<u8>>, PackError> 
     let malformed = |what: &str| PackError::Malformed(what.to_owned());
     let over = |what: String| PackError::OverBudget(what);
     check_actor(&wire.actor)?;
-    if wire.known as usize > KNOWN_KEYS.len() {
+    if wire.known as usize > DICTIONARY.len() {
         return Err(malformed("packed with a newer key dictionary; send the changes as they are"));
     }
     if wire.others.len() > budget.other_actors {
@@ -133,7 +135,7 @@ pub fn unpack(bytes: &[u8], budget: &Budget) -> Result<Vec<Vec<u8>>, PackError> 
     let mut weight = 0u64;
     for c in &wire.changes {
         let shape = wire.shapes.get(c.shape as usize).ok_or_else(|| malformed("a change names no shape"))?;
-        weight += shape.iter().map(|o| 1 + o.pred.len() as u64).sum::<u64>();
+        weight += shape.0.iter().map(|o| 1 + o.pred.len() as u64).sum::<u64>();
         if weight > budget.ops {
             return Err(over(format!("more than {} operations", budget.ops)));
         }
@@ -156,7 +158,7 @@ pub fn unpack(bytes: &[u8], budget: &Budget) -> Result<Vec<Vec<u8>>, PackError> 
         let shape = &wire.shapes[c.shape as usize];
         seq = seq.saturating_add(c.seq_gap).saturating_add(1);
         let start = i128::from(next_op) + i128::from(c.op_gap);
-        let ops = shape.len() as u64;
+        let ops = shape.0.len() as u64;
         if seq > MAX_COUNTER || start < 1 || start + i128::from(ops) > i128::from(MAX_COUNTER) {
             return Err(malformed("a sequence number or op counter out of range"));
         }
@@ -179,7 +181,7 @@ pub fn unpack(bytes: &[u8], budget: &Budget) -> Result<Vec<Vec<u8>>, PackError> 
                 }
             });
         }
-        let operations = Rebuild { actors: &actors, start_op, values: &c.values }.ops(shape)?;
+        let operations = Rebuild { actors: &actors, start_op, values: &c.values }.ops(&shape.0)?;
         let change = Change::from(ExpandedChange {
             operations,
             actor_id: actors.own.clone(),
@@ -203,85 +205,44 @@ pub fn unpack(bytes: &[u8], budget: &Budget) -> Result<Vec<Vec<u8>>, PackError> 
     Ok(out)
 }
 
-/// The map keys the schema writes, so that a shape names them by index.
-/// Append only: an index is on the wire, and a reader refuses a pack that
-/// counts more keys than it knows.
-pub const KNOWN_KEYS: &[&str] = &[
-    // Document headers.
-    "schema",
-    "type",
-    "model",
-    "year",
-    // A record.
-    "id",
-    "kind",
-    "occurred_on",
-    "author",
-    "device",
-    "created_at",
-    "updated_at",
-    "deleted",
-    "note",
-    "review",
-    "state",
-    "reviewer",
-    "reviewed_at",
-    "comment",
-    // Its activity.
-    "patrol",
-    "start",
-    "end",
-    "members_present",
-    "area",
-    "incidents",
-    "category",
+/// The map keys and codes the schema writes, so that a shape names them by
+/// index. A record's keys come in the order autosurgeon writes them, so
+/// that most are "the entry after the previous op's" (see `shape.rs`).
+/// Append only once released: an index is on the wire, and a reader
+/// refuses a pack that counts more entries than it knows.
+#[rustfmt::skip]
+pub const DICTIONARY: &[&str] = &[
+    // A record, in write order.
+    "id", "kind", "occurred_on", "author", "device", "created_at", "updated_at", "deleted", "note", "review",
+    "state", "reviewer", "reviewed_at", "comment",
+    "patrol", "start", "end", "members_present", "area", "incidents", "location",
+    "household_support", "giver", "receiver", "support_type", "amount_vnd", "workdays", "quantity", "unit",
     "description",
-    "outcome",
-    "location",
-    "latitude",
-    "longitude",
-    "accuracy_m",
-    "taken_at",
-    "household_support",
-    "giver",
-    "receiver",
-    "support_type",
-    "amount_vnd",
-    "workdays",
-    "quantity",
-    "unit",
-    "production",
-    "product",
-    "revenue_vnd",
-    "meeting",
-    "topic",
-    "attendees",
-    // Its photos.
-    "media_type",
-    "sha256",
-    "bytes",
-    "width",
-    "height",
-    "caption",
+    "production", "product", "revenue_vnd",
+    "meeting", "topic", "attendees",
+    // An incident (its `id`, `description` and `location` above).
+    "category", "outcome",
+    // A location (its `taken_at` below).
+    "latitude", "longitude", "accuracy_m",
+    // A photo (its `deleted` above).
+    "media_type", "sha256", "bytes", "width", "height", "taken_at", "caption",
+    // Document headers.
+    "schema", "type", "model", "year", "activity_log",
     // A model's profile.
-    "name",
-    "field",
-    "lead_organisation",
-    "started_on",
-    "status",
-    "status_years",
-    "building",
-    "recognised",
-    "typical",
-    "replicating",
-    "stopped",
-    "replicated_from",
-    "members",
-    "households",
+    "name", "field", "lead_organisation", "started_on", "status", "status_years", "building", "recognised",
+    "typical", "replicating", "stopped", "replicated_from", "members", "households",
+    // Codes (`codes.rs`) not named above.
+    "new", "approved", "returned",
+    "money", "materials", "house_repair", "house_building", "technique_transfer", "livestock_or_seed", "other",
+    "theft", "illegal_sand_mining", "environmental_pollution", "gambling", "public_disorder", "traffic",
+    "handled_by_team", "handed_to_police", "supported_police",
+    "economic_development", "culture_society", "social_welfare", "security_order", "new_rural_construction",
+    "poverty_reduction", "site_clearance", "temporary_housing", "administrative_reform", "digital_transformation",
+    "government_mass_mobilization", "political_system",
 ];
 
 fn known(key: &str) -> Option<u32> {
-    KNOWN_KEYS.iter().position(|k| *k == key).and_then(|i| u32::try_from(i).ok())
+    DICTIONARY.iter().position(|k| *k == key).and_then(|i| u32::try_from(i).ok())
 }
 
 fn check_actor(bytes: &[u8]) -> Result<(), PackError> {
@@ -301,10 +262,10 @@ struct Wire {
     others: Vec<ByteBuf>,
     /// Dependencies outside the pack.
     hashes: Vec<[u8; 32]>,
-    /// How many of [`KNOWN_KEYS`] the packer knew: an older reader knows
+    /// How many of [`DICTIONARY`] the packer knew: an older reader knows
     /// fewer and refuses the pack rather than misread it.
     known: u32,
-    shapes: Vec<Vec<OpShape>>,
+    shapes: Vec<Shape>,
     changes: Vec<WireChange>,
     /// The hashes of the changes no later change of the pack depends on.
     tips: Vec<[u8; 32]>,
@@ -332,61 +293,6 @@ enum Dep {
     Outside(u32),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-struct OpShape {
-    action: Action,
-    obj: Option<OpRef>,
-    key: KeyShape,
-    insert: bool,
-    pred: Vec<OpRef>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-enum OpRef {
-    /// An earlier operation of the same change, by its index there.
-    Local(u32),
-    /// An operation of the pack's actor outside the change.
-    Own(u64),
-    /// An index into [`Wire::others`] and a counter.
-    Other(u32, u64),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-enum KeyShape {
-    /// An index into [`KNOWN_KEYS`].
-    Known(u32),
-    /// Any other map key (a record's id at the root, a photo's key), in
-    /// the values as text.
-    Text,
-    /// Such a key that is a UUID, in the values as its 16 bytes.
-    Uuid,
-    Head,
-    After(OpRef),
-}
-
-/// What an operation does, and the form its value takes in the values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-enum Action {
-    MakeMap,
-    MakeList,
-    MakeText,
-    MakeTable,
-    Delete,
-    Increment,
-    Null,
-    Bool,
-    Text,
-    Uuid,
-    /// The text of the variable key of this change's op at that index.
-    KeyCopy(u32),
-    Bytes,
-    Int,
-    Uint,
-    F64,
-    Counter,
-    Timestamp,
-}
-
 struct Actors {
     own: ActorId,
     others: Vec<ActorId>,
@@ -396,8 +302,8 @@ struct Actors {
 struct Packer {
     others: Vec<ActorId>,
     hashes: Vec<[u8; 32]>,
-    shapes: Vec<Vec<OpShape>>,
-    shape_index: HashMap<Vec<OpShape>, u32>,
+    shapes: Vec<Shape>,
+    shape_index: HashMap<Shape, u32>,
 }
 
 impl Packer {
@@ -449,6 +355,7 @@ impl Packer {
                 let pred = op.pred.iter().map(|p| self.op_ref(p, &actor, start_op, at)).collect::<Option<Vec<_>>>()?;
                 shape.push(OpShape { action, obj, key, insert: op.insert, pred });
             }
+            let shape = Shape(shape);
             let shape = match self.shape_index.get(&shape) {
                 Some(&s) => s,
                 None => {
@@ -478,7 +385,7 @@ impl Packer {
             actor: ByteBuf::from(actor.to_bytes().to_vec()),
             others: self.others.iter().map(|a| ByteBuf::from(a.to_bytes().to_vec())).collect(),
             hashes: self.hashes,
-            known: KNOWN_KEYS.len() as u32,
+            known: DICTIONARY.len() as u32,
             shapes: self.shapes,
             changes: wire_changes,
             tips,
@@ -541,6 +448,8 @@ fn put_action(values: &mut Vec<u8>, action: &OpType, variable_keys: &[Option<&st
             ScalarValue::Str(s) => {
                 if let Some(at) = variable_keys.iter().position(|k| *k == Some(s.as_str())) {
                     Action::KeyCopy(u32::try_from(at).ok()?)
+                } else if let Some(i) = known(s) {
+                    Action::Known(i)
                 } else if let Some(bytes) = as_uuid(s) {
                     put(values, &bytes).map(|()| Action::Uuid)?
                 } else {
@@ -577,7 +486,7 @@ impl<'a> Rebuild<'a> {
             };
             let (key, variable_key) = match s.key {
                 KeyShape::Known(k) => {
-                    let k = KNOWN_KEYS.get(k as usize).ok_or_else(|| malformed("a key index out of range"))?;
+                    let k = DICTIONARY.get(k as usize).ok_or_else(|| malformed("a key index out of range"))?;
                     (Key::Map((*k).into()), None)
                 }
                 KeyShape::Text => {
@@ -632,6 +541,10 @@ impl<'a> Rebuild<'a> {
                 let key = variable_keys.get(i as usize).and_then(Option::as_ref);
                 OpType::Put(ScalarValue::Str(key.ok_or_else(|| malformed("a copy of no key"))?.as_ref().into()))
             }
+            Action::Known(i) => {
+                let text = DICTIONARY.get(i as usize).ok_or_else(|| malformed("a text index out of range"))?;
+                OpType::Put(ScalarValue::Str((*text).into()))
+            }
             Action::Bytes => OpType::Put(ScalarValue::Bytes(self.take::<&serde_bytes::Bytes>()?.to_vec())),
             Action::Int => OpType::Put(ScalarValue::Int(self.take()?)),
             Action::Uint => OpType::Put(ScalarValue::Uint(self.take()?)),
@@ -656,5 +569,6 @@ fn malformed(what: &str) -> PackError {
     PackError::Malformed(what.to_owned())
 }
 
+mod shape;
 #[cfg(test)]
 mod tests;

@@ -216,15 +216,15 @@ fn hostile_numbers_are_refused_before_anything_is_built() {
     assert!(matches!(refused(&wire, &Budget::default()), PackError::Malformed(_)));
 
     let mut wire = wire_of(&packed);
-    wire.shapes[0][0].obj = Some(OpRef::Local(0));
+    wire.shapes[0].0[0].obj = Some(OpRef::Local(0));
     assert!(matches!(refused(&wire, &Budget::default()), PackError::Malformed(_)));
 
     let mut wire = wire_of(&packed);
-    wire.shapes[0][1].pred = vec![OpRef::Own(u64::MAX)];
+    wire.shapes[0].0[1].pred = vec![OpRef::Own(u64::MAX)];
     assert!(matches!(refused(&wire, &Budget::default()), PackError::Malformed(_)));
 
     let mut wire = wire_of(&packed);
-    wire.shapes[0][1].pred = vec![OpRef::Other(3, 1)];
+    wire.shapes[0].0[1].pred = vec![OpRef::Other(3, 1)];
     assert!(matches!(refused(&wire, &Budget::default()), PackError::Malformed(_)));
 
     let mut wire = wire_of(&packed);
@@ -306,8 +306,17 @@ fn the_dictionary_names_every_key_the_schema_writes() {
     keys.extend(keys_below_root(&model));
     keys.extend(log.keys(ROOT).filter(|k| uuid::Uuid::try_parse(k).is_err()));
     keys.extend(model.keys(ROOT));
+    use crate::codes::*;
+    fn codes<C: Code>() -> impl Iterator<Item = String> {
+        C::ALL.iter().map(|c| c.code().to_owned())
+    }
+    keys.extend(codes::<Field>().chain(codes::<ModelStatus>()).chain(codes::<RecordKind>()));
+    keys.extend(codes::<IncidentCategory>().chain(codes::<IncidentOutcome>()).chain(codes::<SupportType>()));
+    keys.extend(codes::<ReviewState>());
+    keys.insert(schema::TYPE_LOG.into());
+    keys.insert(schema::TYPE_MODEL.into());
     let unknown: Vec<_> = keys.iter().filter(|k| !k.starts_with("photo:") && known(k).is_none()).collect();
-    assert!(unknown.is_empty(), "keys the schema writes that KNOWN_KEYS lacks: {unknown:?}");
-    let distinct: BTreeSet<_> = KNOWN_KEYS.iter().collect();
-    assert_eq!(distinct.len(), KNOWN_KEYS.len(), "each key once");
+    assert!(unknown.is_empty(), "keys and codes the schema writes that DICTIONARY lacks: {unknown:?}");
+    let distinct: BTreeSet<_> = DICTIONARY.iter().collect();
+    assert_eq!(distinct.len(), DICTIONARY.len(), "each entry once");
 }
