@@ -240,3 +240,45 @@ async fn a_held_list_of_millions_is_refused_while_it_is_decoded() {
     assert!(err.message.contains("200000"), "{}", err.message);
     loads_on_a_new_device(&server, &log, 3).await;
 }
+
+/// A version-2 request carrying `pack` for `log`, its message naming `heads`.
+fn packed_request(v: u32, log: DocId, heads: Vec<ChangeHash>, pack: Vec<u8>) -> Vec<u8> {
+    let doc =
+        DocMessage { packed: Some(serde_bytes::ByteBuf::from(pack)), ..DocMessage::new(log, message(heads, vec![])) };
+    protocol::encode(&SyncRequest { v, docs: vec![doc], full: false, held: Vec::new(), quiet: None, keep: None })
+}
+
+#[tokio::test]
+async fn a_pack_is_refused_unless_it_is_exactly_changes_the_server_would_take() {
+    use kheo_shared::packed::pack;
+    let (server, mut phone, log) = server_with_log().await;
+    let heads = phone.replica.heads(&log);
+    let change = next_change(&mut phone, &heads, log);
+    let packed = pack(std::slice::from_ref(&change)).expect("a record packs");
+    // One bit off anywhere, and the rebuilt change is not the phone's.
+    for at in [packed.len() / 4, packed.len() / 2, packed.len() - 1] {
+        let mut damaged = packed.clone();
+        damaged[at] ^= 0x04;
+        let body = packed_request(protocol::PACKED_VERSION, log, vec![change.hash()], damaged);
+        refused(&server, &phone, body, 400, "bad_packed").await;
+    }
+    // A version-1 request has no packs.
+    let body = packed_request(protocol::PROTOCOL_VERSION, log, vec![change.hash()], packed.clone());
+    refused(&server, &phone, body, 400, "malformed_body").await;
+    // A pack is only an encoding: a change that would break the document is
+    // refused packed as it is unpacked.
+    let mut expanded: ExpandedChange = change.decode();
+    let op = expanded.operations.iter_mut().find(|op| !op.insert).expect("an op that is not an insert");
+    op.pred = vec![automerge::legacy::OpId(9_999, ActorId::random())].into();
+    expanded.hash = None;
+    let forged = Change::from(expanded);
+    let forged_pack = pack(std::slice::from_ref(&forged)).expect("any change of one actor packs");
+    let body = packed_request(protocol::PACKED_VERSION, log, vec![forged.hash()], forged_pack);
+    refused(&server, &phone, body, 400, "bad_change").await;
+    loads_on_a_new_device(&server, &log, 3).await;
+    // The honest pack lands: the same change, under its own hash.
+    let body = packed_request(protocol::PACKED_VERSION, log, vec![change.hash()], packed);
+    let response = post_raw(&reqwest::Client::new(), &server.url, &phone.token, body).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    loads_on_a_new_device(&server, &log, 4).await;
+}
