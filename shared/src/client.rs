@@ -24,7 +24,11 @@
 //!
 //! A device that synced before sends its new changes in the first request
 //! of a session (after the heads it shares with the server), so a
-//! reconnect that pushes and receives takes one round trip.
+//! reconnect that pushes and receives takes one round trip. Those changes
+//! go packed ([`crate::packed`], protocol version 2) when they are all the
+//! device's own and rebuild exactly; a server that cannot take packs
+//! answers `bad_packed` or `unsupported_version`, and after
+//! [`Replica::stop_packing`] they go as Automerge wrote them.
 //!
 //! A session's transient state (what was sent, what is in flight) lives in
 //! memory only. When a request fails or is cut off, [`Replica::abort_session`]
