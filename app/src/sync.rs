@@ -216,8 +216,10 @@ async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
     // Whether every answer of this session reached storage: only then may
     // the session's cursor say the phone holds all the server sent.
     let mut all_saved = true;
-    for round in 0..MAX_ROUNDS {
+    let mut round = 0;
+    while round < MAX_ROUNDS {
         let first = round == 0;
+        round += 1;
         let Some(request) = device::with(|d| {
             if first {
                 d.replica.start_session();
@@ -257,8 +259,9 @@ async fn rounds(ui: Ui, token: &str) -> Result<(), SyncProblem> {
                     d.replica.abort_session();
                     d.replica.stop_packing();
                 });
-                wake();
-                return Ok(());
+                // The session starts over, unpacked: this arm cannot come twice.
+                round = 0;
+                continue;
             }
             // A change the server cannot take (`bad_change`) sits out like a rule's refusal:
             // retried unchanged it would be refused forever.
