@@ -18,8 +18,9 @@
 //!   its dependencies as "the change n before this one" or an index into
 //!   the pack's few outside hashes, and its **values**: the keys the
 //!   schema does not name (a record's id at the root, a photo's key) and
-//!   the operations' values, postcard-encoded in op order. A text that is a UUID goes as
-//!   its 16 bytes; a value equal to an earlier key of the change names it.
+//!   the operations' values, postcard-encoded in op order. A text that is
+//!   a UUID goes as its 16 bytes, a code of the dictionary as its index,
+//!   and a value equal to an earlier key of the change names that key.
 //!
 //! Nothing here is a second copy of Automerge's format: [`unpack`] fills an
 //! [`automerge::ExpandedChange`] and Automerge encodes it, and the result
