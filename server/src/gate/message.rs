@@ -70,11 +70,9 @@ pub fn read_message(bytes: &[u8], more: &[Vec<u8>], limits: &Limits) -> Result<G
     }
     let entries = r.count("changes", limits.max_changes_per_request).map_err(framing)?;
     let mut changes = Vec::new();
-    for _ in 0..entries {
-        let at = r.position();
-        let entry = r.prefixed("change", usize::MAX).map_err(framing)?;
-        let read =
-            read_chunks(entry, limits).map_err(|e| Refusal::Change(ReadError { at: at + e.at, what: e.what }))?;
+    // Each chunk list read, from the message or rebuilt from its pack, and
+    // the count checked after each, so that no list is read past the limit.
+    let mut take = |read: Vec<GatedChange>, at: usize| {
         changes.extend(read);
         if changes.len() > limits.max_changes_per_request {
             return Err(framing(ReadError {
@@ -82,15 +80,15 @@ pub fn read_message(bytes: &[u8], more: &[Vec<u8>], limits: &Limits) -> Result<G
                 what: format!("more than {} changes", limits.max_changes_per_request),
             }));
         }
+        Ok(())
+    };
+    for _ in 0..entries {
+        let at = r.position();
+        let entry = r.prefixed("change", usize::MAX).map_err(framing)?;
+        take(read_chunks(entry, limits).map_err(|e| Refusal::Change(ReadError { at: at + e.at, what: e.what }))?, at)?;
     }
     for chunk in more {
-        changes.extend(read_chunks(chunk, limits).map_err(Refusal::Change)?);
-        if changes.len() > limits.max_changes_per_request {
-            return Err(framing(ReadError {
-                at: r.position(),
-                what: format!("more than {} changes", limits.max_changes_per_request),
-            }));
-        }
+        take(read_chunks(chunk, limits).map_err(Refusal::Change)?, r.position())?;
     }
     put_uleb(&mut clean, changes.len() as u64);
     for c in &changes {
